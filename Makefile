@@ -1,0 +1,59 @@
+# kpiscope build contract (README "Build notes" explains the choices).
+#   make build   release build: build/release/kpiscope.duckdb_extension + build/release/kpiscope
+#   make demo    the main command: build, create demo/kpiscope.duckdb, run the analyses
+#   make test    everything CI checks; installs what it needs, idempotently
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+DUCKDB_VERSION := 1.5.6
+CACHE ?= $(HOME)/.cache/kpiscope
+export CARGO_TARGET_DIR ?= $(CACHE)/target
+export DUCKDB_LIB_DIR ?= $(CACHE)/duckdb-v$(DUCKDB_VERSION)
+VENV ?= $(CACHE)/venv-duckdb-$(DUCKDB_VERSION)
+
+OUT := build/release
+EXTENSION := $(OUT)/kpiscope.duckdb_extension
+BIN := $(OUT)/kpiscope
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' extension/Cargo.toml | head -1)
+PLATFORM := linux_$(subst x86_64,amd64,$(subst aarch64,arm64,$(shell uname -m)))
+
+export KPISCOPE_EXTENSION := $(CURDIR)/$(EXTENSION)
+export KPISCOPE_BIN := $(CURDIR)/$(BIN)
+export KPISCOPE_DUCKDB_CLI := $(VENV)/bin/duckdb
+
+.PHONY: build demo test lint clean
+build: $(DUCKDB_LIB_DIR)/libduckdb.so
+	cd extension && cargo build --release --locked
+	cargo build --release --locked -p kpiscope-footer -p kpiscope-cli
+	mkdir -p $(OUT)
+	$(CARGO_TARGET_DIR)/release/kpiscope-footer $(CARGO_TARGET_DIR)/release/libkpiscope.so $(EXTENSION) \
+	  --duckdb-version v$(DUCKDB_VERSION) --platform $(PLATFORM) --extension-version v$(VERSION)
+	install -m 755 $(CARGO_TARGET_DIR)/release/kpiscope $(BIN)
+	cp -f $(DUCKDB_LIB_DIR)/libduckdb.so $(OUT)/libduckdb.so
+
+$(DUCKDB_LIB_DIR)/libduckdb.so: scripts/fetch-libduckdb.sh
+	scripts/fetch-libduckdb.sh $(DUCKDB_LIB_DIR)
+
+demo: build
+	$(BIN) demo --db demo/kpiscope.duckdb
+	@echo "demo database: demo/kpiscope.duckdb (open it with any DuckDB client; README shows queries)"
+
+# The real DuckDB clients (CLI and Python) from PyPI, pinned, in a cached virtualenv.
+$(VENV)/.installed: tests/python/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+	touch $@
+
+lint:
+	cargo fmt --all --check
+	cd extension && cargo fmt --check
+	cargo clippy --release --locked --workspace --all-targets -- -D warnings
+	cd extension && cargo clippy --release --locked --all-targets -- -D warnings
+
+test: build $(VENV)/.installed lint
+	cd extension && cargo test --release --locked
+	cargo test --release --locked --workspace
+	$(VENV)/bin/python -m pytest -q tests/python
+
+clean:
+	rm -rf build demo

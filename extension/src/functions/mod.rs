@@ -1,0 +1,64 @@
+//! The SQL functions. Each module adapts one engine capability: parameters in, a
+//! [`ResultTable`](crate::table::ResultTable) out.
+
+mod detect;
+mod generate;
+
+use crate::source::Side;
+use duckdb::Connection;
+use std::error::Error;
+
+/// Registers every function with the connection that loaded the extension; `side` is how
+/// they read that database's tables.
+pub fn register(con: &Connection, side: &Side) -> Result<(), Box<dyn Error>> {
+    con.register_table_function_with_extra_info::<generate::GenerateKpiData, _>("generate_kpi_data", side)?;
+    con.register_table_function_with_extra_info::<generate::GenerateKpiAnomalies, _>("generate_kpi_anomalies", side)?;
+    con.register_table_function_with_extra_info::<detect::DetectAnomalies, _>("detect_anomalies", side)?;
+    Ok(())
+}
+
+/// Implements `VTab` for a function whose whole result is computed at bind time by
+/// `$compute(&BindInfo) -> CallResult<ResultTable>`.
+macro_rules! materialized_vtab {
+    ($vtab:ident, $sql_name:literal, $compute:path, positional: $positional:expr, named: $named:expr) => {
+        /// Table function `$sql_name`.
+        pub struct $vtab;
+
+        impl duckdb::vtab::VTab for $vtab {
+            type BindData = crate::table::ResultTable;
+            type InitData = crate::table::Cursor;
+
+            fn bind(bind: &duckdb::vtab::BindInfo) -> crate::guard::CallResult<Self::BindData> {
+                crate::guard::guarded($sql_name, || {
+                    let table = $compute(bind)?;
+                    table.declare(bind);
+                    Ok(table)
+                })
+            }
+
+            fn init(_: &duckdb::vtab::InitInfo) -> crate::guard::CallResult<Self::InitData> {
+                Ok(crate::table::Cursor::default())
+            }
+
+            fn func(
+                func: &duckdb::vtab::TableFunctionInfo<Self>,
+                output: &mut duckdb::core::DataChunkHandle,
+            ) -> crate::guard::CallResult<()> {
+                crate::guard::guarded($sql_name, || {
+                    func.get_bind_data().write_next(&func.get_init_data().0, output);
+                    Ok(())
+                })
+            }
+
+            fn parameters() -> Option<Vec<duckdb::core::LogicalTypeHandle>> {
+                let positional: &[crate::params::Kind] = $positional;
+                crate::params::declare_positional(positional)
+            }
+
+            fn named_parameters() -> Option<Vec<(String, duckdb::core::LogicalTypeHandle)>> {
+                crate::params::declare($named)
+            }
+        }
+    };
+}
+pub(crate) use materialized_vtab;

@@ -1,0 +1,93 @@
+//! Reading and validating named parameters, with messages that say what to fix.
+
+use crate::guard::{fail, CallResult};
+use chrono::NaiveDate;
+use duckdb::core::{LogicalTypeHandle, LogicalTypeId};
+use duckdb::vtab::BindInfo;
+
+/// The SQL types our parameters use.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    /// VARCHAR.
+    Text,
+    /// BIGINT (any integer literal casts to it).
+    Integer,
+    /// DATE.
+    Date,
+    /// VARCHAR[].
+    TextList,
+}
+
+impl Kind {
+    fn handle(self) -> LogicalTypeHandle {
+        match self {
+            Kind::Text => LogicalTypeHandle::from(LogicalTypeId::Varchar),
+            Kind::Integer => LogicalTypeHandle::from(LogicalTypeId::Bigint),
+            Kind::Date => LogicalTypeHandle::from(LogicalTypeId::Date),
+            Kind::TextList => LogicalTypeHandle::list(&LogicalTypeHandle::from(LogicalTypeId::Varchar)),
+        }
+    }
+}
+
+/// Declares named parameters for `VTab::named_parameters`.
+pub fn declare(params: &[(&str, Kind)]) -> Option<Vec<(String, LogicalTypeHandle)>> {
+    Some(params.iter().map(|(name, kind)| (name.to_string(), kind.handle())).collect())
+}
+
+/// Declares positional parameters for `VTab::parameters`.
+pub fn declare_positional(params: &[Kind]) -> Option<Vec<LogicalTypeHandle>> {
+    Some(params.iter().map(|kind| kind.handle()).collect())
+}
+
+/// Named parameter as given, `None` when absent; an explicit NULL is an error.
+fn named(bind: &BindInfo, name: &str) -> CallResult<Option<duckdb::vtab::Value>> {
+    match bind.get_named_parameter(name) {
+        Some(value) if value.is_null() => Err(fail(format!("{name} must not be NULL"))),
+        other => Ok(other),
+    }
+}
+
+/// A VARCHAR parameter.
+pub fn text(bind: &BindInfo, name: &str) -> CallResult<Option<String>> {
+    Ok(named(bind, name)?.map(|v| v.to_string()))
+}
+
+/// A BIGINT parameter checked against an inclusive range.
+pub fn integer(bind: &BindInfo, name: &str, min: i64, max: i64) -> CallResult<Option<i64>> {
+    let Some(value) = named(bind, name)? else { return Ok(None) };
+    let value = value.to_int64();
+    if value < min || value > max {
+        return Err(fail(format!("{name} must be between {min} and {max}, got {value}")));
+    }
+    Ok(Some(value))
+}
+
+/// A DATE parameter.
+pub fn date(bind: &BindInfo, name: &str) -> CallResult<Option<NaiveDate>> {
+    let Some(value) = named(bind, name)? else { return Ok(None) };
+    let text = value.to_string();
+    NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| fail(format!("{name} must be a date between 0001-01-01 and 9999-12-31, got {text}")))
+}
+
+/// A VARCHAR[] parameter; NULL or empty entries are errors.
+pub fn text_list(bind: &BindInfo, name: &str) -> CallResult<Vec<String>> {
+    let Some(value) = named(bind, name)? else { return Ok(Vec::new()) };
+    let items = value.to_list().unwrap_or_default();
+    items
+        .iter()
+        .map(|item| {
+            if item.is_null() || item.to_string().is_empty() {
+                Err(fail(format!("{name} must not contain NULL or empty names")))
+            } else {
+                Ok(item.to_string())
+            }
+        })
+        .collect()
+}
+
+/// Days since 1970-01-01, DuckDB's DATE encoding.
+pub fn epoch_days(date: NaiveDate) -> i32 {
+    (date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid literal date")).num_days() as i32
+}

@@ -1,0 +1,11 @@
+-- Demo data: synthetic daily KPIs with labelled, segment-local anomalies.
+-- `kpiscope demo` fills in {days}, {seed} and {anomalies}.
+CREATE OR REPLACE TABLE kpi_daily AS
+SELECT * FROM generate_kpi_data(days := {days}, seed := {seed}, anomalies := {anomalies});
+
+-- Ground truth for the demo: what was injected, where and when.
+CREATE OR REPLACE TABLE kpi_injected_anomalies AS
+SELECT * FROM generate_kpi_anomalies(days := {days}, seed := {seed}, anomalies := {anomalies});
+
+COMMENT ON TABLE kpi_daily IS 'Daily KPIs per channel, region and cohort (synthetic demo data).';
+COMMENT ON TABLE kpi_injected_anomalies IS 'Anomalies injected into kpi_daily: kind, segment, days, size.';

@@ -1,0 +1,26 @@
+-- Runs the analyses over kpi_daily and materialises plain tables that any DuckDB client
+-- (BI tools included) can read without the extension. Needs the extension loaded.
+
+-- Daily KPIs on the all-segment total: additive KPIs are summed, ratio KPIs are ratios of
+-- sums (never sums or averages of ratios).
+CREATE OR REPLACE TABLE kpi_anomalies AS
+SELECT 'revenue' AS kpi, * FROM detect_anomalies('kpi_daily', ts := 'day', value := 'revenue')
+UNION ALL
+SELECT 'orders' AS kpi, * FROM detect_anomalies('kpi_daily', ts := 'day', value := 'orders')
+UNION ALL
+SELECT 'sessions' AS kpi, * FROM detect_anomalies('kpi_daily', ts := 'day', value := 'sessions')
+UNION ALL
+SELECT 'conversion_rate' AS kpi, *
+FROM detect_anomalies('kpi_daily', ts := 'day', value := 'sum(orders) / sum(sessions)')
+UNION ALL
+SELECT 'payment_success_rate' AS kpi, *
+FROM detect_anomalies('kpi_daily', ts := 'day', value := 'sum(successful_payments) / sum(orders)');
+
+-- Revenue per segment (channel x region x cohort).
+CREATE OR REPLACE TABLE kpi_segment_anomalies AS
+SELECT 'revenue' AS kpi, *
+FROM detect_anomalies('kpi_daily', ts := 'day', value := 'revenue',
+                      group_by := ['channel', 'region', 'cohort']);
+
+COMMENT ON TABLE kpi_anomalies IS 'Walk-forward anomaly verdicts per KPI and day on the all-segment total.';
+COMMENT ON TABLE kpi_segment_anomalies IS 'Walk-forward anomaly verdicts for revenue per channel, region and cohort.';

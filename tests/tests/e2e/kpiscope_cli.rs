@@ -1,0 +1,47 @@
+//! The `kpiscope` command: the demo database, and its failure modes.
+
+use kpiscope_tests::{kpiscope_bin, scratch_dir};
+use std::process::Command;
+
+#[test]
+fn demo_builds_a_database_that_plain_duckdb_can_read() {
+    let db = scratch_dir("demo").join("demo.duckdb");
+    let out = Command::new(kpiscope_bin()).args(["demo", "--db"]).arg(&db).output().expect("kpiscope runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("daily total") && stdout.contains("per segment"), "{stdout}");
+
+    // A BI tool opens the file read-only without the extension.
+    let options = kpiscope_db::OpenOptions { path: Some(db), extension: None, read_only: true };
+    let connection = kpiscope_db::open(&options).expect("opens read-only without the extension");
+    let count = |sql: &str| -> i64 { connection.query_row(sql, [], |row| row.get(0)).expect(sql) };
+    assert_eq!(count("SELECT count(*) FROM kpi_daily"), 2880);
+    assert_eq!(count("SELECT count(*) FROM kpi_anomalies"), 5 * 180);
+    assert_eq!(count("SELECT count(*) FROM kpi_segment_anomalies"), 2880);
+    assert!(count("SELECT count(*) FROM kpi_anomalies WHERE is_anomaly AND kpi = 'revenue'") > 0);
+}
+
+#[test]
+fn refresh_of_a_missing_database_fails_with_a_message() {
+    let out = Command::new(kpiscope_bin())
+        .args(["refresh", "--db", "/nonexistent/kpi.duckdb"])
+        .output()
+        .expect("kpiscope runs");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn refresh_reruns_the_analyses_idempotently() {
+    let db = scratch_dir("refresh").join("kpi.duckdb");
+    let demo = Command::new(kpiscope_bin()).args(["demo", "--db"]).arg(&db).output().expect("kpiscope runs");
+    assert!(demo.status.success());
+    for _ in 0..2 {
+        let out = Command::new(kpiscope_bin()).args(["refresh", "--db"]).arg(&db).output().expect("kpiscope runs");
+        assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let options = kpiscope_db::OpenOptions { path: Some(db), extension: None, read_only: true };
+    let connection = kpiscope_db::open(&options).expect("opens");
+    let rows: i64 = connection.query_row("SELECT count(*) FROM kpi_anomalies", [], |r| r.get(0)).expect("count");
+    assert_eq!(rows, 5 * 180);
+}
