@@ -6,6 +6,7 @@
 
 pub mod detect;
 pub mod error;
+pub mod evaluate;
 pub mod stats;
 pub mod synth;
 

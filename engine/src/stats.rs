@@ -35,13 +35,22 @@ pub fn median(values: &[f64]) -> Option<f64> {
 /// and the mean absolute deviation (scaled to a standard deviation) is used instead, so a
 /// mostly-flat history still yields a usable, non-zero band when it has any variation.
 pub fn robust_location_scale(values: &[f64]) -> Option<(f64, f64)> {
-    let center = median(values)?;
-    let mut deviations: Vec<f64> = values.iter().map(|v| (v - center).abs()).collect();
-    let mad = median_in_place(&mut deviations)? * MAD_TO_SD;
+    robust_location_scale_with(values, &mut Vec::new())
+}
+
+/// [`robust_location_scale`] reusing `scratch`, for hot loops that call it once per point.
+pub fn robust_location_scale_with(values: &[f64], scratch: &mut Vec<f64>) -> Option<(f64, f64)> {
+    scratch.clear();
+    scratch.extend_from_slice(values);
+    let center = median_in_place(scratch)?;
+    for v in scratch.iter_mut() {
+        *v = (*v - center).abs();
+    }
+    let mad = median_in_place(scratch)? * MAD_TO_SD;
     if mad > 0.0 {
         return Some((center, mad));
     }
-    let mean_abs = deviations.iter().sum::<f64>() / deviations.len() as f64;
+    let mean_abs = scratch.iter().sum::<f64>() / scratch.len() as f64;
     Some((center, mean_abs * (std::f64::consts::PI / 2.0).sqrt()))
 }
 

@@ -30,8 +30,11 @@ pub const WARM_UP_DAYS: u32 = 28;
 /// Each anomaly gets its own slot of this many days, so incidents never overlap.
 pub const SLOT_DAYS: u32 = 7;
 /// Smallest change an anomaly makes to the all-segment daily revenue, as a fraction.
-/// Anomalies are sized so they are visible in the total as well as in their segments.
-pub const MIN_TOTAL_IMPACT: f64 = 0.06;
+/// Anomalies are sized so they are visible in the total as well as in their segments: the
+/// total's day-to-day noise is about 2%, so 12% is about five standard deviations.
+pub const MIN_TOTAL_IMPACT: f64 = 0.12;
+/// Scope draws before settling for the largest scope, so generation always terminates.
+const MAX_SCOPE_DRAWS: usize = 200;
 
 /// Generator settings, mirroring the SQL parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -346,18 +349,23 @@ fn place_anomalies(
             let magnitude = kind.magnitude(rng);
             // Spikes may hit a single cell (they can be large); drops need a scope big
             // enough to show in the total. Redraw until the total moves enough.
-            let (scope, magnitude, share) = loop {
-                let scope = random_scope(rng);
+            let fit = |scope: Scope| {
                 let share = revenue_share(&scope, segments);
                 let magnitude = if kind == AnomalyKind::Spike {
                     magnitude.max(MIN_TOTAL_IMPACT * 2.0 / share).min(12.0)
                 } else {
                     magnitude
                 };
-                if total_impact(magnitude, share) >= MIN_TOTAL_IMPACT {
-                    break (scope, magnitude, share);
-                }
+                (scope, magnitude, share)
             };
+            let (scope, magnitude, share) = (0..MAX_SCOPE_DRAWS)
+                .map(|_| fit(random_scope(rng)))
+                .find(|&(_, m, share)| total_impact(m, share) >= MIN_TOTAL_IMPACT)
+                .unwrap_or_else(|| {
+                    // Every cohort=Repeat cell: the largest single-value scope.
+                    let (scope, m, share) = fit(Scope { channel: None, region: None, cohort: Some(1) });
+                    (scope, m.signum() * (MIN_TOTAL_IMPACT / share).max(m.abs()), share)
+                });
             let latest_offset = SLOT_DAYS - 1 - duration;
             let first = WARM_UP_DAYS + slot as u32 * SLOT_DAYS + rng.random_range(0..=latest_offset);
             let start = config.start + Days::new(first as u64);

@@ -1,7 +1,7 @@
 //! Reading and validating named parameters, with messages that say what to fix.
 
 use crate::guard::{fail, CallResult};
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use duckdb::core::{LogicalTypeHandle, LogicalTypeId};
 use duckdb::vtab::BindInfo;
 
@@ -16,6 +16,10 @@ pub enum Kind {
     Date,
     /// VARCHAR[].
     TextList,
+    /// DOUBLE.
+    Double,
+    /// TIMESTAMP (a DATE casts to it).
+    Timestamp,
 }
 
 impl Kind {
@@ -25,6 +29,8 @@ impl Kind {
             Kind::Integer => LogicalTypeHandle::from(LogicalTypeId::Bigint),
             Kind::Date => LogicalTypeHandle::from(LogicalTypeId::Date),
             Kind::TextList => LogicalTypeHandle::list(&LogicalTypeHandle::from(LogicalTypeId::Varchar)),
+            Kind::Double => LogicalTypeHandle::from(LogicalTypeId::Double),
+            Kind::Timestamp => LogicalTypeHandle::from(LogicalTypeId::Timestamp),
         }
     }
 }
@@ -60,6 +66,25 @@ pub fn integer(bind: &BindInfo, name: &str, min: i64, max: i64) -> CallResult<Op
         return Err(fail(format!("{name} must be between {min} and {max}, got {value}")));
     }
     Ok(Some(value))
+}
+
+/// A DOUBLE parameter checked against an inclusive range (NaN is refused).
+pub fn double(bind: &BindInfo, name: &str, min: f64, max: f64) -> CallResult<Option<f64>> {
+    let Some(value) = named(bind, name)? else { return Ok(None) };
+    let value = value.to_double();
+    if !(min..=max).contains(&value) {
+        return Err(fail(format!("{name} must be between {min} and {max}, got {value}")));
+    }
+    Ok(Some(value))
+}
+
+/// A TIMESTAMP parameter.
+pub fn timestamp(bind: &BindInfo, name: &str) -> CallResult<Option<NaiveDateTime>> {
+    let Some(value) = named(bind, name)? else { return Ok(None) };
+    let text = value.to_string();
+    NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S%.f")
+        .map(Some)
+        .map_err(|_| fail(format!("{name} must be a timestamp, got {text}")))
 }
 
 /// A DATE parameter.

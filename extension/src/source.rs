@@ -173,6 +173,19 @@ impl Source {
         Ok(value.to_string())
     }
 
+    /// SQL for a per-row condition: a BOOLEAN column, or any SQL expression such as
+    /// `injected_anomaly IS NOT NULL`. NULL counts as false.
+    pub fn condition(&self, role: &str, text: &str) -> CallResult<String> {
+        match self.column_type(text) {
+            Some("BOOLEAN") => Ok(format!("coalesce({}, false)", quote_ident(text))),
+            Some(other) => Err(fail(format!("{role} column '{text}' must be BOOLEAN, but it is {other}"))),
+            None if text.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+                Err(fail(format!("{role} column '{text}' not found in '{}'; columns are: {}", self.name, self.names())))
+            }
+            None => Ok(format!("coalesce(CAST(({text}) AS BOOLEAN), false)")),
+        }
+    }
+
     /// The FROM clause target.
     pub fn from(&self) -> &str {
         &self.from

@@ -68,6 +68,12 @@ impl ResultTable {
         }
     }
 
+    /// Column names, in order.
+    #[cfg(test)]
+    pub fn names(&self) -> Vec<&str> {
+        self.columns.iter().map(|(name, _)| name.as_str()).collect()
+    }
+
     fn rows(&self) -> usize {
         self.columns.first().map_or(0, |(_, v)| v.len())
     }

@@ -7,7 +7,9 @@ use crate::params::{self, Kind};
 use crate::source::{quote_ident, Side, Source};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
-use kpiscope_engine::detect::{detect, DetectConfig, Method, Sensitivity, MAX_PERIOD};
+use kpiscope_engine::detect::{
+    detect_many, DetectConfig, Direction, Method, NoiseControls, Sensitivity, SeriesRef, MAX_PERIOD,
+};
 use kpiscope_engine::MICROS_PER_DAY;
 
 const PARAMS: &[(&str, Kind)] = &[
@@ -17,11 +19,28 @@ const PARAMS: &[(&str, Kind)] = &[
     ("method", Kind::Text),
     ("sensitivity", Kind::Text),
     ("period", Kind::Integer),
+    ("direction", Kind::Text),
+    ("min_delta", Kind::Double),
+    ("min_pct", Kind::Double),
+    ("min_history", Kind::Integer),
+    ("cooldown", Kind::Integer),
+    ("as_of", Kind::Timestamp),
 ];
 
 /// Output columns after the group columns; a group column may not reuse these names.
-const OUTPUT: &[&str] =
-    &["ts", "value", "expected", "lower", "upper", "score", "is_anomaly", "severity", "explanation"];
+const OUTPUT: &[&str] = &[
+    "ts",
+    "value",
+    "expected",
+    "lower",
+    "upper",
+    "score",
+    "is_anomaly",
+    "severity",
+    "incident_id",
+    "incident_start",
+    "explanation",
+];
 
 /// One aggregated input row: group key, timestamp (microseconds), value.
 type InputRow = (Vec<Option<String>>, i64, Option<f64>);
@@ -46,23 +65,35 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
             )));
         }
     }
+    let text = |name| params::text(bind, name);
     let config = DetectConfig {
-        method: params::text(bind, "method")?.map(|m| Method::parse(&m)).transpose().map_err(fail)?,
-        sensitivity: params::text(bind, "sensitivity")?
+        method: text("method")?.map(|m| Method::parse(&m)).transpose().map_err(fail)?.unwrap_or_default(),
+        sensitivity: text("sensitivity")?
             .map(|s| Sensitivity::parse(&s))
             .transpose()
             .map_err(fail)?
             .unwrap_or_default(),
         period: params::integer(bind, "period", 1, MAX_PERIOD as i64)?.map(|p| p as usize),
+        noise: NoiseControls {
+            min_delta: params::double(bind, "min_delta", 0.0, f64::MAX)?.unwrap_or(0.0),
+            min_pct: params::double(bind, "min_pct", 0.0, f64::MAX)?.unwrap_or(0.0),
+            direction: text("direction")?.map(|d| Direction::parse(&d)).transpose().map_err(fail)?.unwrap_or_default(),
+            min_history: params::integer(bind, "min_history", 0, 1_000_000)?.unwrap_or(0) as usize,
+            cooldown: params::integer(bind, "cooldown", 0, 1_000_000)?.unwrap_or(0) as usize,
+        },
     };
+    let ts_sql = quote_ident(&ts);
+    // Replay: only rows known at `as_of` are read, so the verdicts are what was known then.
+    let as_of = params::timestamp(bind, "as_of")?
+        .map(|t| format!(" AND CAST({ts_sql} AS TIMESTAMP) <= TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.6f")))
+        .unwrap_or_default();
 
     let groups_sql: Vec<String> = group_by.iter().map(|g| format!("CAST({} AS VARCHAR)", quote_ident(g))).collect();
-    let ts_sql = quote_ident(&ts);
     let select_groups = groups_sql.iter().map(|g| format!("{g}, ")).collect::<String>();
     let sql = format!(
         "SELECT {select_groups}epoch_us(CAST({ts_sql} AS TIMESTAMP)) AS kpiscope_ts, \
          CAST({value_sql} AS DOUBLE) AS kpiscope_value \
-         FROM {from} WHERE {ts_sql} IS NOT NULL GROUP BY ALL ORDER BY ALL",
+         FROM {from} WHERE {ts_sql} IS NOT NULL{as_of} GROUP BY ALL ORDER BY ALL",
         from = source.from()
     );
     let width = group_by.len();
@@ -75,12 +106,13 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
             fail(format!("cannot compute value '{value}' from '{}': {}", source.name(), e.to_string().trim_end()))
         })?;
 
+    let groups: Vec<&[InputRow]> = rows.chunk_by(|a, b| a.0 == b.0).collect();
+    let columns: Vec<(Vec<i64>, Vec<Option<f64>>)> =
+        groups.iter().map(|g| (g.iter().map(|r| r.1).collect(), g.iter().map(|r| r.2).collect())).collect();
+    let series: Vec<SeriesRef<'_>> = columns.iter().map(|(ts, values)| (ts.as_slice(), values.as_slice())).collect();
     let mut table = Output::new(width, is_date);
-    for group in rows.chunk_by(|a, b| a.0 == b.0) {
-        let ts: Vec<i64> = group.iter().map(|r| r.1).collect();
-        let values: Vec<Option<f64>> = group.iter().map(|r| r.2).collect();
-        let verdicts = detect(&ts, &values, &config).map_err(fail)?;
-        for (row, verdict) in group.iter().zip(verdicts) {
+    for (group, verdicts) in groups.iter().zip(detect_many(&series, &config)) {
+        for (row, verdict) in group.iter().zip(verdicts.map_err(fail)?) {
             table.push(row, verdict);
         }
     }
@@ -99,6 +131,8 @@ struct Output {
     score: Vec<Option<f64>>,
     is_anomaly: Vec<Option<bool>>,
     severity: Vec<Option<String>>,
+    incident_id: Vec<Option<i64>>,
+    incident_start: Vec<Option<bool>>,
     explanation: Vec<Option<String>>,
 }
 
@@ -115,6 +149,8 @@ impl Output {
             score: Vec::new(),
             is_anomaly: Vec::new(),
             severity: Vec::new(),
+            incident_id: Vec::new(),
+            incident_start: Vec::new(),
             explanation: Vec::new(),
         }
     }
@@ -131,6 +167,8 @@ impl Output {
         self.score.push(verdict.score);
         self.is_anomaly.push(Some(verdict.is_anomaly));
         self.severity.push(Some(verdict.severity.as_str().to_string()));
+        self.incident_id.push(verdict.incident_id.map(i64::from));
+        self.incident_start.push(Some(verdict.incident_start));
         self.explanation.push(Some(verdict.explanation));
     }
 
@@ -142,20 +180,34 @@ impl Output {
         } else {
             Values::Timestamp(self.ts.into_iter().map(Some).collect())
         };
-        let named = [
-            ts,
-            Values::Double(self.value),
-            Values::Double(self.expected),
-            Values::Double(self.lower),
-            Values::Double(self.upper),
-            Values::Double(self.score),
-            Values::Boolean(self.is_anomaly),
-            Values::Varchar(self.severity),
-            Values::Varchar(self.explanation),
-        ];
-        columns.extend(OUTPUT.iter().map(|n| n.to_string()).zip(named));
+        columns.extend([
+            ("ts".to_string(), ts),
+            ("value".to_string(), Values::Double(self.value)),
+            ("expected".to_string(), Values::Double(self.expected)),
+            ("lower".to_string(), Values::Double(self.lower)),
+            ("upper".to_string(), Values::Double(self.upper)),
+            ("score".to_string(), Values::Double(self.score)),
+            ("is_anomaly".to_string(), Values::Boolean(self.is_anomaly)),
+            ("severity".to_string(), Values::Varchar(self.severity)),
+            ("incident_id".to_string(), Values::BigInt(self.incident_id)),
+            ("incident_start".to_string(), Values::Boolean(self.incident_start)),
+            ("explanation".to_string(), Values::Varchar(self.explanation)),
+        ]);
         ResultTable::new(columns)
     }
 }
 
 materialized_vtab!(DetectAnomalies, "detect_anomalies", compute, positional: &[Kind::Text], named: PARAMS);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_output_names_match_the_columns() {
+        let table = Output::new(1, true).finish(&["region".to_string()]);
+        let mut expected = vec!["region"];
+        expected.extend(OUTPUT);
+        assert_eq!(table.names(), expected);
+    }
+}

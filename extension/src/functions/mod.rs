@@ -2,6 +2,7 @@
 //! [`ResultTable`](crate::table::ResultTable) out.
 
 mod detect;
+mod evaluate;
 mod generate;
 
 use crate::source::Side;
@@ -14,6 +15,7 @@ pub fn register(con: &Connection, side: &Side) -> Result<(), Box<dyn Error>> {
     con.register_table_function_with_extra_info::<generate::GenerateKpiData, _>("generate_kpi_data", side)?;
     con.register_table_function_with_extra_info::<generate::GenerateKpiAnomalies, _>("generate_kpi_anomalies", side)?;
     con.register_table_function_with_extra_info::<detect::DetectAnomalies, _>("detect_anomalies", side)?;
+    con.register_table_function_with_extra_info::<evaluate::EvaluateDetection, _>("evaluate_detection", side)?;
     Ok(())
 }
 

@@ -50,3 +50,30 @@ fn each_database_in_a_process_reads_its_own_tables() {
     };
     assert_eq!((days(&first), days(&second)), (30, 50));
 }
+
+#[test]
+fn replay_as_of_any_past_day_equals_the_live_result() {
+    let options = OpenOptions { extension: Some(extension()), ..OpenOptions::default() };
+    let connection = open(&options).expect("opens with the extension");
+    connection.execute_batch("CREATE TABLE kpi AS FROM generate_kpi_data(days := 120)").expect("creates");
+    type Verdict = (String, Option<f64>, bool, Option<i64>, String);
+    let verdicts = |sql: &str| -> Vec<Verdict> {
+        let mut stmt = connection.prepare(sql).expect("prepares");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .expect("runs")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let columns = "CAST(ts AS VARCHAR), score, is_anomaly, incident_id, explanation";
+    let live = verdicts(&format!(
+        "SELECT {columns} FROM detect_anomalies('kpi', value := 'revenue', cooldown := 2) ORDER BY ts"
+    ));
+    assert_eq!(live.len(), 120);
+    for (day, prefix_end) in live.iter().map(|v| v.0.clone()).zip(1..) {
+        let replay = verdicts(&format!(
+            "SELECT {columns} FROM detect_anomalies('kpi', value := 'revenue', cooldown := 2, \
+             as_of := DATE '{day}') ORDER BY ts"
+        ));
+        assert_eq!(replay, live[..prefix_end], "replay as of {day} differs from the live result");
+    }
+}

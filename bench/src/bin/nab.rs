@@ -1,0 +1,77 @@
+//! `cargo run --release -p kpiscope-bench --bin nab -- [NAB_ROOT] [--method NAME]`
+//!
+//! Runs the detector over every NAB file and prints the normalised NAB score for each
+//! profile, at the corpus-optimised threshold and at the default threshold (score 50),
+//! plus the time per file.
+
+use anyhow::{Context, Result};
+use kpiscope_bench::nab::{load_corpus, normalise, score_file, PROFILES};
+use kpiscope_engine::detect::{detect, incidents, DetectConfig, Method, ANOMALY_SCORE};
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = args.first().filter(|a| !a.starts_with("--")).map_or("../shared/data/nab", String::as_str);
+    let method = match args.iter().position(|a| a == "--method") {
+        Some(i) => Method::parse(args.get(i + 1).context("--method needs a name")?)?,
+        None => Method::default(),
+    };
+    let cooldown: usize = match args.iter().position(|a| a == "--cooldown") {
+        Some(i) => args.get(i + 1).context("--cooldown needs rows")?.parse()?,
+        None => 0,
+    };
+    let files = load_corpus(&PathBuf::from(root))?;
+    let config = DetectConfig { method, ..DetectConfig::default() };
+
+    let started = Instant::now();
+    let mut scored = Vec::with_capacity(files.len());
+    let mut slowest = (0.0, String::new());
+    for file in &files {
+        let t = Instant::now();
+        let values: Vec<Option<f64>> = file.values.iter().map(|v| Some(*v)).collect();
+        let verdicts = detect(&file.ts, &values, &config)?;
+        let seconds = t.elapsed().as_secs_f64();
+        if seconds > slowest.0 {
+            slowest = (seconds, file.name.clone());
+        }
+        scored.push(verdicts.iter().map(|d| d.score.unwrap_or(0.0)).collect::<Vec<f64>>());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let rows: usize = files.iter().map(|f| f.values.len()).sum();
+    let windows: usize = files.iter().map(|f| f.windows.len()).sum();
+
+    let corpus_score = |threshold: f64, profile| -> f64 {
+        files
+            .iter()
+            .zip(&scored)
+            .map(|(file, scores)| {
+                let flags = scores.iter().map(|s| *s >= threshold);
+                let hits: Vec<usize> = incidents(flags, cooldown)
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, incident)| incident.is_some_and(|(_, opens)| opens).then_some(i))
+                    .collect();
+                score_file(file.values.len(), &file.windows, &hits, profile)
+            })
+            .sum()
+    };
+    println!("NAB v1.1: {} files, {rows} rows, {windows} windows; method {}", files.len(), config.method.name());
+    println!("{:<20} {:>12} {:>10} {:>14}", "profile", "optimised", "threshold", "default (50)");
+    for profile in &PROFILES {
+        let (best, threshold) = (0..=400)
+            .map(|k| f64::from(k) * 0.25)
+            .map(|th| (normalise(corpus_score(th, profile), windows, profile), th))
+            .fold((f64::NEG_INFINITY, 0.0), |a, b| if b.0 > a.0 { b } else { a });
+        let default = normalise(corpus_score(ANOMALY_SCORE, profile), windows, profile);
+        println!("{:<20} {:>12.1} {:>10.2} {:>14.1}", profile.name, best, threshold, default);
+    }
+    println!(
+        "time: {:.1} ms per file on average, {:.2} µs per row, slowest {:.1} ms ({})",
+        1000.0 * elapsed / files.len() as f64,
+        1e6 * elapsed / rows as f64,
+        1000.0 * slowest.0,
+        slowest.1
+    );
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! `evaluate_detection(source, flag := 'is_anomaly', label := ..., ts := ..., group_by := [...])`:
+//! precision, recall, F1 and point-adjusted F1 of flags against labels, per group.
+
+use super::materialized_vtab;
+use crate::guard::{fail, CallResult};
+use crate::params::{self, Kind};
+use crate::source::{quote_ident, Side, Source};
+use crate::table::{ResultTable, Values};
+use duckdb::vtab::BindInfo;
+use kpiscope_engine::evaluate::Scores;
+
+const PARAMS: &[(&str, Kind)] =
+    &[("flag", Kind::Text), ("label", Kind::Text), ("ts", Kind::Text), ("group_by", Kind::TextList)];
+
+/// One input row: group key, flag, label (already in time order).
+type InputRow = (Vec<Option<String>>, bool, bool);
+
+fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
+    let side = Side::of(bind)?;
+    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
+    let ts = match params::text(bind, "ts")? {
+        Some(ts) => ts,
+        None => source.sole_temporal_column()?,
+    };
+    source.require_temporal("ts", &ts)?;
+    let label = params::text(bind, "label")?.ok_or_else(|| {
+        fail("label is required: a BOOLEAN column or a condition such as 'injected_anomaly IS NOT NULL'")
+    })?;
+    let label_sql = source.condition("label", &label)?;
+    let flag = source.condition("flag", &params::text(bind, "flag")?.unwrap_or_else(|| "is_anomaly".into()))?;
+    let group_by = params::text_list(bind, "group_by")?;
+    for column in &group_by {
+        source.require_column("group_by", column)?;
+    }
+    let groups: String = group_by.iter().map(|g| format!("CAST({} AS VARCHAR), ", quote_ident(g))).collect();
+    let order: String = group_by.iter().map(|g| format!("{}, ", quote_ident(g))).collect();
+    let sql = format!(
+        "SELECT {groups}{flag}, {label_sql} FROM {} ORDER BY {order}{} NULLS LAST",
+        source.from(),
+        quote_ident(&ts)
+    );
+    let width = group_by.len();
+    let rows: Vec<InputRow> = side
+        .query(&sql, |row| {
+            let key = (0..width).map(|i| row.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()?;
+            Ok((key, row.get(width)?, row.get(width + 1)?))
+        })
+        .map_err(|e| fail(format!("cannot evaluate '{}': {}", source.name(), e.to_string().trim_end())))?;
+
+    let mut keys: Vec<Vec<Option<String>>> = Vec::new();
+    let mut scores: Vec<Scores> = Vec::new();
+    for group in rows.chunk_by(|a, b| a.0 == b.0) {
+        let flags: Vec<bool> = group.iter().map(|r| r.1).collect();
+        let labels: Vec<bool> = group.iter().map(|r| r.2).collect();
+        keys.push(group[0].0.clone());
+        scores.push(Scores::of(&flags, &labels));
+    }
+    if width == 0 && scores.is_empty() {
+        // Without groups there is always exactly one answer, even for an empty source.
+        keys.push(Vec::new());
+        scores.push(Scores::default());
+    }
+    let mut columns: Vec<(String, Values)> = group_by
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.clone(), Values::Varchar(keys.iter().map(|k| k[i].clone()).collect())))
+        .collect();
+    let count = |f: fn(&Scores) -> u64| Values::BigInt(scores.iter().map(|s| Some(f(s) as i64)).collect());
+    let metric = |f: fn(&Scores) -> Option<f64>| Values::Double(scores.iter().map(f).collect());
+    columns.extend([
+        ("tp".to_string(), count(|s| s.tp)),
+        ("fp".to_string(), count(|s| s.fp)),
+        ("fn".to_string(), count(|s| s.fn_)),
+        ("tn".to_string(), count(|s| s.tn)),
+        ("precision".to_string(), metric(Scores::precision)),
+        ("recall".to_string(), metric(Scores::recall)),
+        ("f1".to_string(), metric(Scores::f1)),
+        ("point_adjusted_f1".to_string(), metric(Scores::point_adjusted_f1)),
+    ]);
+    Ok(ResultTable::new(columns))
+}
+
+materialized_vtab!(EvaluateDetection, "evaluate_detection", compute, positional: &[Kind::Text], named: PARAMS);
