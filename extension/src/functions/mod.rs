@@ -4,6 +4,7 @@
 mod detect;
 mod evaluate;
 mod generate;
+mod rca;
 
 use crate::source::Side;
 use duckdb::Connection;
@@ -16,6 +17,7 @@ pub fn register(con: &Connection, side: &Side) -> Result<(), Box<dyn Error>> {
     con.register_table_function_with_extra_info::<generate::GenerateKpiAnomalies, _>("generate_kpi_anomalies", side)?;
     con.register_table_function_with_extra_info::<detect::DetectAnomalies, _>("detect_anomalies", side)?;
     con.register_table_function_with_extra_info::<evaluate::EvaluateDetection, _>("evaluate_detection", side)?;
+    con.register_table_function_with_extra_info::<rca::RcaContributions, _>("rca_contributions", side)?;
     Ok(())
 }
 

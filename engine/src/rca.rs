@@ -1,0 +1,423 @@
+//! Root-cause analysis over leaves of a multi-dimensional KPI: which segments moved it.
+//!
+//! A *leaf* is one combination of dimension values (e.g. `channel=App, region=South,
+//! cohort=New`) with an expected and an actual value; a *segment* fixes some dimensions and
+//! sums the leaves under it. [`contributions`] explains a change segment by segment (additive
+//! KPIs by share of the total change; ratio KPIs split exactly into mix and rate effects);
+//! [`localize`] finds the smallest set of segments whose leaves hold the anomaly.
+//!
+//! Localisation, in the family of Squeeze / HotSpot / RiskLoc: those algorithms share the
+//! observations that (1) leaves under a root cause deviate together while the others stay
+//! within noise, and (2) the root cause is the most general segment whose leaves are (almost)
+//! all abnormal. We use both: leaves are marked abnormal by a robust test on their relative
+//! deviation (noise scale from the MAD of all deviations, so no threshold to tune per data
+//! set); every segment of every cuboid is scored in one pass per cuboid; then a greedy cover
+//! picks, while abnormal leaves remain, the segment covering the most of them among those
+//! whose leaves are nearly all abnormal, preferring fewer fixed dimensions on ties.
+
+use crate::stats::{median_in_place, MAD_TO_SD};
+use std::collections::HashMap;
+
+/// Leaves with their dimension values coded as small integers.
+#[derive(Debug, Clone, Default)]
+pub struct Leaves {
+    /// Dimension names, e.g. `["channel", "region"]`.
+    pub dimensions: Vec<String>,
+    /// Value names per dimension; `codes` index into these.
+    pub values: Vec<Vec<String>>,
+    /// Per leaf, the value code of each dimension.
+    pub codes: Vec<Vec<u32>>,
+    /// Per leaf, the expected (baseline) value; for ratio KPIs, the numerator.
+    pub expected: Vec<f64>,
+    /// Per leaf, the actual value; for ratio KPIs, the numerator.
+    pub actual: Vec<f64>,
+    /// For ratio KPIs: per leaf, the expected and actual denominators.
+    pub denominators: Option<(Vec<f64>, Vec<f64>)>,
+}
+
+impl Leaves {
+    /// Builds leaves from string-valued dimension columns, coding values in first-seen order.
+    pub fn from_rows(dimensions: Vec<String>, rows: impl IntoIterator<Item = (Vec<String>, f64, f64)>) -> Self {
+        let mut leaves = Leaves { values: vec![Vec::new(); dimensions.len()], dimensions, ..Default::default() };
+        let mut lookup: Vec<HashMap<String, u32>> = vec![HashMap::new(); leaves.dimensions.len()];
+        for (keys, expected, actual) in rows {
+            let codes = keys
+                .into_iter()
+                .enumerate()
+                .map(|(d, key)| {
+                    let next = leaves.values[d].len() as u32;
+                    *lookup[d].entry(key.clone()).or_insert_with(|| {
+                        leaves.values[d].push(key);
+                        next
+                    })
+                })
+                .collect();
+            leaves.codes.push(codes);
+            leaves.expected.push(expected);
+            leaves.actual.push(actual);
+        }
+        leaves
+    }
+
+    fn len(&self) -> usize {
+        self.codes.len()
+    }
+}
+
+/// A segment: the fixed `(dimension, value code)` pairs, in dimension order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Segment(pub Vec<(usize, u32)>);
+
+impl Segment {
+    /// `channel=App & region=South`.
+    pub fn label(&self, leaves: &Leaves) -> String {
+        self.0
+            .iter()
+            .map(|&(d, v)| format!("{}={}", leaves.dimensions[d], leaves.values[d][v as usize]))
+            .collect::<Vec<_>>()
+            .join(" & ")
+    }
+
+    /// `channel, region`.
+    pub fn dimension_names(&self, leaves: &Leaves) -> String {
+        self.0.iter().map(|&(d, _)| leaves.dimensions[d].as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Every subset of dimensions with 1 to `max_depth` members (the cuboids), smallest first.
+fn cuboids(dimensions: usize, max_depth: usize) -> Vec<Vec<usize>> {
+    let mut all: Vec<Vec<usize>> = (1u32..(1 << dimensions))
+        .map(|mask| (0..dimensions).filter(|d| mask & (1 << d) != 0).collect::<Vec<_>>())
+        .filter(|dims| dims.len() <= max_depth)
+        .collect();
+    all.sort_by_key(|dims| dims.len());
+    all
+}
+
+/// Sums of leaf quantities per segment of one cuboid.
+fn group<const N: usize>(
+    leaves: &Leaves,
+    dims: &[usize],
+    quantity: impl Fn(usize) -> [f64; N],
+) -> Vec<(Segment, [f64; N])> {
+    let mut sums: HashMap<Vec<u32>, [f64; N]> = HashMap::new();
+    for i in 0..leaves.len() {
+        let key: Vec<u32> = dims.iter().map(|&d| leaves.codes[i][d]).collect();
+        let q = quantity(i);
+        let entry = sums.entry(key).or_insert([0.0; N]);
+        for k in 0..N {
+            entry[k] += q[k];
+        }
+    }
+    let mut out: Vec<(Segment, [f64; N])> =
+        sums.into_iter().map(|(key, sum)| (Segment(dims.iter().copied().zip(key).collect()), sum)).collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// One segment's part in a change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contribution {
+    /// The segment.
+    pub segment: Segment,
+    /// Baseline value (ratio KPIs: the segment's baseline ratio).
+    pub baseline: f64,
+    /// Actual value (ratio KPIs: the segment's actual ratio).
+    pub actual: Option<f64>,
+    /// `actual - baseline` (ratio KPIs: the segment's ratio change).
+    pub delta: f64,
+    /// Share of the total change, 1.0 = 100% (additive: delta / total delta; ratio:
+    /// (mix + rate) / total ratio change). Shares within one cuboid sum to 1.
+    pub contribution: f64,
+    /// Ratio KPIs: change of the total ratio due to the segment's change of weight.
+    pub mix_effect: Option<f64>,
+    /// Ratio KPIs: change of the total ratio due to the segment's change of rate.
+    pub rate_effect: Option<f64>,
+    /// Adtributor's surprise: Jensen-Shannon divergence of the segment's share before and after.
+    pub surprise: f64,
+    /// Adtributor's explanatory power: the segment's part of the total change.
+    pub explanatory_power: f64,
+}
+
+fn surprise(p: f64, q: f64) -> f64 {
+    let term = |x: f64, m: f64| if x > 0.0 { x * (2.0 * x / (x + m)).log2() } else { 0.0 };
+    0.5 * (term(p, q) + term(q, p))
+}
+
+fn share(part: f64, whole: f64) -> f64 {
+    if whole != 0.0 {
+        part / whole
+    } else {
+        0.0
+    }
+}
+
+/// Contributions of every segment with up to `max_depth` fixed dimensions.
+pub fn contributions(leaves: &Leaves, max_depth: usize) -> Vec<Contribution> {
+    let (e_total, a_total) = (leaves.expected.iter().sum::<f64>(), leaves.actual.iter().sum::<f64>());
+    let mut out = Vec::new();
+    for dims in cuboids(leaves.dimensions.len(), max_depth) {
+        match &leaves.denominators {
+            None => {
+                for (segment, [e, a]) in group(leaves, &dims, |i| [leaves.expected[i], leaves.actual[i]]) {
+                    let ep = share(a - e, a_total - e_total);
+                    out.push(Contribution {
+                        segment,
+                        baseline: e,
+                        actual: Some(a),
+                        delta: a - e,
+                        contribution: ep,
+                        mix_effect: None,
+                        rate_effect: None,
+                        surprise: surprise(share(e, e_total), share(a, a_total)),
+                        explanatory_power: ep,
+                    });
+                }
+            }
+            Some((de, da)) => {
+                let (de_total, da_total) = (de.iter().sum::<f64>(), da.iter().sum::<f64>());
+                let (r0, r1) = (share(e_total, de_total), share(a_total, da_total));
+                let sums = group(leaves, &dims, |i| [leaves.expected[i], leaves.actual[i], de[i], da[i]]);
+                for (segment, [ne, na, de_s, da_s]) in sums {
+                    let (w0, w1) = (share(de_s, de_total), share(da_s, da_total));
+                    // A segment without baseline volume is new: its baseline rate is the total's.
+                    let rate0 = if de_s > 0.0 { ne / de_s } else { r0 };
+                    let rate1 = (da_s > 0.0).then(|| na / da_s);
+                    // mix + rate over a cuboid sums exactly to r1 - r0 (see README).
+                    let mix = (w1 - w0) * (rate0 - r0);
+                    let rate = w1 * (rate1.unwrap_or(rate0) - rate0);
+                    out.push(Contribution {
+                        segment,
+                        baseline: rate0,
+                        actual: rate1,
+                        delta: rate1.unwrap_or(rate0) - rate0,
+                        contribution: share(mix + rate, r1 - r0),
+                        mix_effect: Some(mix),
+                        rate_effect: Some(rate),
+                        surprise: surprise(w0, w1),
+                        explanatory_power: share(mix + rate, r1 - r0),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Localisation settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LocalizeConfig {
+    /// Deepest segments considered (fixed dimensions).
+    pub max_depth: usize,
+    /// Share of a segment's volume (sum of leaf magnitudes) that must sit in leaves that moved.
+    pub min_purity: f64,
+    /// Stop when fewer than this share of the abnormal leaves remain uncovered.
+    pub residual: f64,
+}
+
+impl Default for LocalizeConfig {
+    fn default() -> Self {
+        Self { max_depth: 4, min_purity: 0.8, residual: 0.05 }
+    }
+}
+
+/// Relative deviation of a leaf, symmetric so that zero baselines stay finite; `None` for a
+/// leaf that is zero on both sides (it carries no evidence either way).
+fn deviation(expected: f64, actual: f64) -> Option<f64> {
+    let scale = (expected.abs() + actual.abs()) / 2.0;
+    (scale > 0.0).then(|| (actual - expected) / scale)
+}
+
+/// How far a leaf moved, relative to the noise among all leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeafState {
+    /// Zero on both sides: no evidence either way.
+    Uninformative,
+    /// Within noise.
+    Normal,
+    /// Beyond noise, but not clearly: counts toward a segment's purity, needs no covering.
+    Shifted,
+    /// Clearly abnormal: must be covered by the root-cause set.
+    Abnormal,
+}
+
+/// Classifies every leaf. Noise is the MAD of all relative deviations; a leaf beyond five
+/// robust standard deviations (and 5%) is abnormal, beyond two and a half (and 2%) shifted.
+/// Two bounds because a root cause moves all its leaves by about the same ratio, and the
+/// leaves with small values land on either side of a single bound.
+pub fn leaf_states(leaves: &Leaves) -> Vec<LeafState> {
+    let deviations: Vec<Option<f64>> =
+        leaves.expected.iter().zip(&leaves.actual).map(|(e, a)| deviation(*e, *a)).collect();
+    let mut magnitudes: Vec<f64> = deviations.iter().flatten().copied().collect();
+    let center = median_in_place(&mut magnitudes).unwrap_or(0.0);
+    let mut spread: Vec<f64> = deviations.iter().flatten().map(|d| (d - center).abs()).collect();
+    let noise = median_in_place(&mut spread).unwrap_or(0.0) * MAD_TO_SD;
+    let (strict, lenient) = ((5.0 * noise).max(0.05), (2.5 * noise).max(0.02));
+    deviations
+        .iter()
+        .map(|d| match d.map(|d| (d - center).abs()) {
+            None => LeafState::Uninformative,
+            Some(m) if m > strict => LeafState::Abnormal,
+            Some(m) if m > lenient => LeafState::Shifted,
+            Some(_) => LeafState::Normal,
+        })
+        .collect()
+}
+
+/// One cuboid's segments, each leaf's segment in it, and which segments are pure.
+struct CuboidIndex {
+    of_leaf: Vec<u32>,
+    segments: Vec<Segment>,
+    pure: Vec<bool>,
+}
+
+/// The root-cause set: segments that together hold the abnormal leaves.
+pub fn localize(leaves: &Leaves, config: &LocalizeConfig) -> Vec<Segment> {
+    let states = leaf_states(leaves);
+    let abnormal: Vec<bool> = states.iter().map(|s| *s == LeafState::Abnormal).collect();
+    let total_abnormal = abnormal.iter().filter(|a| **a).count();
+    if total_abnormal == 0 {
+        return Vec::new();
+    }
+    // Per cuboid, once: each leaf's segment, and which segments are pure. Purity is weighted
+    // by volume: in tiny leaves (a count of 1) a change can round away, and they should not
+    // make a segment look impure.
+    let cuboids: Vec<CuboidIndex> = cuboids(leaves.dimensions.len(), config.max_depth)
+        .into_iter()
+        .map(|dims| {
+            let mut ids: HashMap<Vec<u32>, u32> = HashMap::new();
+            let mut segments = Vec::new();
+            let mut moved_volume: Vec<[f64; 2]> = Vec::new();
+            let of_leaf: Vec<u32> = (0..leaves.len())
+                .map(|i| {
+                    let key: Vec<u32> = dims.iter().map(|&d| leaves.codes[i][d]).collect();
+                    let next = segments.len() as u32;
+                    let id = *ids.entry(key.clone()).or_insert_with(|| {
+                        segments.push(Segment(dims.iter().copied().zip(key).collect()));
+                        moved_volume.push([0.0; 2]);
+                        next
+                    });
+                    let volume = leaves.expected[i].abs().max(leaves.actual[i].abs());
+                    let moved = matches!(states[i], LeafState::Abnormal | LeafState::Shifted);
+                    moved_volume[id as usize][0] += if moved { volume } else { 0.0 };
+                    moved_volume[id as usize][1] += volume;
+                    id
+                })
+                .collect();
+            let pure = moved_volume.iter().map(|[m, v]| *v > 0.0 && m / v >= config.min_purity).collect();
+            CuboidIndex { of_leaf, segments, pure }
+        })
+        .collect();
+    let mut covered = vec![false; leaves.len()];
+    let mut chosen: Vec<Segment> = Vec::new();
+    let mut fresh: Vec<usize> = Vec::new();
+    loop {
+        let remaining = (0..leaves.len()).filter(|&i| abnormal[i] && !covered[i]).count();
+        if remaining == 0 || (remaining as f64) < config.residual * total_abnormal as f64 {
+            break;
+        }
+        // Best pure segment by (uncovered abnormal leaves, fewer dimensions); ties keep the
+        // first found, and cuboids come smallest first.
+        let mut best: Option<(usize, usize, usize)> = None;
+        for (c, cuboid) in cuboids.iter().enumerate() {
+            fresh.clear();
+            fresh.resize(cuboid.segments.len(), 0);
+            for i in (0..leaves.len()).filter(|&i| abnormal[i] && !covered[i]) {
+                fresh[cuboid.of_leaf[i] as usize] += 1;
+            }
+            for (s, &count) in fresh.iter().enumerate() {
+                if cuboid.pure[s] && count > 0 && best.is_none_or(|(f, _, _)| count > f) {
+                    best = Some((count, c, s));
+                }
+            }
+        }
+        let Some((_, c, s)) = best else { break };
+        let cuboid = &cuboids[c];
+        for (flag, &segment) in covered.iter_mut().zip(&cuboid.of_leaf) {
+            *flag |= segment as usize == s;
+        }
+        chosen.push(cuboid.segments[s].clone());
+    }
+    chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 3 x 4 x 2 leaves of 100 each, with the listed (segment predicate, factor) applied.
+    fn grid(change: impl Fn(&[u32]) -> f64) -> Leaves {
+        let mut rows = Vec::new();
+        for a in 0..3u32 {
+            for b in 0..4u32 {
+                for c in 0..2u32 {
+                    let codes = [a, b, c];
+                    let noise = 1.0 + 0.002 * f64::from((a * 7 + b * 3 + c) % 5);
+                    rows.push((
+                        vec![format!("a{a}"), format!("b{b}"), format!("c{c}")],
+                        100.0,
+                        100.0 * noise * change(&codes),
+                    ));
+                }
+            }
+        }
+        Leaves::from_rows(vec!["a".into(), "b".into(), "c".into()], rows)
+    }
+
+    #[test]
+    fn localizes_a_single_dimension_value() {
+        let leaves = grid(|c| if c[0] == 1 { 0.5 } else { 1.0 });
+        let found: Vec<String> =
+            localize(&leaves, &LocalizeConfig::default()).iter().map(|s| s.label(&leaves)).collect();
+        assert_eq!(found, ["a=a1"]);
+    }
+
+    #[test]
+    fn localizes_a_combination_and_a_second_element() {
+        let leaves = grid(|c| if (c[0] == 2 && c[1] == 3) || c[2] == 1 && c[1] == 0 { 1.8 } else { 1.0 });
+        let mut found: Vec<String> =
+            localize(&leaves, &LocalizeConfig::default()).iter().map(|s| s.label(&leaves)).collect();
+        found.sort();
+        assert_eq!(found, ["a=a2 & b=b3", "b=b0 & c=c1"]);
+    }
+
+    #[test]
+    fn nothing_abnormal_means_no_root_cause() {
+        let leaves = grid(|_| 1.0);
+        assert!(localize(&leaves, &LocalizeConfig::default()).is_empty());
+    }
+
+    #[test]
+    fn additive_contributions_of_a_dimension_sum_to_one() {
+        let leaves = grid(|c| if c[0] == 1 { 0.5 } else { 1.0 });
+        let rows = contributions(&leaves, 2);
+        for dims in [vec![0usize], vec![1], vec![0, 1]] {
+            let sum: f64 = rows
+                .iter()
+                .filter(|r| r.segment.0.iter().map(|p| p.0).collect::<Vec<_>>() == dims)
+                .map(|r| r.contribution)
+                .sum();
+            assert!((sum - 1.0).abs() < 1e-9, "{dims:?}: {sum}");
+        }
+        let a1 = rows.iter().find(|r| r.segment.label(&leaves) == "a=a1").unwrap();
+        assert!(a1.contribution > 0.9 && a1.surprise > 0.0);
+    }
+
+    #[test]
+    fn ratio_mix_and_rate_effects_add_up_to_the_total_change() {
+        // Two channels: conversion = orders / sessions. App's rate drops; Web gains traffic.
+        let mut leaves = Leaves::from_rows(
+            vec!["channel".into()],
+            vec![(vec!["App".into()], 30.0, 15.0), (vec!["Web".into()], 20.0, 24.0)],
+        );
+        leaves.denominators = Some((vec![1000.0, 1000.0], vec![1000.0, 1200.0]));
+        let rows = contributions(&leaves, 1);
+        let (r0, r1) = (50.0 / 2000.0, 39.0 / 2200.0);
+        let total: f64 = rows.iter().map(|r| r.mix_effect.unwrap() + r.rate_effect.unwrap()).sum();
+        assert!((total - (r1 - r0)).abs() < 1e-12, "{total} vs {}", r1 - r0);
+        let shares: f64 = rows.iter().map(|r| r.contribution).sum();
+        assert!((shares - 1.0).abs() < 1e-9);
+        let app = &rows[0];
+        assert!(app.rate_effect.unwrap() < 0.0 && app.contribution > 0.5);
+    }
+}
