@@ -15,7 +15,7 @@
 //! picks, while abnormal leaves remain, the segment covering the most of them among those
 //! whose leaves are nearly all abnormal, preferring fewer fixed dimensions on ties.
 
-use crate::stats::{median_in_place, MAD_TO_SD};
+use crate::stats::median_in_place;
 use std::collections::HashMap;
 
 /// Leaves with their dimension values coded as small integers.
@@ -241,17 +241,25 @@ pub enum LeafState {
     Abnormal,
 }
 
-/// Classifies every leaf. Noise is the MAD of all relative deviations; a leaf beyond five
-/// robust standard deviations (and 5%) is abnormal, beyond two and a half (and 2%) shifted.
-/// Two bounds because a root cause moves all its leaves by about the same ratio, and the
-/// leaves with small values land on either side of a single bound.
+/// Classifies every leaf by its relative deviation from the baseline.
+///
+/// The noise is estimated from the half of the informative leaves closest to zero change:
+/// the baseline is right on average for unaffected leaves, and this stays valid when up to half
+/// of the leaves moved (a plain median breaks down exactly there, e.g. `cohort=New` is 8 of 16
+/// leaves). A leaf beyond five robust standard deviations (and 5%) is abnormal, beyond two and
+/// a half (and 2%) shifted. Two bounds, because a root cause moves all its leaves by about the
+/// same ratio, and its small leaves land on either side of a single bound.
 pub fn leaf_states(leaves: &Leaves) -> Vec<LeafState> {
+    /// Median |d - center| within the inner half of a normal sample, in standard deviations.
+    const INNER_HALF_MAD: f64 = 0.318_639_363_964_375_6;
     let deviations: Vec<Option<f64>> =
         leaves.expected.iter().zip(&leaves.actual).map(|(e, a)| deviation(*e, *a)).collect();
-    let mut magnitudes: Vec<f64> = deviations.iter().flatten().copied().collect();
-    let center = median_in_place(&mut magnitudes).unwrap_or(0.0);
-    let mut spread: Vec<f64> = deviations.iter().flatten().map(|d| (d - center).abs()).collect();
-    let noise = median_in_place(&mut spread).unwrap_or(0.0) * MAD_TO_SD;
+    let mut inner: Vec<f64> = deviations.iter().flatten().copied().collect();
+    inner.sort_by(|a, b| a.abs().total_cmp(&b.abs()));
+    inner.truncate(inner.len().div_ceil(2));
+    let center = median_in_place(&mut inner.clone()).unwrap_or(0.0);
+    let mut spread: Vec<f64> = inner.iter().map(|d| (d - center).abs()).collect();
+    let noise = median_in_place(&mut spread).unwrap_or(0.0) / INNER_HALF_MAD;
     let (strict, lenient) = ((5.0 * noise).max(0.05), (2.5 * noise).max(0.02));
     deviations
         .iter()
@@ -297,7 +305,9 @@ pub fn localize(leaves: &Leaves, config: &LocalizeConfig) -> Vec<Segment> {
                         moved_volume.push([0.0; 2]);
                         next
                     });
-                    let volume = leaves.expected[i].abs().max(leaves.actual[i].abs());
+                    // Baseline volume: a spiked leaf must not make its parent look pure.
+                    let volume =
+                        if leaves.expected[i] != 0.0 { leaves.expected[i].abs() } else { leaves.actual[i].abs() };
                     let moved = matches!(states[i], LeafState::Abnormal | LeafState::Shifted);
                     moved_volume[id as usize][0] += if moved { volume } else { 0.0 };
                     moved_volume[id as usize][1] += volume;
@@ -339,6 +349,43 @@ pub fn localize(leaves: &Leaves, config: &LocalizeConfig) -> Vec<Segment> {
         chosen.push(cuboid.segments[s].clone());
     }
     chosen
+}
+
+/// A contribution with its verdict and rank.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// The segment's part in the change.
+    pub contribution: Contribution,
+    /// Whether localisation put the segment in the root-cause set.
+    pub is_root_cause: bool,
+}
+
+/// Contributions of every segment up to `max_depth`, root causes first, then by |contribution|
+/// (fewer dimensions first on ties). Ratio KPIs are localised on leaf rates: each leaf's
+/// baseline numerator is rescaled to its actual volume, so a change of traffic alone is not an
+/// anomaly of the rate.
+pub fn analyze(leaves: &Leaves, max_depth: usize) -> Vec<Finding> {
+    let mut located = leaves.clone();
+    if let Some((expected_den, actual_den)) = &leaves.denominators {
+        for i in 0..located.expected.len() {
+            if expected_den[i] > 0.0 {
+                located.expected[i] = leaves.expected[i] / expected_den[i] * actual_den[i];
+            }
+        }
+        located.denominators = None;
+    }
+    let causes = localize(&located, &LocalizeConfig { max_depth, ..LocalizeConfig::default() });
+    let mut findings: Vec<Finding> = contributions(leaves, max_depth)
+        .into_iter()
+        .map(|contribution| Finding { is_root_cause: causes.contains(&contribution.segment), contribution })
+        .collect();
+    findings.sort_by(|a, b| {
+        b.is_root_cause
+            .cmp(&a.is_root_cause)
+            .then(b.contribution.contribution.abs().total_cmp(&a.contribution.contribution.abs()))
+            .then(a.contribution.segment.0.len().cmp(&b.contribution.segment.0.len()))
+    });
+    findings
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! - time-based: `ts := 'day', metric := 'revenue'` (or `numerator := 'orders',
 //!   denominator := 'sessions'` for a ratio), `test := DATE '...'` against `baseline :=
 //!   'previous_7d' | 'same_weekday_4w'` or `baseline_start := DATE, baseline_end := DATE`
-//!   (the daily mean over the baseline days).
+//!   (per leaf, the median of its daily values over the baseline days).
 
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
@@ -14,7 +14,7 @@ use crate::source::{quote_ident, Side, Source};
 use crate::table::{ResultTable, Values};
 use chrono::NaiveDate;
 use duckdb::vtab::BindInfo;
-use kpiscope_engine::rca::{contributions, localize, Leaves, LocalizeConfig};
+use kpiscope_engine::rca::{analyze, Contribution, Leaves};
 
 const PARAMS: &[(&str, Kind)] = &[
     ("dimensions", Kind::TextList),
@@ -73,7 +73,7 @@ fn baseline_days(bind: &BindInfo, test: NaiveDate) -> CallResult<Vec<NaiveDate>>
     Ok(days)
 }
 
-fn plan(bind: &BindInfo, source: &Source) -> CallResult<Plan> {
+fn plan(bind: &BindInfo, source: &Source, dimensions: &[String]) -> CallResult<Plan> {
     let text = |name| params::text(bind, name);
     if let (Some(actual), Some(expected)) = (text("actual")?, text("expected")?) {
         return Ok(Plan {
@@ -100,17 +100,24 @@ fn plan(bind: &BindInfo, source: &Source) -> CallResult<Plan> {
     let days = baseline_days(bind, test)?;
     let day = format!("CAST({} AS DATE)", quote_ident(&ts));
     let list = days.iter().map(|d| format!("DATE '{d}'")).collect::<Vec<_>>().join(", ");
-    let pairs = measures
-        .iter()
-        .map(|sum| {
-            // `sum(x)` becomes `sum(x) FILTER (...)`: the test day, and the baseline's daily mean.
+    // Daily totals per leaf first, so the baseline can be a median over days: one unusual
+    // day in the baseline (an earlier anomaly) must not make every other day look odd.
+    let dims: String = dimensions.iter().map(|d| format!("{}, ", quote_ident(d))).collect();
+    let sums: Vec<String> = measures.iter().enumerate().map(|(k, sum)| format!("{sum} AS kpiscope_m{k}")).collect();
+    let from_where = format!(
+        "(SELECT {dims}{day} AS kpiscope_day, {} FROM {} WHERE {day} IN (DATE '{test}', {list}) GROUP BY ALL) AS kpiscope_daily",
+        sums.join(", "),
+        source.from()
+    );
+    let pairs = (0..measures.len())
+        .map(|k| {
             (
-                format!("coalesce({sum} FILTER ({day} = DATE '{test}'), 0)"),
-                format!("coalesce({sum} FILTER ({day} IN ({list})), 0) / {}", days.len()),
+                format!("coalesce(sum(kpiscope_m{k}) FILTER (kpiscope_day = DATE '{test}'), 0)"),
+                format!("coalesce(median(kpiscope_m{k}) FILTER (kpiscope_day <> DATE '{test}'), 0)"),
             )
         })
         .collect();
-    Ok(Plan { pairs, from_where: source.from().to_string() })
+    Ok(Plan { pairs, from_where })
 }
 
 fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
@@ -124,7 +131,7 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
         source.require_column("dimensions", column)?;
     }
     let max_depth = params::integer(bind, "max_depth", 1, 4)?.unwrap_or(3) as usize;
-    let plan = plan(bind, &source)?;
+    let plan = plan(bind, &source, &dimensions)?;
     let keys: Vec<String> =
         dimensions.iter().map(|d| format!("coalesce(CAST({} AS VARCHAR), 'NULL')", quote_ident(d))).collect();
     let measures: Vec<String> = plan.pairs.iter().flat_map(|(a, e)| [a.clone(), e.clone()]).collect();
@@ -151,29 +158,12 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
     if ratio {
         leaves.denominators = Some((rows.iter().map(|r| r.1[3]).collect(), rows.iter().map(|r| r.1[2]).collect()));
     }
-    let mut rows_out = contributions(&leaves, max_depth);
-    // Localise on leaf rates for ratio KPIs: the numerator expected at the actual volume.
-    let locate = if let Some((de, da)) = &leaves.denominators {
-        let mut by_rate = leaves.clone();
-        by_rate.expected = (0..leaves.expected.len())
-            .map(|i| if de[i] > 0.0 { leaves.expected[i] / de[i] * da[i] } else { leaves.expected[i] })
-            .collect();
-        by_rate.denominators = None;
-        by_rate
-    } else {
-        leaves.clone()
-    };
-    let causes = localize(&locate, &LocalizeConfig { max_depth, ..LocalizeConfig::default() });
-    rows_out.sort_by(|a, b| {
-        let (ca, cb) = (causes.contains(&a.segment), causes.contains(&b.segment));
-        cb.cmp(&ca)
-            .then(b.contribution.abs().total_cmp(&a.contribution.abs()))
-            .then(a.segment.0.len().cmp(&b.segment.0.len()))
-    });
+    let findings = analyze(&leaves, max_depth);
     let col = |name: &str, values: Values| (name.to_string(), values);
-    let doubles = |f: &dyn Fn(&kpiscope_engine::rca::Contribution) -> Option<f64>| {
-        Values::Double(rows_out.iter().map(f).collect())
+    let doubles = |f: &dyn Fn(&Contribution) -> Option<f64>| {
+        Values::Double(findings.iter().map(|finding| f(&finding.contribution)).collect())
     };
+    let rows_out: Vec<&Contribution> = findings.iter().map(|f| &f.contribution).collect();
     Ok(ResultTable::new(vec![
         col("dimensions", Values::Varchar(rows_out.iter().map(|r| Some(r.segment.dimension_names(&leaves))).collect())),
         col("segment", Values::Varchar(rows_out.iter().map(|r| Some(r.segment.label(&leaves))).collect())),
@@ -185,7 +175,7 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
         col("rate_effect", doubles(&|r| r.rate_effect)),
         col("surprise", doubles(&|r| Some(r.surprise))),
         col("explanatory_power", doubles(&|r| Some(r.explanatory_power))),
-        col("is_root_cause", Values::Boolean(rows_out.iter().map(|r| Some(causes.contains(&r.segment))).collect())),
+        col("is_root_cause", Values::Boolean(findings.iter().map(|f| Some(f.is_root_cause)).collect())),
         col("rank", Values::BigInt((1..=rows_out.len() as i64).map(Some).collect())),
     ]))
 }
