@@ -24,3 +24,11 @@ FROM detect_anomalies('kpi_daily', ts := 'day', value := 'revenue',
 
 COMMENT ON TABLE kpi_anomalies IS 'Walk-forward anomaly verdicts per KPI and day on the all-segment total.';
 COMMENT ON TABLE kpi_segment_anomalies IS 'Walk-forward anomaly verdicts for revenue per channel, region and cohort.';
+
+-- Root causes of every anomalous day of revenue: the top 5 segments per day.
+CREATE OR REPLACE TABLE kpi_rca AS
+SELECT 'revenue' AS kpi, *
+FROM rca_anomalies('kpi_daily', ts := 'day', metric := 'revenue',
+                   dimensions := ['channel', 'region', 'cohort'], top := 5);
+
+COMMENT ON TABLE kpi_rca IS 'Top segments behind each anomalous day of revenue (rank 1 first; is_root_cause marks the localised set).';

@@ -15,3 +15,8 @@ pub use error::EngineError;
 
 /// Microseconds in one day, the unit conversion between DATE and TIMESTAMP values.
 pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+/// Days since 1970-01-01: DuckDB's DATE encoding, and the engine's day numbers.
+pub fn epoch_days(date: chrono::NaiveDate) -> i32 {
+    (date - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid literal date")).num_days() as i32
+}

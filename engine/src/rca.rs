@@ -351,6 +351,146 @@ pub fn localize(leaves: &Leaves, config: &LocalizeConfig) -> Vec<Segment> {
     chosen
 }
 
+/// Which days a time-based comparison uses as its baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Baseline {
+    /// The N days before the test day.
+    PreviousDays(u32),
+    /// The same weekday in each of the N weeks before the test day.
+    SameWeekday(u32),
+    /// A fixed range of days (days since 1970-01-01, inclusive).
+    Range(i32, i32),
+}
+
+impl Baseline {
+    /// Parses `previous_7d` or `same_weekday_4w`.
+    pub fn parse(name: &str) -> crate::error::Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "previous_7d" => Ok(Self::PreviousDays(7)),
+            "same_weekday_4w" => Ok(Self::SameWeekday(4)),
+            _ => Err(crate::EngineError::InvalidParameter {
+                name: "baseline",
+                expected: "one of previous_7d, same_weekday_4w".into(),
+                got: format!("'{name}'"),
+            }),
+        }
+    }
+
+    /// The baseline days for `test` (days since 1970-01-01), oldest first.
+    pub fn days(self, test: i32) -> Vec<i32> {
+        match self {
+            Self::PreviousDays(n) => (1..=n as i32).rev().map(|k| test - k).collect(),
+            Self::SameWeekday(n) => (1..=n as i32).rev().map(|k| test - 7 * k).collect(),
+            Self::Range(start, end) => (start..=end).collect(),
+        }
+    }
+}
+
+/// Daily values per leaf: the input of time-based root-cause analysis.
+#[derive(Debug, Clone, Default)]
+pub struct DailyLeaves {
+    /// Dimension names.
+    pub dimensions: Vec<String>,
+    /// Per row: dimension values, day (since 1970-01-01), numerator, denominator (ratio KPIs).
+    pub rows: Vec<(Vec<String>, i32, f64, Option<f64>)>,
+}
+
+impl DailyLeaves {
+    /// Whether the KPI is a ratio (rows carry denominators).
+    pub fn is_ratio(&self) -> bool {
+        self.rows.first().is_some_and(|r| r.3.is_some())
+    }
+
+    /// The KPI per day over all leaves, in day order: the sum, or the ratio of sums.
+    pub fn totals(&self) -> Vec<(i32, Option<f64>)> {
+        let mut by_day: std::collections::BTreeMap<i32, [f64; 2]> = std::collections::BTreeMap::new();
+        for (_, day, num, den) in &self.rows {
+            let entry = by_day.entry(*day).or_insert([0.0; 2]);
+            entry[0] += num;
+            entry[1] += den.unwrap_or(0.0);
+        }
+        let ratio = self.is_ratio();
+        by_day
+            .into_iter()
+            .map(|(day, [num, den])| (day, if ratio { (den > 0.0).then(|| num / den) } else { Some(num) }))
+            .collect()
+    }
+
+    /// Leaves comparing `test` with the median of each leaf's daily values over the baseline
+    /// days: one unusual baseline day (an earlier anomaly) must not make the test day look odd.
+    /// Baseline days without a row for a leaf are skipped.
+    pub fn compare(&self, test: i32, baseline: Baseline) -> Leaves {
+        let days = baseline.days(test);
+        /// Test-day (numerator, denominator), and the baseline days' numerators and denominators.
+        #[derive(Default)]
+        struct Cell([f64; 2], Vec<f64>, Vec<f64>);
+        let mut cells: std::collections::BTreeMap<&Vec<String>, Cell> = std::collections::BTreeMap::new();
+        for (key, day, num, den) in &self.rows {
+            let on_test = *day == test;
+            if !on_test && !days.contains(day) {
+                continue;
+            }
+            let cell = cells.entry(key).or_default();
+            if on_test {
+                cell.0[0] += num;
+                cell.0[1] += den.unwrap_or(0.0);
+            } else {
+                cell.1.push(*num);
+                cell.2.push(den.unwrap_or(0.0));
+            }
+        }
+        let median = |v: &[f64]| crate::stats::median(v).unwrap_or(0.0);
+        let mut leaves = Leaves::from_rows(
+            self.dimensions.clone(),
+            cells.iter().map(|(key, cell)| ((*key).clone(), median(&cell.1), cell.0[0])),
+        );
+        if self.is_ratio() {
+            leaves.denominators =
+                Some((cells.values().map(|c| median(&c.2)).collect(), cells.values().map(|c| c.0[1]).collect()));
+        }
+        leaves
+    }
+}
+
+/// A set of root-cause elements written as text, as Squeeze and RiskLoc label them and as
+/// [`Segment::label`] prints them: elements separated by `;`, each a set of `dim=value` pairs
+/// joined by `&` (spaces ignored). Duplicates collapse.
+pub fn parse_cause_set(text: &str) -> std::collections::BTreeSet<std::collections::BTreeSet<String>> {
+    text.split(';')
+        .map(|element| element.split('&').map(|pair| pair.trim().replace(' ', "")).filter(|p| !p.is_empty()).collect())
+        .filter(|element: &std::collections::BTreeSet<String>| !element.is_empty())
+        .collect()
+}
+
+/// Micro-averaged match counts of predicted against labelled cause sets: an element is a true
+/// positive only when it equals a labelled element exactly (the Squeeze / RiskLoc convention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SetMatch {
+    /// Predicted elements that are labelled.
+    pub tp: u64,
+    /// Predicted elements that are not.
+    pub fp: u64,
+    /// Labelled elements not predicted.
+    pub fn_: u64,
+}
+
+impl SetMatch {
+    /// Adds one case.
+    pub fn add(&mut self, predicted: &str, label: &str) {
+        let (predicted, label) = (parse_cause_set(predicted), parse_cause_set(label));
+        let tp = predicted.intersection(&label).count() as u64;
+        self.tp += tp;
+        self.fp += predicted.len() as u64 - tp;
+        self.fn_ += label.len() as u64 - tp;
+    }
+
+    /// Micro F1; `None` when there is nothing to score.
+    pub fn f1(&self) -> Option<f64> {
+        let denominator = 2 * self.tp + self.fp + self.fn_;
+        (denominator > 0).then(|| 2.0 * self.tp as f64 / denominator as f64)
+    }
+}
+
 /// A contribution with its verdict and rank.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
@@ -448,6 +588,41 @@ mod tests {
         }
         let a1 = rows.iter().find(|r| r.segment.label(&leaves) == "a=a1").unwrap();
         assert!(a1.contribution > 0.9 && a1.surprise > 0.0);
+    }
+
+    #[test]
+    fn cause_sets_match_exactly_and_ignore_formatting() {
+        let mut m = SetMatch::default();
+        m.add("channel=App & region=South; cohort=New", "region=South&channel=App;channel=Web");
+        assert_eq!((m.tp, m.fp, m.fn_), (1, 1, 1));
+        m.add("", "");
+        assert_eq!(m.f1(), Some(0.5));
+        assert_eq!(SetMatch::default().f1(), None);
+    }
+
+    #[test]
+    fn baselines_pick_their_days() {
+        assert_eq!(Baseline::PreviousDays(3).days(100), vec![97, 98, 99]);
+        assert_eq!(Baseline::SameWeekday(2).days(100), vec![86, 93]);
+        assert_eq!(Baseline::Range(5, 7).days(100), vec![5, 6, 7]);
+        assert!(Baseline::parse("last_year").unwrap_err().to_string().contains("previous_7d"));
+    }
+
+    #[test]
+    fn daily_comparison_uses_the_median_baseline_day() {
+        let key = |s: &str| vec![s.to_string()];
+        let rows = vec![
+            (key("A"), 1, 10.0, None),
+            (key("A"), 2, 1000.0, None), // an earlier anomaly in the baseline
+            (key("A"), 3, 12.0, None),
+            (key("A"), 4, 5.0, None),
+            (key("B"), 4, 7.0, None),
+        ];
+        let daily = DailyLeaves { dimensions: vec!["d".into()], rows };
+        let leaves = daily.compare(4, Baseline::PreviousDays(3));
+        assert_eq!(leaves.expected, vec![12.0, 0.0]);
+        assert_eq!(leaves.actual, vec![5.0, 7.0]);
+        assert_eq!(daily.totals(), vec![(1, Some(10.0)), (2, Some(1000.0)), (3, Some(12.0)), (4, Some(12.0))]);
     }
 
     #[test]

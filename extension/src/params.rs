@@ -111,8 +111,3 @@ pub fn text_list(bind: &BindInfo, name: &str) -> CallResult<Vec<String>> {
         })
         .collect()
 }
-
-/// Days since 1970-01-01, DuckDB's DATE encoding.
-pub fn epoch_days(date: NaiveDate) -> i32 {
-    (date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid literal date")).num_days() as i32
-}

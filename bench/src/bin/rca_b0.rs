@@ -6,20 +6,10 @@
 //! milliseconds per case (one core).
 
 use anyhow::{Context, Result};
-use kpiscope_engine::rca::{localize, Leaves, LocalizeConfig};
-use std::collections::{BTreeSet, HashMap};
+use kpiscope_engine::rca::{localize, Leaves, LocalizeConfig, SetMatch};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
-
-/// An element as a sorted set of `attr=value` pairs.
-type Element = BTreeSet<String>;
-
-fn parse_set(text: &str) -> BTreeSet<Element> {
-    text.split(';')
-        .filter(|e| !e.trim().is_empty())
-        .map(|e| e.split('&').map(|p| p.trim().to_string()).collect())
-        .collect()
-}
 
 fn load_case(path: &Path) -> Result<Leaves> {
     let mut reader = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
@@ -41,19 +31,19 @@ fn main() -> Result<()> {
     let mut settings: Vec<_> =
         std::fs::read_dir(&root)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
     settings.sort();
-    let (mut all, mut cases, mut seconds) = ([0usize; 3], 0usize, 0.0);
+    let (mut all, mut cases, mut seconds) = (SetMatch::default(), 0usize, 0.0);
     println!("{:<28} {:>5} {:>4} {:>4} {:>4} {:>8}", "setting", "cases", "tp", "fp", "fn", "micro-F1");
     for setting in &settings {
-        let mut labels: HashMap<String, BTreeSet<Element>> = HashMap::new();
+        let mut labels: HashMap<String, String> = HashMap::new();
         let mut info = csv::Reader::from_path(setting.join("injection_info.csv"))?;
         let headers = info.headers()?.clone();
         let set_col = headers.iter().position(|h| h == "set").context("no set column")?;
         let ts_col = headers.iter().position(|h| h == "timestamp").context("no timestamp column")?;
         for record in info.records() {
             let record = record?;
-            labels.insert(record[ts_col].to_string(), parse_set(&record[set_col]));
+            labels.insert(record[ts_col].to_string(), record[set_col].to_string());
         }
-        let mut counts = [0usize; 3];
+        let mut counts = SetMatch::default();
         let mut files: Vec<_> = std::fs::read_dir(setting)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.file_name().is_some_and(|n| n != "injection_info.csv"))
@@ -66,32 +56,23 @@ fn main() -> Result<()> {
             let started = Instant::now();
             let found = localize(&leaves, &LocalizeConfig::default());
             seconds += started.elapsed().as_secs_f64();
-            let predicted: BTreeSet<Element> = found
-                .iter()
-                .map(|s| {
-                    s.0.iter()
-                        .map(|&(d, v)| format!("{}={}", leaves.dimensions[d], leaves.values[d][v as usize]))
-                        .collect()
-                })
-                .collect();
-            let tp = predicted.intersection(truth).count();
-            if std::env::var_os("RCA_DEBUG").is_some() && tp != predicted.len() {
-                eprintln!("{stem}: truth {truth:?}\n  found {predicted:?}");
+            let predicted: Vec<String> = found.iter().map(|s| s.label(&leaves)).collect();
+            let before = counts;
+            counts.add(&predicted.join(";"), truth);
+            if std::env::var_os("RCA_DEBUG").is_some() && counts.fp + counts.fn_ > before.fp + before.fn_ {
+                eprintln!("{stem}: truth {truth}\n  found {predicted:?}");
             }
-            counts[0] += tp;
-            counts[1] += predicted.len() - tp;
-            counts[2] += truth.len() - tp;
             cases += 1;
         }
-        let f1 = 2.0 * counts[0] as f64 / (2 * counts[0] + counts[1] + counts[2]).max(1) as f64;
         let name = setting.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        println!("{name:<28} {:>5} {:>4} {:>4} {:>4} {f1:>8.3}", files.len(), counts[0], counts[1], counts[2]);
-        for k in 0..3 {
-            all[k] += counts[k];
-        }
+        let f1 = counts.f1().unwrap_or(0.0);
+        println!("{name:<28} {:>5} {:>4} {:>4} {:>4} {f1:>8.3}", files.len(), counts.tp, counts.fp, counts.fn_);
+        all.tp += counts.tp;
+        all.fp += counts.fp;
+        all.fn_ += counts.fn_;
     }
-    let f1 = 2.0 * all[0] as f64 / (2 * all[0] + all[1] + all[2]).max(1) as f64;
-    println!("{:<28} {cases:>5} {:>4} {:>4} {:>4} {f1:>8.3}", "overall", all[0], all[1], all[2]);
+    let f1 = all.f1().unwrap_or(0.0);
+    println!("{:<28} {cases:>5} {:>4} {:>4} {:>4} {f1:>8.3}", "overall", all.tp, all.fp, all.fn_);
     println!("localisation: {:.1} ms per case (one core)", 1000.0 * seconds / cases.max(1) as f64);
     Ok(())
 }

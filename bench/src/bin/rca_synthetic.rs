@@ -8,7 +8,8 @@
 //! root-cause set is exactly that segment.
 
 use anyhow::Result;
-use kpiscope_engine::rca::{analyze, Leaves};
+use kpiscope_engine::epoch_days;
+use kpiscope_engine::rca::{analyze, Baseline, DailyLeaves};
 use kpiscope_engine::synth::{generate, AnomalyKind, GeneratorConfig, KpiRow};
 use std::collections::BTreeMap;
 
@@ -28,33 +29,18 @@ fn main() -> Result<()> {
     for seed in 1..=seeds {
         let data = generate(&GeneratorConfig { seed, ..GeneratorConfig::default() })?;
         for anomaly in &data.anomalies {
-            let baseline_days: Vec<_> = (1..=4).map(|k| anomaly.start - chrono::Days::new(7 * k)).collect();
-            // Per cell: test-day (numerator, denominator) and the baseline days' values.
-            type Cell = ([f64; 2], Vec<f64>, Vec<f64>);
-            let mut cells: BTreeMap<Vec<String>, Cell> = BTreeMap::new();
-            for row in &data.rows {
-                let on_test = row.day == anomaly.start;
-                if !on_test && !baseline_days.contains(&row.day) {
-                    continue;
-                }
-                let (num, den) = kpi(anomaly.kind, row);
-                let key = vec![row.channel.to_string(), row.region.to_string(), row.cohort.to_string()];
-                let entry = cells.entry(key).or_insert(([0.0; 2], Vec::new(), Vec::new()));
-                if on_test {
-                    entry.0 = [num, den.unwrap_or(0.0)];
-                } else {
-                    entry.1.push(num);
-                    entry.2.push(den.unwrap_or(0.0));
-                }
-            }
-            // The baseline is the median over the baseline days, as rca_contributions computes it.
-            let median = |v: &[f64]| kpiscope_engine::stats::median(v).unwrap_or(0.0);
-            let dims = vec!["channel".to_string(), "region".to_string(), "cohort".to_string()];
-            let mut leaves = Leaves::from_rows(dims, cells.iter().map(|(k, c)| (k.clone(), median(&c.1), c.0[0])));
-            if kpi(anomaly.kind, &data.rows[0]).1.is_some() {
-                leaves.denominators =
-                    Some((cells.values().map(|c| median(&c.2)).collect(), cells.values().map(|c| c.0[1]).collect()));
-            }
+            let dimensions = vec!["channel".to_string(), "region".to_string(), "cohort".to_string()];
+            let rows = data
+                .rows
+                .iter()
+                .map(|row| {
+                    let (num, den) = kpi(anomaly.kind, row);
+                    let key = vec![row.channel.to_string(), row.region.to_string(), row.cohort.to_string()];
+                    (key, epoch_days(row.day), num, den)
+                })
+                .collect();
+            let daily = DailyLeaves { dimensions, rows };
+            let leaves = daily.compare(epoch_days(anomaly.start), Baseline::SameWeekday(4));
             let findings = analyze(&leaves, 3);
             let truth = anomaly.scope.label();
             let first = findings.first().map(|f| f.contribution.segment.label(&leaves)).unwrap_or_default();

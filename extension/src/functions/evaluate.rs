@@ -1,5 +1,5 @@
-//! `evaluate_detection(source, flag := 'is_anomaly', label := ..., ts := ..., group_by := [...])`:
-//! precision, recall, F1 and point-adjusted F1 of flags against labels, per group.
+//! Scoring against labels: `evaluate_detection` (flags per point: precision, recall, F1 and
+//! point-adjusted F1) and `evaluate_rca` (cause sets per case: micro precision, recall, F1).
 
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
@@ -8,6 +8,7 @@ use crate::source::{quote_ident, Side, Source};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::evaluate::Scores;
+use kpiscope_engine::rca::SetMatch;
 
 const PARAMS: &[(&str, Kind)] =
     &[("flag", Kind::Text), ("label", Kind::Text), ("ts", Kind::Text), ("group_by", Kind::TextList)];
@@ -81,3 +82,71 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
 }
 
 materialized_vtab!(EvaluateDetection, "evaluate_detection", compute, positional: &[Kind::Text], named: PARAMS);
+
+const RCA_PARAMS: &[(&str, Kind)] = &[("predicted", Kind::Text), ("label", Kind::Text), ("group_by", Kind::TextList)];
+
+/// `evaluate_rca(source, predicted := 'predicted', label := 'label', group_by := [...])`: one row
+/// per case with predicted and labelled cause sets as text (`a=1&b=2;c=3`), scored by micro-F1.
+fn compute_rca(bind: &BindInfo) -> CallResult<ResultTable> {
+    let side = Side::of(bind)?;
+    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
+    let column = |name: &str| -> CallResult<String> {
+        let column = params::text(bind, name)?.unwrap_or_else(|| name.to_string());
+        source.require_column(name, &column)?;
+        Ok(format!("coalesce(CAST({} AS VARCHAR), '')", quote_ident(&column)))
+    };
+    let (predicted, label) = (column("predicted")?, column("label")?);
+    let group_by = params::text_list(bind, "group_by")?;
+    for g in &group_by {
+        source.require_column("group_by", g)?;
+    }
+    let groups: String = group_by.iter().map(|g| format!("CAST({} AS VARCHAR), ", quote_ident(g))).collect();
+    let order = if group_by.is_empty() {
+        String::new()
+    } else {
+        format!(" ORDER BY {}", (1..=group_by.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", "))
+    };
+    let sql = format!("SELECT {groups}{predicted}, {label} FROM {}{order}", source.from());
+    let width = group_by.len();
+    let rows: Vec<(Vec<Option<String>>, String, String)> = side
+        .query(&sql, |row| {
+            let key = (0..width).map(|i| row.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()?;
+            Ok((key, row.get(width)?, row.get(width + 1)?))
+        })
+        .map_err(|e| fail(format!("cannot evaluate '{}': {}", source.name(), e.to_string().trim_end())))?;
+    let mut keys: Vec<Vec<Option<String>>> = Vec::new();
+    let mut scores: Vec<(u64, SetMatch)> = Vec::new();
+    for group in rows.chunk_by(|a, b| a.0 == b.0) {
+        let mut m = SetMatch::default();
+        for (_, p, l) in group {
+            m.add(p, l);
+        }
+        keys.push(group[0].0.clone());
+        scores.push((group.len() as u64, m));
+    }
+    if width == 0 && scores.is_empty() {
+        keys.push(Vec::new());
+        scores.push((0, SetMatch::default()));
+    }
+    let mut columns: Vec<(String, Values)> = group_by
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.clone(), Values::Varchar(keys.iter().map(|k| k[i].clone()).collect())))
+        .collect();
+    let count = |f: fn(&(u64, SetMatch)) -> u64| Values::BigInt(scores.iter().map(|s| Some(f(s) as i64)).collect());
+    let ratio = |f: fn(&SetMatch) -> (u64, u64)| {
+        Values::Double(scores.iter().map(|(_, m)| f(m)).map(|(a, b)| (b > 0).then(|| a as f64 / b as f64)).collect())
+    };
+    columns.extend([
+        ("cases".to_string(), count(|s| s.0)),
+        ("tp".to_string(), count(|s| s.1.tp)),
+        ("fp".to_string(), count(|s| s.1.fp)),
+        ("fn".to_string(), count(|s| s.1.fn_)),
+        ("precision".to_string(), ratio(|m| (m.tp, m.tp + m.fp))),
+        ("recall".to_string(), ratio(|m| (m.tp, m.tp + m.fn_))),
+        ("f1".to_string(), Values::Double(scores.iter().map(|(_, m)| m.f1()).collect())),
+    ]);
+    Ok(ResultTable::new(columns))
+}
+
+materialized_vtab!(EvaluateRca, "evaluate_rca", compute_rca, positional: &[Kind::Text], named: RCA_PARAMS);

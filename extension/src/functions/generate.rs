@@ -2,9 +2,10 @@
 
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
-use crate::params::{self, epoch_days, Kind};
+use crate::params::{self, Kind};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
+use kpiscope_engine::epoch_days;
 use kpiscope_engine::synth::{generate, GeneratorConfig, MAX_DAYS};
 
 const PARAMS: &[(&str, Kind)] =

@@ -18,6 +18,7 @@ fn demo_builds_a_database_that_plain_duckdb_can_read() {
     assert_eq!(count("SELECT count(*) FROM kpi_daily"), 2880);
     assert_eq!(count("SELECT count(*) FROM kpi_anomalies"), 5 * 180);
     assert_eq!(count("SELECT count(*) FROM kpi_segment_anomalies"), 2880);
+    assert!(count("SELECT count(*) FROM kpi_rca WHERE rank = 1") > 0);
     assert!(count("SELECT count(*) FROM kpi_anomalies WHERE is_anomaly AND kpi = 'revenue'") > 0);
 }
 
