@@ -32,3 +32,16 @@ FROM rca_anomalies('kpi_daily', ts := 'day', metric := 'revenue',
                    dimensions := ['channel', 'region', 'cohort'], top := 5);
 
 COMMENT ON TABLE kpi_rca IS 'Top segments behind each anomalous day of revenue (rank 1 first; is_root_cause marks the localised set).';
+
+-- The ML view of root causes: a decision tree over the dimensions separating anomalous
+-- segment-days from normal ones, and each dimension's importance.
+CREATE OR REPLACE TABLE kpi_rca_tree AS
+SELECT 'revenue' AS kpi, *
+FROM rca_tree('kpi_segment_anomalies', dimensions := ['channel', 'region', 'cohort'], label := 'is_anomaly');
+
+CREATE OR REPLACE TABLE kpi_rca_tree_importance AS
+SELECT 'revenue' AS kpi, *
+FROM rca_tree_importance('kpi_segment_anomalies', dimensions := ['channel', 'region', 'cohort'], label := 'is_anomaly');
+
+COMMENT ON TABLE kpi_rca_tree IS 'Decision tree over channel, region and cohort separating anomalous segment-days (one row per node).';
+COMMENT ON TABLE kpi_rca_tree_importance IS 'Importance of each dimension in kpi_rca_tree (sums to 1).';

@@ -10,6 +10,7 @@ pub mod evaluate;
 pub mod rca;
 pub mod stats;
 pub mod synth;
+pub mod tree;
 
 pub use error::EngineError;
 

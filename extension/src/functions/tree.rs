@@ -1,0 +1,71 @@
+//! `rca_tree(source, dimensions := [...], label := 'condition', max_depth := 3)`: a decision
+//! tree over the dimensions separating the rows where `label` holds, as one row per node; and
+//! `rca_tree_importance(...)` with the same parameters: each dimension's importance.
+
+use super::materialized_vtab;
+use crate::guard::{fail, CallResult};
+use crate::params::{self, Kind};
+use crate::source::{quote_ident, Side, Source};
+use crate::table::{ResultTable, Values};
+use duckdb::vtab::BindInfo;
+use kpiscope_engine::tree::{fit, Tree};
+
+const PARAMS: &[(&str, Kind)] = &[("dimensions", Kind::TextList), ("label", Kind::Text), ("max_depth", Kind::Integer)];
+
+fn fitted(bind: &BindInfo) -> CallResult<Tree> {
+    let side = Side::of(bind)?;
+    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
+    let dimensions = params::text_list(bind, "dimensions")?;
+    if dimensions.is_empty() || dimensions.len() > 16 {
+        return Err(fail("dimensions must list 1 to 16 columns for the tree to split on"));
+    }
+    for column in &dimensions {
+        source.require_column("dimensions", column)?;
+    }
+    let label = params::text(bind, "label")?.ok_or_else(|| {
+        fail("label is required: a BOOLEAN column or a condition such as 'is_anomaly' or 'delta < 0'")
+    })?;
+    let label_sql = source.condition("label", &label)?;
+    let max_depth = params::integer(bind, "max_depth", 1, 8)?.unwrap_or(3) as usize;
+    let keys: Vec<String> =
+        dimensions.iter().map(|d| format!("coalesce(CAST({} AS VARCHAR), 'NULL')", quote_ident(d))).collect();
+    let sql = format!("SELECT {}, {label_sql} FROM {}", keys.join(", "), source.from());
+    let width = dimensions.len();
+    let rows = side
+        .query(&sql, |row| {
+            let key = (0..width).map(|i| row.get::<_, String>(i)).collect::<Result<Vec<_>, _>>()?;
+            Ok((key, row.get::<_, bool>(width)?))
+        })
+        .map_err(|e| fail(format!("cannot read '{}': {}", source.name(), e.to_string().trim_end())))?;
+    fit(&dimensions, &rows, max_depth).map_err(fail)
+}
+
+fn nodes(bind: &BindInfo) -> CallResult<ResultTable> {
+    let tree = fitted(bind)?;
+    let n = &tree.nodes;
+    let col = |name: &str, values: Values| (name.to_string(), values);
+    Ok(ResultTable::new(vec![
+        col("node_id", Values::BigInt(n.iter().map(|x| Some(x.id as i64)).collect())),
+        col("parent_id", Values::BigInt(n.iter().map(|x| x.parent.map(|p| p as i64)).collect())),
+        col("depth", Values::BigInt(n.iter().map(|x| Some(x.depth as i64)).collect())),
+        col("rule", Values::Varchar(n.iter().map(|x| Some(x.rule.clone())).collect())),
+        col("path", Values::Varchar(n.iter().map(|x| Some(x.path.clone())).collect())),
+        col("samples", Values::BigInt(n.iter().map(|x| Some(x.samples as i64)).collect())),
+        col("anomalous", Values::BigInt(n.iter().map(|x| Some(x.anomalous as i64)).collect())),
+        col("share", Values::Double(n.iter().map(|x| Some(x.share())).collect())),
+        col("impurity", Values::Double(n.iter().map(|x| Some(x.impurity)).collect())),
+        col("is_leaf", Values::Boolean(n.iter().map(|x| Some(x.is_leaf)).collect())),
+    ]))
+}
+
+fn importances(bind: &BindInfo) -> CallResult<ResultTable> {
+    let tree = fitted(bind)?;
+    let i = &tree.importances;
+    Ok(ResultTable::new(vec![
+        ("dimension".to_string(), Values::Varchar(i.iter().map(|(d, _)| Some(d.clone())).collect())),
+        ("importance".to_string(), Values::Double(i.iter().map(|(_, v)| Some(*v)).collect())),
+    ]))
+}
+
+materialized_vtab!(RcaTree, "rca_tree", nodes, positional: &[Kind::Text], named: PARAMS);
+materialized_vtab!(RcaTreeImportance, "rca_tree_importance", importances, positional: &[Kind::Text], named: PARAMS);
