@@ -45,3 +45,21 @@ FROM rca_tree_importance('kpi_segment_anomalies', dimensions := ['channel', 'reg
 
 COMMENT ON TABLE kpi_rca_tree IS 'Decision tree over channel, region and cohort separating anomalous segment-days (one row per node).';
 COMMENT ON TABLE kpi_rca_tree_importance IS 'Importance of each dimension in kpi_rca_tree (sums to 1).';
+
+-- Forecasts of the daily total, 30 days ahead with a 90% interval, per KPI; and the backtest
+-- behind the model choice.
+CREATE OR REPLACE TABLE kpi_forecast AS
+SELECT 'revenue' AS kpi, * FROM forecast_kpi('kpi_daily', ts := 'day', value := 'revenue', horizon := 30, level := 0.9)
+UNION ALL
+SELECT 'orders' AS kpi, * FROM forecast_kpi('kpi_daily', ts := 'day', value := 'orders', horizon := 30, level := 0.9)
+UNION ALL
+SELECT 'sessions' AS kpi, * FROM forecast_kpi('kpi_daily', ts := 'day', value := 'sessions', horizon := 30, level := 0.9)
+UNION ALL
+SELECT 'conversion_rate' AS kpi, *
+FROM forecast_kpi('kpi_daily', ts := 'day', value := 'sum(orders) / sum(sessions)', horizon := 30, level := 0.9);
+
+CREATE OR REPLACE TABLE kpi_model_comparison AS
+SELECT 'revenue' AS kpi, * FROM compare_models('kpi_daily', ts := 'day', value := 'revenue', horizon := 14, folds := 3);
+
+COMMENT ON TABLE kpi_forecast IS 'Forecast of each KPI''s daily total: yhat with a 90% interval (yhat_lower, yhat_upper), 30 days ahead.';
+COMMENT ON TABLE kpi_model_comparison IS 'Rolling-origin backtest (3 folds of 14 days) of every forecasting model on daily revenue.';

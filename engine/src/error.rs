@@ -22,6 +22,20 @@ pub enum EngineError {
         /// Zero-based index of the first out-of-order timestamp.
         position: usize,
     },
+    /// Nothing to work on.
+    #[error("{what} is empty")]
+    EmptyInput {
+        /// What was empty.
+        what: &'static str,
+    },
+    /// A model could not be fitted to the data.
+    #[error("model {model} could not be fitted: {reason}")]
+    ModelFailed {
+        /// Model name.
+        model: &'static str,
+        /// Why.
+        reason: String,
+    },
     /// Two inputs that must have equal lengths do not.
     #[error("{what}: lengths differ ({left} vs {right})")]
     LengthMismatch {

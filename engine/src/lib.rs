@@ -7,6 +7,7 @@
 pub mod detect;
 pub mod error;
 pub mod evaluate;
+pub mod forecast;
 pub mod rca;
 pub mod stats;
 pub mod synth;

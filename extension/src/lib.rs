@@ -7,6 +7,7 @@
 mod functions;
 mod guard;
 mod params;
+mod series;
 mod source;
 mod table;
 

@@ -313,8 +313,9 @@ impl Series {
     }
 }
 
-/// The sampling step: the most common gap between consecutive timestamps.
-fn sampling_step(ts: &[i64]) -> i64 {
+/// The sampling step: the most common gap between consecutive timestamps (a day when there
+/// are fewer than two).
+pub fn sampling_step(ts: &[i64]) -> i64 {
     let mut gaps: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).collect();
     gaps.sort_unstable();
     let mut best = (MICROS_PER_DAY, 0usize);
@@ -326,8 +327,9 @@ fn sampling_step(ts: &[i64]) -> i64 {
     best.0
 }
 
-/// Seasonal period implied by the sampling step when none is given.
-fn default_period(step: i64) -> usize {
+/// Seasonal period implied by the sampling step when none is given: 7 for daily data, 24
+/// for hourly, none (1) otherwise.
+pub fn default_period(step: i64) -> usize {
     const HOUR: i64 = MICROS_PER_DAY / 24;
     match step {
         MICROS_PER_DAY => 7,

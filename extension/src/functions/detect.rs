@@ -4,7 +4,7 @@
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
-use crate::source::{quote_ident, Side, Source};
+use crate::series;
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::detect::{
@@ -42,29 +42,7 @@ const OUTPUT: &[&str] = &[
     "explanation",
 ];
 
-/// One aggregated input row: group key, timestamp (microseconds), value.
-type InputRow = (Vec<Option<String>>, i64, Option<f64>);
-
 fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
-    let side = Side::of(bind)?;
-    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
-    let ts = match params::text(bind, "ts")? {
-        Some(ts) => ts,
-        None => source.sole_temporal_column()?,
-    };
-    let is_date = source.require_temporal("ts", &ts)?;
-    let value = params::text(bind, "value")?
-        .ok_or_else(|| fail("value is required: a numeric column (summed per timestamp) or an aggregate such as 'sum(orders) / sum(sessions)'"))?;
-    let value_sql = source.value_expression(&value)?;
-    let group_by = params::text_list(bind, "group_by")?;
-    for column in &group_by {
-        source.require_column("group_by", column)?;
-        if OUTPUT.contains(&column.as_str()) {
-            return Err(fail(format!(
-                "group_by column '{column}' clashes with an output column; rename it in a query"
-            )));
-        }
-    }
     let text = |name| params::text(bind, name);
     let config = DetectConfig {
         method: text("method")?.map(|m| Method::parse(&m)).transpose().map_err(fail)?.unwrap_or_default(),
@@ -82,41 +60,15 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
             cooldown: params::integer(bind, "cooldown", 0, 1_000_000)?.unwrap_or(0) as usize,
         },
     };
-    let ts_sql = quote_ident(&ts);
-    // Replay: only rows known at `as_of` are read, so the verdicts are what was known then.
-    let as_of = params::timestamp(bind, "as_of")?
-        .map(|t| format!(" AND CAST({ts_sql} AS TIMESTAMP) <= TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.6f")))
-        .unwrap_or_default();
-
-    let groups_sql: Vec<String> = group_by.iter().map(|g| format!("CAST({} AS VARCHAR)", quote_ident(g))).collect();
-    let select_groups = groups_sql.iter().map(|g| format!("{g}, ")).collect::<String>();
-    let sql = format!(
-        "SELECT {select_groups}epoch_us(CAST({ts_sql} AS TIMESTAMP)) AS kpiscope_ts, \
-         CAST({value_sql} AS DOUBLE) AS kpiscope_value \
-         FROM {from} WHERE {ts_sql} IS NOT NULL{as_of} GROUP BY ALL ORDER BY ALL",
-        from = source.from()
-    );
-    let width = group_by.len();
-    let rows: Vec<InputRow> = side
-        .query(&sql, |row| {
-            let key = (0..width).map(|i| row.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()?;
-            Ok((key, row.get(width)?, row.get(width + 1)?))
-        })
-        .map_err(|e| {
-            fail(format!("cannot compute value '{value}' from '{}': {}", source.name(), e.to_string().trim_end()))
-        })?;
-
-    let groups: Vec<&[InputRow]> = rows.chunk_by(|a, b| a.0 == b.0).collect();
-    let columns: Vec<(Vec<i64>, Vec<Option<f64>>)> =
-        groups.iter().map(|g| (g.iter().map(|r| r.1).collect(), g.iter().map(|r| r.2).collect())).collect();
-    let series: Vec<SeriesRef<'_>> = columns.iter().map(|(ts, values)| (ts.as_slice(), values.as_slice())).collect();
-    let mut table = Output::new(width, is_date);
-    for (group, verdicts) in groups.iter().zip(detect_many(&series, &config)) {
-        for (row, verdict) in group.iter().zip(verdicts.map_err(fail)?) {
-            table.push(row, verdict);
+    let input = series::read(bind, OUTPUT)?;
+    let refs: Vec<SeriesRef<'_>> = input.groups.iter().map(|g| (g.ts.as_slice(), g.values.as_slice())).collect();
+    let mut table = Output::new(input.group_by.len(), input.is_date);
+    for (group, verdicts) in input.groups.iter().zip(detect_many(&refs, &config)) {
+        for ((ts, value), verdict) in group.ts.iter().zip(&group.values).zip(verdicts.map_err(fail)?) {
+            table.push(&group.key, *ts, *value, verdict);
         }
     }
-    Ok(table.finish(&group_by))
+    Ok(table.finish(&input.group_by))
 }
 
 /// Result columns as they fill up.
@@ -155,12 +107,18 @@ impl Output {
         }
     }
 
-    fn push(&mut self, row: &InputRow, verdict: kpiscope_engine::detect::Detection) {
-        for (column, key) in self.groups.iter_mut().zip(&row.0) {
+    fn push(
+        &mut self,
+        key: &[Option<String>],
+        ts: i64,
+        value: Option<f64>,
+        verdict: kpiscope_engine::detect::Detection,
+    ) {
+        for (column, key) in self.groups.iter_mut().zip(key) {
             column.push(key.clone());
         }
-        self.ts.push(row.1);
-        self.value.push(row.2);
+        self.ts.push(ts);
+        self.value.push(value);
         self.expected.push(verdict.expected);
         self.lower.push(verdict.lower);
         self.upper.push(verdict.upper);

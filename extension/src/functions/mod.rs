@@ -3,6 +3,7 @@
 
 mod detect;
 mod evaluate;
+mod forecast;
 mod generate;
 mod rca;
 mod tree;
@@ -21,6 +22,8 @@ pub fn register(con: &Connection, side: &Side) -> Result<(), Box<dyn Error>> {
     con.register_table_function_with_extra_info::<rca::RcaContributions, _>("rca_contributions", side)?;
     con.register_table_function_with_extra_info::<rca::RcaAnomalies, _>("rca_anomalies", side)?;
     con.register_table_function_with_extra_info::<evaluate::EvaluateRca, _>("evaluate_rca", side)?;
+    con.register_table_function_with_extra_info::<forecast::ForecastKpi, _>("forecast_kpi", side)?;
+    con.register_table_function_with_extra_info::<forecast::CompareModels, _>("compare_models", side)?;
     con.register_table_function_with_extra_info::<tree::RcaTree, _>("rca_tree", side)?;
     con.register_table_function_with_extra_info::<tree::RcaTreeImportance, _>("rca_tree_importance", side)?;
     Ok(())

@@ -19,6 +19,8 @@ fn demo_builds_a_database_that_plain_duckdb_can_read() {
     assert_eq!(count("SELECT count(*) FROM kpi_anomalies"), 5 * 180);
     assert_eq!(count("SELECT count(*) FROM kpi_segment_anomalies"), 2880);
     assert!(count("SELECT count(*) FROM kpi_rca WHERE rank = 1") > 0);
+    assert_eq!(count("SELECT count(*) FROM kpi_forecast"), 4 * 30);
+    assert_eq!(count("SELECT count(*) FROM kpi_model_comparison"), 3);
     assert!(count("SELECT count(*) FROM kpi_anomalies WHERE is_anomaly AND kpi = 'revenue'") > 0);
 }
 

@@ -1,0 +1,433 @@
+//! Forecasts with prediction intervals, and rolling-origin backtests to choose between models.
+//!
+//! Models: `seasonal_naive` (each point repeats the value one season earlier; intervals from
+//! the spread of one-season differences), `ets` (augurs' AutoETS, which picks the error and
+//! trend components by AICc; non-seasonal, as augurs 0.10 has no seasonal ETS) and `mstl`
+//! (augurs' MSTL decomposition into trend and seasonal parts, AutoETS on the trend). `auto` backtests them on rolling origins and keeps the one with the lowest mean
+//! absolute scaled error. Input is a regular series without gaps (callers fill them).
+
+use crate::error::{EngineError, Result};
+use augurs::ets::{trend::AutoETSTrendModel, AutoETS};
+use augurs::mstl::MSTLModel;
+use augurs::{Fit, Predict};
+
+/// Longest horizon accepted.
+pub const MAX_HORIZON: usize = 366;
+
+/// A forecasting model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Model {
+    /// Pick by backtest.
+    #[default]
+    Auto,
+    /// Repeat the last season.
+    SeasonalNaive,
+    /// augurs AutoETS.
+    Ets,
+    /// augurs MSTL with an AutoETS trend.
+    Mstl,
+}
+
+impl Model {
+    /// Every name the SQL layer accepts.
+    pub const NAMES: &'static [&'static str] = &["auto", "seasonal_naive", "ets", "mstl"];
+    /// The concrete models `auto` chooses from.
+    pub const CANDIDATES: [Model; 3] = [Model::SeasonalNaive, Model::Ets, Model::Mstl];
+
+    /// Parses a model name.
+    pub fn parse(name: &str) -> Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "auto" => Ok(Self::Auto),
+            "seasonal_naive" => Ok(Self::SeasonalNaive),
+            "ets" => Ok(Self::Ets),
+            "mstl" => Ok(Self::Mstl),
+            _ => Err(EngineError::InvalidParameter {
+                name: "model",
+                expected: format!("one of {}", Self::NAMES.join(", ")),
+                got: format!("'{name}'"),
+            }),
+        }
+    }
+
+    /// The name used in SQL output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::SeasonalNaive => "seasonal_naive",
+            Self::Ets => "ets",
+            Self::Mstl => "mstl",
+        }
+    }
+}
+
+/// A point forecast with its prediction interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forecast {
+    /// The model that produced it (never `Auto`).
+    pub model: Model,
+    /// Point forecasts, one per step ahead.
+    pub point: Vec<f64>,
+    /// Lower interval bounds.
+    pub lower: Vec<f64>,
+    /// Upper interval bounds.
+    pub upper: Vec<f64>,
+}
+
+fn invalid(name: &'static str, expected: &str, got: impl ToString) -> EngineError {
+    EngineError::InvalidParameter { name, expected: expected.into(), got: got.to_string() }
+}
+
+/// Checks the settings shared by forecasts and backtests.
+pub fn validate(horizon: usize, level: f64) -> Result<()> {
+    if !(1..=MAX_HORIZON).contains(&horizon) {
+        return Err(invalid("horizon", &format!("between 1 and {MAX_HORIZON}"), horizon));
+    }
+    if !(level > 0.0 && level < 1.0) {
+        return Err(invalid("level", "between 0 and 1 (exclusive), e.g. 0.9", level));
+    }
+    Ok(())
+}
+
+fn seasonal_naive(y: &[f64], period: usize, horizon: usize, level: f64) -> Forecast {
+    let period = period.clamp(1, y.len());
+    let start = y.len() - period;
+    let point: Vec<f64> = (0..horizon).map(|h| y[start + h % period]).collect();
+    // One-season differences measure how much a season-ahead guess misses; k seasons ahead the
+    // errors add up like a random walk.
+    let diffs: Vec<f64> = y.windows(period + 1).map(|w| w[period] - w[0]).collect();
+    let sd = if diffs.len() > 1 {
+        let mean = diffs.iter().sum::<f64>() / diffs.len() as f64;
+        (diffs.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (diffs.len() - 1) as f64).sqrt()
+    } else {
+        0.0
+    };
+    let z = distrs::Normal::ppf(0.5 + level / 2.0, 0.0, 1.0);
+    let width = |h: usize| z * sd * (((h / period) + 1) as f64).sqrt();
+    Forecast {
+        model: Model::SeasonalNaive,
+        lower: point.iter().enumerate().map(|(h, p)| p - width(h)).collect(),
+        upper: point.iter().enumerate().map(|(h, p)| p + width(h)).collect(),
+        point,
+    }
+}
+
+fn from_augurs(model: Model, forecast: augurs::Forecast) -> Forecast {
+    let (lower, upper) = match forecast.intervals {
+        Some(i) => (i.lower, i.upper),
+        None => (forecast.point.clone(), forecast.point.clone()),
+    };
+    Forecast { model, point: forecast.point, lower, upper }
+}
+
+fn model_error(model: Model, e: impl std::fmt::Display) -> EngineError {
+    EngineError::ModelFailed { model: model.name(), reason: e.to_string() }
+}
+
+/// Non-seasonal: augurs 0.10 implements no seasonal ETS (its seasonal path is
+/// `unimplemented!`), so seasonality is `mstl`'s job.
+fn ets(y: &[f64], horizon: usize, level: f64) -> Result<Forecast> {
+    let fitted = AutoETS::non_seasonal().fit(y).map_err(|e| model_error(Model::Ets, e))?;
+    let forecast = fitted.predict(horizon, level).map_err(|e| model_error(Model::Ets, e))?;
+    Ok(from_augurs(Model::Ets, forecast))
+}
+
+fn mstl(y: &[f64], period: usize, horizon: usize, level: f64) -> Result<Forecast> {
+    if period < 2 || y.len() < 2 * period + 2 {
+        return Err(EngineError::ModelFailed {
+            model: "mstl",
+            reason: format!("needs a seasonal period and at least {} points", 2 * period.max(2) + 2),
+        });
+    }
+    // Hourly series long enough for two weeks also get the weekly season (MSTL's reason to be).
+    let periods = if period == 24 && y.len() >= 2 * 168 + 2 { vec![24, 168] } else { vec![period] };
+    let trend: AutoETSTrendModel = AutoETS::non_seasonal().into();
+    let fitted = MSTLModel::new(periods, trend).fit(y).map_err(|e| model_error(Model::Mstl, e))?;
+    let forecast = fitted.predict(horizon, level).map_err(|e| model_error(Model::Mstl, e))?;
+    Ok(from_augurs(Model::Mstl, forecast))
+}
+
+fn fit_one(model: Model, y: &[f64], period: usize, horizon: usize, level: f64) -> Result<Forecast> {
+    let forecast = match model {
+        Model::SeasonalNaive | Model::Auto => Ok(seasonal_naive(y, period, horizon, level)),
+        Model::Ets => ets(y, horizon, level),
+        Model::Mstl => mstl(y, period, horizon, level),
+    }?;
+    if forecast.point.iter().chain(&forecast.lower).chain(&forecast.upper).any(|v| !v.is_finite()) {
+        return Err(EngineError::ModelFailed { model: model.name(), reason: "produced non-finite values".into() });
+    }
+    Ok(forecast)
+}
+
+/// Forecasts `horizon` steps after `y` with `model` (`Auto`: the best by backtest).
+pub fn forecast(y: &[f64], period: usize, model: Model, horizon: usize, level: f64) -> Result<Forecast> {
+    validate(horizon, level)?;
+    if y.is_empty() {
+        return Err(EngineError::EmptyInput { what: "series" });
+    }
+    if let Some(position) = y.iter().position(|v| !v.is_finite()) {
+        return Err(invalid("values", "finite numbers (fill gaps first)", format!("non-finite at {position}")));
+    }
+    let chosen = match model {
+        Model::Auto => {
+            let scores = backtest(y, period, horizon.min(y.len() / 4).max(1), 3, level);
+            scores.into_iter().find(|s| s.rank == 1).map_or(Model::SeasonalNaive, |s| s.model)
+        }
+        other => other,
+    };
+    match fit_one(chosen, y, period, horizon, level) {
+        Ok(forecast) => Ok(forecast),
+        // Auto falls back to the model that always works; an explicit choice reports why not.
+        Err(_) if model == Model::Auto => Ok(seasonal_naive(y, period, horizon, level)),
+        Err(e) => Err(e),
+    }
+}
+
+/// One model's accuracy over the backtest folds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelScore {
+    /// The model.
+    pub model: Model,
+    /// Folds it could be fitted on.
+    pub folds: usize,
+    /// Mean absolute error.
+    pub mae: f64,
+    /// Root mean squared error.
+    pub rmse: f64,
+    /// Symmetric MAPE in percent (M4's definition).
+    pub smape: f64,
+    /// MAE scaled by the in-sample MAE of the seasonal naive forecast.
+    pub mase: f64,
+    /// Share of actual values inside the prediction interval.
+    pub coverage: f64,
+    /// 1 = lowest MASE; models that failed on every fold rank last.
+    pub rank: usize,
+}
+
+/// Rolling-origin backtest: for each of `folds` origins (each `horizon` apart, the last one
+/// `horizon` before the end), fit on the data before the origin and score the next `horizon`
+/// points. Models that cannot fit a fold skip it.
+pub fn backtest(y: &[f64], period: usize, horizon: usize, folds: usize, level: f64) -> Vec<ModelScore> {
+    let scale = {
+        let m = period.clamp(1, y.len().saturating_sub(1).max(1));
+        let diffs: Vec<f64> = y.windows(m + 1).map(|w| (w[m] - w[0]).abs()).collect();
+        let mean = diffs.iter().sum::<f64>() / diffs.len().max(1) as f64;
+        if mean > 0.0 {
+            mean
+        } else {
+            1.0
+        }
+    };
+    let origins: Vec<usize> =
+        (1..=folds).rev().filter_map(|k| y.len().checked_sub(k * horizon)).filter(|&origin| origin >= 3).collect();
+    let mut scores: Vec<ModelScore> = Model::CANDIDATES
+        .iter()
+        .map(|&model| {
+            let (mut abs, mut sq, mut smape, mut inside, mut n, mut used) = (0.0, 0.0, 0.0, 0usize, 0usize, 0usize);
+            for &origin in &origins {
+                let actual = &y[origin..(origin + horizon).min(y.len())];
+                let Ok(f) = fit_one(model, &y[..origin], period, actual.len(), level) else { continue };
+                used += 1;
+                for (i, a) in actual.iter().enumerate() {
+                    let e = a - f.point[i];
+                    abs += e.abs();
+                    sq += e * e;
+                    let denominator = a.abs() + f.point[i].abs();
+                    smape += if denominator > 0.0 { 200.0 * e.abs() / denominator } else { 0.0 };
+                    inside += usize::from(f.lower[i] <= *a && *a <= f.upper[i]);
+                    n += 1;
+                }
+            }
+            let n_f = n.max(1) as f64;
+            ModelScore {
+                model,
+                folds: used,
+                mae: if n > 0 { abs / n_f } else { f64::NAN },
+                rmse: if n > 0 { (sq / n_f).sqrt() } else { f64::NAN },
+                smape: if n > 0 { smape / n_f } else { f64::NAN },
+                mase: if n > 0 { abs / n_f / scale } else { f64::NAN },
+                coverage: if n > 0 { inside as f64 / n_f } else { f64::NAN },
+                rank: 0,
+            }
+        })
+        .collect();
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| {
+        let key = |s: &ModelScore| if s.mase.is_finite() { s.mase } else { f64::INFINITY };
+        key(&scores[a]).total_cmp(&key(&scores[b]))
+    });
+    for (rank, &i) in order.iter().enumerate() {
+        scores[i].rank = rank + 1;
+    }
+    scores
+}
+
+/// A regular series: timestamps every `step` microseconds from the first to the last input
+/// point, with missing values filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Regular {
+    /// Grid timestamps.
+    pub ts: Vec<i64>,
+    /// Values on the grid.
+    pub values: Vec<f64>,
+    /// Grid step in microseconds.
+    pub step: i64,
+}
+
+/// Places a series on its sampling grid and fills gaps and missing values by linear
+/// interpolation between the nearest known points (the ends repeat the nearest known value).
+pub fn regularize(ts: &[i64], values: &[Option<f64>]) -> Result<Regular> {
+    if ts.len() != values.len() {
+        return Err(EngineError::LengthMismatch { what: "timestamps and values", left: ts.len(), right: values.len() });
+    }
+    if let Some(position) = ts.windows(2).position(|w| w[1] <= w[0]) {
+        return Err(EngineError::UnsortedTimestamps { position: position + 1 });
+    }
+    let known: Vec<(i64, f64)> =
+        ts.iter().zip(values).filter_map(|(t, v)| v.filter(|v| v.is_finite()).map(|v| (*t, v))).collect();
+    if known.is_empty() {
+        return Err(EngineError::EmptyInput { what: "series (no finite values)" });
+    }
+    let step = crate::detect::sampling_step(ts).max(1);
+    let (first, last) = (ts[0], ts[ts.len() - 1]);
+    let slots = ((last - first) as f64 / step as f64).round() as usize;
+    if slots > 1_000_000 {
+        return Err(invalid("ts", "a regular series of at most 1,000,000 steps", format!("{} steps", slots + 1)));
+    }
+    let grid: Vec<i64> = (0..=slots as i64).map(|k| first + k * step).collect();
+    let mut j = 0;
+    let filled = grid
+        .iter()
+        .map(|&t| {
+            while j + 1 < known.len() && known[j + 1].0 <= t {
+                j += 1;
+            }
+            let (t0, v0) = known[j];
+            match known.get(j + 1) {
+                Some(&(t1, v1)) if t > t0 => v0 + (v1 - v0) * (t - t0) as f64 / (t1 - t0) as f64,
+                _ => v0,
+            }
+        })
+        .collect();
+    Ok(Regular { ts: grid, values: filled, step })
+}
+
+/// A forecast placed after the end of its series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeriesForecast {
+    /// Timestamps of the forecast steps.
+    pub ts: Vec<i64>,
+    /// The forecast.
+    pub forecast: Forecast,
+}
+
+/// Forecasts one raw series: regularised, with the period implied by its step unless given.
+pub fn forecast_series(
+    ts: &[i64],
+    values: &[Option<f64>],
+    period: Option<usize>,
+    model: Model,
+    horizon: usize,
+    level: f64,
+) -> Result<SeriesForecast> {
+    validate(horizon, level)?;
+    let regular = regularize(ts, values)?;
+    let period = period.unwrap_or_else(|| crate::detect::default_period(regular.step));
+    let forecast = forecast(&regular.values, period, model, horizon, level)?;
+    let end = regular.ts[regular.ts.len() - 1];
+    Ok(SeriesForecast { ts: (1..=horizon as i64).map(|h| end + h * regular.step).collect(), forecast })
+}
+
+/// Backtests every model on one raw series (see [`backtest`]).
+pub fn compare_series(
+    ts: &[i64],
+    values: &[Option<f64>],
+    period: Option<usize>,
+    horizon: usize,
+    folds: usize,
+    level: f64,
+) -> Result<Vec<ModelScore>> {
+    validate(horizon, level)?;
+    let regular = regularize(ts, values)?;
+    let period = period.unwrap_or_else(|| crate::detect::default_period(regular.step));
+    Ok(backtest(&regular.values, period, horizon, folds, level))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weekly(n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                100.0 + 0.1 * i as f64 + [0.0, 3.0, 5.0, 4.0, 8.0, 20.0, 15.0][i % 7] + ((i * 37) % 11) as f64 * 0.2
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_model_forecasts_the_horizon_with_ordered_bounds() {
+        let y = weekly(200);
+        for model in Model::CANDIDATES.into_iter().chain([Model::Auto]) {
+            let f = forecast(&y, 7, model, 30, 0.9).unwrap();
+            assert_eq!(f.point.len(), 30, "{model:?}");
+            assert_ne!(f.model, Model::Auto);
+            for i in 0..30 {
+                assert!(f.lower[i] <= f.point[i] && f.point[i] <= f.upper[i], "{model:?} step {i}");
+            }
+            // The seasonal models carry the weekly pattern on: the peak day stays the peak.
+            if model != Model::Ets {
+                let peak = (0..7).max_by(|&a, &b| f.point[a].total_cmp(&f.point[b])).unwrap();
+                assert_eq!((200 + peak) % 7, 5, "{model:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn seasonal_naive_repeats_the_last_season_and_widens() {
+        let y = weekly(60);
+        let f = forecast(&y, 7, Model::SeasonalNaive, 14, 0.8).unwrap();
+        assert_eq!(&f.point[..7], &y[53..60]);
+        assert!(f.upper[13] - f.lower[13] > f.upper[0] - f.lower[0]);
+    }
+
+    #[test]
+    fn short_constant_and_single_point_series_have_defined_forecasts() {
+        let one = forecast(&[5.0], 7, Model::Auto, 3, 0.9).unwrap();
+        assert_eq!(one.point, vec![5.0; 3]);
+        let flat = forecast(&[2.0; 40], 7, Model::Auto, 5, 0.9).unwrap();
+        assert!(flat.point.iter().all(|p| (p - 2.0).abs() < 1e-6), "{flat:?}");
+        assert!(forecast(&[1.0, 2.0], 7, Model::Mstl, 3, 0.9).is_err());
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_allowed_range() {
+        assert_eq!(
+            forecast(&[1.0], 7, Model::Auto, 0, 0.9).unwrap_err().to_string(),
+            "horizon must be between 1 and 366, got 0"
+        );
+        assert!(forecast(&[1.0], 7, Model::Auto, 3, 1.0).is_err());
+        assert!(forecast(&[], 7, Model::Auto, 3, 0.9).is_err());
+        assert!(forecast(&[1.0, f64::NAN], 7, Model::Auto, 3, 0.9).is_err());
+    }
+
+    #[test]
+    fn gaps_are_filled_on_the_grid_and_forecasts_continue_the_clock() {
+        let day = crate::MICROS_PER_DAY;
+        let ts = [0, day, 3 * day, 4 * day];
+        let r = regularize(&ts, &[Some(1.0), None, Some(4.0), Some(5.0)]).unwrap();
+        assert_eq!(r.ts, vec![0, day, 2 * day, 3 * day, 4 * day]);
+        assert_eq!(r.values, vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+        let f = forecast_series(&ts, &[Some(1.0), None, Some(4.0), Some(5.0)], None, Model::Auto, 2, 0.9).unwrap();
+        assert_eq!(f.ts, vec![5 * day, 6 * day]);
+        assert!(regularize(&[0, day], &[None, Some(f64::NAN)]).is_err());
+    }
+
+    #[test]
+    fn backtest_ranks_every_model() {
+        let scores = backtest(&weekly(200), 7, 14, 3, 0.9);
+        let mut ranks: Vec<usize> = scores.iter().map(|s| s.rank).collect();
+        ranks.sort_unstable();
+        assert_eq!(ranks, vec![1, 2, 3]);
+        assert!(scores.iter().all(|s| s.folds == 3 && s.mase.is_finite() && (0.0..=1.0).contains(&s.coverage)));
+    }
+}
