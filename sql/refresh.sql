@@ -63,3 +63,52 @@ SELECT 'revenue' AS kpi, * FROM compare_models('kpi_daily', ts := 'day', value :
 
 COMMENT ON TABLE kpi_forecast IS 'Forecast of each KPI''s daily total: yhat with a 90% interval (yhat_lower, yhat_upper), 30 days ahead.';
 COMMENT ON TABLE kpi_model_comparison IS 'Rolling-origin backtest (3 folds of 14 days) of every forecasting model on daily revenue.';
+
+-- Structural breaks in each KPI's daily total.
+CREATE OR REPLACE TABLE kpi_change_points AS
+SELECT 'revenue' AS kpi, * FROM change_points('kpi_daily', ts := 'day', value := 'revenue')
+UNION ALL
+SELECT 'orders' AS kpi, * FROM change_points('kpi_daily', ts := 'day', value := 'orders')
+UNION ALL
+SELECT 'sessions' AS kpi, * FROM change_points('kpi_daily', ts := 'day', value := 'sessions')
+UNION ALL
+SELECT 'conversion_rate' AS kpi, * FROM change_points('kpi_daily', ts := 'day', value := 'sum(orders) / sum(sessions)');
+
+COMMENT ON TABLE kpi_change_points IS 'Structural breaks in each KPI''s daily total (BOCPD): is_change_point, probability, segment means.';
+
+-- What-if grid: each lever of the revenue driver tree moved by -10%, -5%, +5% and +10% against
+-- the daily average of the last 28 days.
+CREATE OR REPLACE TABLE kpi_what_if AS
+SELECT 'sessions -10%' AS scenario, 'sessions' AS lever_name, -0.1 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'sessions': -0.1})
+UNION ALL
+SELECT 'sessions -5%' AS scenario, 'sessions' AS lever_name, -0.05 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'sessions': -0.05})
+UNION ALL
+SELECT 'sessions +5%' AS scenario, 'sessions' AS lever_name, 0.05 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'sessions': 0.05})
+UNION ALL
+SELECT 'sessions +10%' AS scenario, 'sessions' AS lever_name, 0.1 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'sessions': 0.1})
+UNION ALL
+SELECT 'conversion_rate -10%' AS scenario, 'conversion_rate' AS lever_name, -0.1 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'conversion_rate': -0.1})
+UNION ALL
+SELECT 'conversion_rate -5%' AS scenario, 'conversion_rate' AS lever_name, -0.05 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'conversion_rate': -0.05})
+UNION ALL
+SELECT 'conversion_rate +5%' AS scenario, 'conversion_rate' AS lever_name, 0.05 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'conversion_rate': 0.05})
+UNION ALL
+SELECT 'conversion_rate +10%' AS scenario, 'conversion_rate' AS lever_name, 0.1 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'conversion_rate': 0.1})
+UNION ALL
+SELECT 'payment_success_rate -10%' AS scenario, 'payment_success_rate' AS lever_name, -0.1 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'payment_success_rate': -0.1})
+UNION ALL
+SELECT 'payment_success_rate -5%' AS scenario, 'payment_success_rate' AS lever_name, -0.05 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'payment_success_rate': -0.05})
+UNION ALL
+SELECT 'payment_success_rate +5%' AS scenario, 'payment_success_rate' AS lever_name, 0.05 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'payment_success_rate': 0.05})
+UNION ALL
+SELECT 'payment_success_rate +10%' AS scenario, 'payment_success_rate' AS lever_name, 0.1 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'payment_success_rate': 0.1})
+UNION ALL
+SELECT 'aov -10%' AS scenario, 'aov' AS lever_name, -0.1 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'aov': -0.1})
+UNION ALL
+SELECT 'aov -5%' AS scenario, 'aov' AS lever_name, -0.05 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'aov': -0.05})
+UNION ALL
+SELECT 'aov +5%' AS scenario, 'aov' AS lever_name, 0.05 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'aov': 0.05})
+UNION ALL
+SELECT 'aov +10%' AS scenario, 'aov' AS lever_name, 0.1 AS lever_change, * FROM what_if('kpi_daily', ts := 'day', levers := MAP {'aov': 0.1});
+
+COMMENT ON TABLE kpi_what_if IS 'What-if grid over the revenue driver tree (sessions x conversion x payment success x AOV): baseline vs scenario per KPI, lever contributions.';

@@ -4,6 +4,7 @@
 //! functions to their own worlds. Timestamps are microseconds since the Unix epoch and dates
 //! are days since the Unix epoch, the same encodings DuckDB uses, so adapters copy integers.
 
+pub mod changepoints;
 pub mod detect;
 pub mod error;
 pub mod evaluate;
@@ -12,6 +13,7 @@ pub mod rca;
 pub mod stats;
 pub mod synth;
 pub mod tree;
+pub mod whatif;
 
 pub use error::EngineError;
 

@@ -20,6 +20,8 @@ pub enum Kind {
     Double,
     /// TIMESTAMP (a DATE casts to it).
     Timestamp,
+    /// MAP(VARCHAR, DOUBLE).
+    DoubleMap,
 }
 
 impl Kind {
@@ -31,6 +33,10 @@ impl Kind {
             Kind::TextList => LogicalTypeHandle::list(&LogicalTypeHandle::from(LogicalTypeId::Varchar)),
             Kind::Double => LogicalTypeHandle::from(LogicalTypeId::Double),
             Kind::Timestamp => LogicalTypeHandle::from(LogicalTypeId::Timestamp),
+            Kind::DoubleMap => LogicalTypeHandle::map(
+                &LogicalTypeHandle::from(LogicalTypeId::Varchar),
+                &LogicalTypeHandle::from(LogicalTypeId::Double),
+            ),
         }
     }
 }
@@ -108,6 +114,31 @@ pub fn text_list(bind: &BindInfo, name: &str) -> CallResult<Vec<String>> {
             } else {
                 Ok(item.to_string())
             }
+        })
+        .collect()
+}
+
+/// A MAP(VARCHAR, DOUBLE) parameter, e.g. `MAP {'sessions': 0.05}`. The C API offers no map
+/// accessors through duckdb-rs's `Value`, so this parses DuckDB's own rendering, `{k=v, ...}`,
+/// and refuses keys it could not read back unambiguously.
+pub fn double_map(bind: &BindInfo, name: &str) -> CallResult<Vec<(String, f64)>> {
+    let Some(value) = named(bind, name)? else { return Ok(Vec::new()) };
+    let text = value.to_string();
+    let inner = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')).unwrap_or_default();
+    if inner.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    inner
+        .split(", ")
+        .map(|pair| {
+            let (key, number) =
+                pair.rsplit_once('=').ok_or_else(|| fail(format!("{name}: cannot read entry '{pair}'")))?;
+            if key.is_empty() || key.contains(['=', ',', '{', '}']) {
+                return Err(fail(format!("{name}: names must be plain KPI names, got '{key}'")));
+            }
+            let number =
+                number.parse::<f64>().map_err(|_| fail(format!("{name}: '{key}' needs a number, got '{number}'")))?;
+            Ok((key.to_string(), number))
         })
         .collect()
 }

@@ -1,12 +1,14 @@
 //! The SQL functions. Each module adapts one engine capability: parameters in, a
 //! [`ResultTable`](crate::table::ResultTable) out.
 
+mod changepoints;
 mod detect;
 mod evaluate;
 mod forecast;
 mod generate;
 mod rca;
 mod tree;
+mod whatif;
 
 use crate::source::Side;
 use duckdb::Connection;
@@ -23,7 +25,9 @@ pub fn register(con: &Connection, side: &Side) -> Result<(), Box<dyn Error>> {
     con.register_table_function_with_extra_info::<rca::RcaAnomalies, _>("rca_anomalies", side)?;
     con.register_table_function_with_extra_info::<evaluate::EvaluateRca, _>("evaluate_rca", side)?;
     con.register_table_function_with_extra_info::<forecast::ForecastKpi, _>("forecast_kpi", side)?;
+    con.register_table_function_with_extra_info::<changepoints::ChangePoints, _>("change_points", side)?;
     con.register_table_function_with_extra_info::<forecast::CompareModels, _>("compare_models", side)?;
+    con.register_table_function_with_extra_info::<whatif::WhatIf, _>("what_if", side)?;
     con.register_table_function_with_extra_info::<tree::RcaTree, _>("rca_tree", side)?;
     con.register_table_function_with_extra_info::<tree::RcaTreeImportance, _>("rca_tree_importance", side)?;
     Ok(())

@@ -21,6 +21,8 @@ fn demo_builds_a_database_that_plain_duckdb_can_read() {
     assert!(count("SELECT count(*) FROM kpi_rca WHERE rank = 1") > 0);
     assert_eq!(count("SELECT count(*) FROM kpi_forecast"), 4 * 30);
     assert_eq!(count("SELECT count(*) FROM kpi_model_comparison"), 3);
+    assert_eq!(count("SELECT count(*) FROM kpi_what_if WHERE kpi = 'revenue'"), 16);
+    assert_eq!(count("SELECT count(*) FROM kpi_change_points"), 4 * 180);
     assert!(count("SELECT count(*) FROM kpi_anomalies WHERE is_anomaly AND kpi = 'revenue'") > 0);
 }
 

@@ -1,0 +1,59 @@
+//! `change_points(source, ts := ..., value := ..., group_by := [...], period := ...)`: structural
+//! breaks per series, one row per step of the sampling grid.
+
+use super::materialized_vtab;
+use crate::guard::{fail, CallResult};
+use crate::params::{self, Kind};
+use crate::series;
+use crate::table::{ResultTable, Values};
+use duckdb::vtab::BindInfo;
+use kpiscope_engine::changepoints::change_points_series;
+use kpiscope_engine::detect::MAX_PERIOD;
+use kpiscope_engine::MICROS_PER_DAY;
+use rayon::prelude::*;
+
+const PARAMS: &[(&str, Kind)] =
+    &[("ts", Kind::Text), ("value", Kind::Text), ("group_by", Kind::TextList), ("period", Kind::Integer)];
+
+const OUTPUT: &[&str] = &["ts", "value", "is_change_point", "probability", "mean_before", "mean_after"];
+
+fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
+    let period = params::integer(bind, "period", 1, MAX_PERIOD as i64)?.map(|p| p as usize);
+    let input = series::read(bind, OUTPUT)?;
+    let results: Vec<_> = input.groups.par_iter().map(|g| change_points_series(&g.ts, &g.values, period)).collect();
+    let results = results.into_iter().collect::<Result<Vec<_>, _>>().map_err(fail)?;
+    let mut columns: Vec<(String, Values)> = input
+        .group_by
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let keys = input
+                .groups
+                .iter()
+                .zip(&results)
+                .flat_map(|(g, r)| std::iter::repeat_n(g.key[i].clone(), r.0.len()))
+                .collect();
+            (name.clone(), Values::Varchar(keys))
+        })
+        .collect();
+    let ts: Vec<i64> = results.iter().flat_map(|r| r.0.iter().copied()).collect();
+    let verdicts: Vec<_> = results.iter().flat_map(|r| r.2.iter()).collect();
+    columns.extend([
+        (
+            "ts".to_string(),
+            if input.is_date {
+                Values::Date(ts.iter().map(|t| Some(t.div_euclid(MICROS_PER_DAY) as i32)).collect())
+            } else {
+                Values::Timestamp(ts.into_iter().map(Some).collect())
+            },
+        ),
+        ("value".to_string(), Values::Double(results.iter().flat_map(|r| r.1.iter().map(|v| Some(*v))).collect())),
+        ("is_change_point".to_string(), Values::Boolean(verdicts.iter().map(|c| Some(c.is_change_point)).collect())),
+        ("probability".to_string(), Values::Double(verdicts.iter().map(|c| c.probability).collect())),
+        ("mean_before".to_string(), Values::Double(verdicts.iter().map(|c| Some(c.mean_before)).collect())),
+        ("mean_after".to_string(), Values::Double(verdicts.iter().map(|c| Some(c.mean_after)).collect())),
+    ]);
+    Ok(ResultTable::new(columns))
+}
+
+materialized_vtab!(ChangePoints, "change_points", compute, positional: &[Kind::Text], named: PARAMS);
