@@ -4,7 +4,9 @@
 use crate::guard::{fail, CallResult};
 use crate::params;
 use crate::source::{quote_ident, Side, Source};
+use crate::table::Values;
 use duckdb::vtab::BindInfo;
+use kpiscope_engine::MICROS_PER_DAY;
 
 /// One group's series.
 pub struct Group {
@@ -81,4 +83,32 @@ pub fn read(bind: &BindInfo, reserved: &[&str]) -> CallResult<Series> {
         })
         .collect();
     Ok(Series { group_by, is_date, groups })
+}
+
+/// Timestamps (microseconds) as an output column of the input's type: DATE or TIMESTAMP.
+pub fn ts_values(is_date: bool, ts: Vec<i64>) -> Values {
+    if is_date {
+        Values::Date(ts.iter().map(|t| Some(t.div_euclid(MICROS_PER_DAY) as i32)).collect())
+    } else {
+        Values::Timestamp(ts.into_iter().map(Some).collect())
+    }
+}
+
+impl Series {
+    /// The group columns, each group's key repeated `counts[g]` times (its number of rows).
+    pub fn group_columns(&self, counts: &[usize]) -> Vec<(String, Values)> {
+        self.group_by
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let values = self
+                    .groups
+                    .iter()
+                    .zip(counts)
+                    .flat_map(|(g, n)| std::iter::repeat_n(g.key[i].clone(), *n))
+                    .collect();
+                (name.clone(), Values::Varchar(values))
+            })
+            .collect()
+    }
 }

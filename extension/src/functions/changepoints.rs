@@ -9,7 +9,6 @@ use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::changepoints::change_points_series;
 use kpiscope_engine::detect::MAX_PERIOD;
-use kpiscope_engine::MICROS_PER_DAY;
 use rayon::prelude::*;
 
 const PARAMS: &[(&str, Kind)] =
@@ -22,31 +21,12 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
     let input = series::read(bind, OUTPUT)?;
     let results: Vec<_> = input.groups.par_iter().map(|g| change_points_series(&g.ts, &g.values, period)).collect();
     let results = results.into_iter().collect::<Result<Vec<_>, _>>().map_err(fail)?;
-    let mut columns: Vec<(String, Values)> = input
-        .group_by
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let keys = input
-                .groups
-                .iter()
-                .zip(&results)
-                .flat_map(|(g, r)| std::iter::repeat_n(g.key[i].clone(), r.0.len()))
-                .collect();
-            (name.clone(), Values::Varchar(keys))
-        })
-        .collect();
+    let counts: Vec<usize> = results.iter().map(|r| r.0.len()).collect();
+    let mut columns = input.group_columns(&counts);
     let ts: Vec<i64> = results.iter().flat_map(|r| r.0.iter().copied()).collect();
     let verdicts: Vec<_> = results.iter().flat_map(|r| r.2.iter()).collect();
     columns.extend([
-        (
-            "ts".to_string(),
-            if input.is_date {
-                Values::Date(ts.iter().map(|t| Some(t.div_euclid(MICROS_PER_DAY) as i32)).collect())
-            } else {
-                Values::Timestamp(ts.into_iter().map(Some).collect())
-            },
-        ),
+        ("ts".to_string(), series::ts_values(input.is_date, ts)),
         ("value".to_string(), Values::Double(results.iter().flat_map(|r| r.1.iter().map(|v| Some(*v))).collect())),
         ("is_change_point".to_string(), Values::Boolean(verdicts.iter().map(|c| Some(c.is_change_point)).collect())),
         ("probability".to_string(), Values::Double(verdicts.iter().map(|c| c.probability).collect())),

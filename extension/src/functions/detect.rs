@@ -10,7 +10,6 @@ use duckdb::vtab::BindInfo;
 use kpiscope_engine::detect::{
     detect_many, DetectConfig, Direction, Method, NoiseControls, Sensitivity, SeriesRef, MAX_PERIOD,
 };
-use kpiscope_engine::MICROS_PER_DAY;
 
 const PARAMS: &[(&str, Kind)] = &[
     ("ts", Kind::Text),
@@ -133,11 +132,7 @@ impl Output {
     fn finish(self, group_by: &[String]) -> ResultTable {
         let mut columns: Vec<(String, Values)> =
             group_by.iter().cloned().zip(self.groups.into_iter().map(Values::Varchar)).collect();
-        let ts = if self.is_date {
-            Values::Date(self.ts.iter().map(|t| Some(t.div_euclid(MICROS_PER_DAY) as i32)).collect())
-        } else {
-            Values::Timestamp(self.ts.into_iter().map(Some).collect())
-        };
+        let ts = series::ts_values(self.is_date, self.ts);
         columns.extend([
             ("ts".to_string(), ts),
             ("value".to_string(), Values::Double(self.value)),

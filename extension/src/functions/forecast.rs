@@ -4,12 +4,11 @@
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
-use crate::series::{self, Series};
+use crate::series;
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::detect::MAX_PERIOD;
 use kpiscope_engine::forecast::{compare_series, forecast_series, Model, MAX_HORIZON};
-use kpiscope_engine::MICROS_PER_DAY;
 use rayon::prelude::*;
 
 const FORECAST_PARAMS: &[(&str, Kind)] = &[
@@ -43,20 +42,6 @@ fn settings(bind: &BindInfo, default_horizon: i64) -> CallResult<(usize, f64, Op
     Ok((horizon, level, period))
 }
 
-/// The group columns repeated `counts[g]` times for group `g`.
-fn group_columns(input: &Series, counts: &[usize]) -> Vec<(String, Values)> {
-    input
-        .group_by
-        .iter()
-        .enumerate()
-        .map(|(i, name)| {
-            let values =
-                input.groups.iter().zip(counts).flat_map(|(g, n)| std::iter::repeat_n(g.key[i].clone(), *n)).collect();
-            (name.clone(), Values::Varchar(values))
-        })
-        .collect()
-}
-
 fn forecasts(bind: &BindInfo) -> CallResult<ResultTable> {
     let (horizon, level, period) = settings(bind, 30)?;
     let model = params::text(bind, "model")?.map(|m| Model::parse(&m)).transpose().map_err(fail)?.unwrap_or_default();
@@ -65,20 +50,13 @@ fn forecasts(bind: &BindInfo) -> CallResult<ResultTable> {
         input.groups.par_iter().map(|g| forecast_series(&g.ts, &g.values, period, model, horizon, level)).collect();
     let results = results.into_iter().collect::<Result<Vec<_>, _>>().map_err(fail)?;
     let counts: Vec<usize> = results.iter().map(|r| r.ts.len()).collect();
-    let mut columns = group_columns(&input, &counts);
+    let mut columns = input.group_columns(&counts);
     let ts: Vec<i64> = results.iter().flat_map(|r| r.ts.iter().copied()).collect();
     let number = |f: fn(&kpiscope_engine::forecast::Forecast) -> &Vec<f64>| {
         Values::Double(results.iter().flat_map(|r| f(&r.forecast).iter().map(|v| Some(*v))).collect())
     };
     columns.extend([
-        (
-            "ts".to_string(),
-            if input.is_date {
-                Values::Date(ts.iter().map(|t| Some(t.div_euclid(MICROS_PER_DAY) as i32)).collect())
-            } else {
-                Values::Timestamp(ts.into_iter().map(Some).collect())
-            },
-        ),
+        ("ts".to_string(), series::ts_values(input.is_date, ts)),
         ("yhat".to_string(), number(|f| &f.point)),
         ("yhat_lower".to_string(), number(|f| &f.lower)),
         ("yhat_upper".to_string(), number(|f| &f.upper)),
@@ -103,7 +81,7 @@ fn comparisons(bind: &BindInfo) -> CallResult<ResultTable> {
         input.groups.par_iter().map(|g| compare_series(&g.ts, &g.values, period, horizon, folds, level)).collect();
     let results = results.into_iter().collect::<Result<Vec<_>, _>>().map_err(fail)?;
     let counts: Vec<usize> = results.iter().map(Vec::len).collect();
-    let mut columns = group_columns(&input, &counts);
+    let mut columns = input.group_columns(&counts);
     let rows: Vec<&kpiscope_engine::forecast::ModelScore> = results.iter().flatten().collect();
     let metric = |f: fn(&kpiscope_engine::forecast::ModelScore) -> f64| {
         Values::Double(rows.iter().map(|s| Some(f(s)).filter(|v| v.is_finite())).collect())
