@@ -19,6 +19,18 @@ pub struct Scores {
     pub pa_fn: u64,
 }
 
+impl std::ops::AddAssign for Scores {
+    /// Pools the counts of another series (micro-averaging).
+    fn add_assign(&mut self, other: Self) {
+        self.tp += other.tp;
+        self.fp += other.fp;
+        self.fn_ += other.fn_;
+        self.tn += other.tn;
+        self.pa_tp += other.pa_tp;
+        self.pa_fn += other.pa_fn;
+    }
+}
+
 fn ratio(numerator: u64, denominator: u64) -> Option<f64> {
     (denominator > 0).then(|| numerator as f64 / denominator as f64)
 }

@@ -47,6 +47,12 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// SQL for a dimension column as a text key; NULL becomes the text `NULL` so it is a value
+/// like any other (RCA leaves and tree rows need one).
+pub fn key_sql(column: &str) -> String {
+    format!("coalesce(CAST({} AS VARCHAR), 'NULL')", quote_ident(column))
+}
+
 /// Quotes a string literal for SQL.
 pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))

@@ -7,35 +7,22 @@
 
 use anyhow::Result;
 use kpiscope_engine::detect::{detect, DetectConfig, Method};
+use kpiscope_engine::evaluate::Scores;
 use kpiscope_engine::synth::{generate, GeneratorConfig};
 use kpiscope_engine::MICROS_PER_DAY;
 use std::collections::BTreeMap;
 
-#[derive(Default)]
-struct Counts {
-    tp: usize,
-    fp: usize,
-    fn_: usize,
-}
-
-impl Counts {
-    fn add(&mut self, flags: &[bool], labels: &[bool]) {
-        for (f, l) in flags.iter().zip(labels) {
-            match (f, l) {
-                (true, true) => self.tp += 1,
-                (true, false) => self.fp += 1,
-                (false, true) => self.fn_ += 1,
-                _ => {}
-            }
-        }
-    }
-
-    fn line(&self) -> String {
-        let p = self.tp as f64 / (self.tp + self.fp).max(1) as f64;
-        let r = self.tp as f64 / (self.tp + self.fn_).max(1) as f64;
-        let f1 = 2.0 * self.tp as f64 / (2 * self.tp + self.fp + self.fn_).max(1) as f64;
-        format!("P {p:.3}  R {r:.3}  F1 {f1:.3}  (tp {} fp {} fn {})", self.tp, self.fp, self.fn_)
-    }
+fn line(s: &Scores) -> String {
+    let metric = |v: Option<f64>| v.unwrap_or(0.0);
+    format!(
+        "P {:.3}  R {:.3}  F1 {:.3}  (tp {} fp {} fn {})",
+        metric(s.precision()),
+        metric(s.recall()),
+        metric(s.f1()),
+        s.tp,
+        s.fp,
+        s.fn_
+    )
 }
 
 /// Keyed series: (label per day, value per day).
@@ -44,7 +31,7 @@ type Series = BTreeMap<String, (Vec<bool>, Vec<f64>)>;
 fn main() -> Result<()> {
     let seeds: u64 = std::env::args().nth(1).map_or(Ok(20), |s| s.parse())?;
     let methods = [Method::Ensemble, Method::SeasonalMad, Method::HoltWinters, Method::LevelShift];
-    let mut totals: Vec<(Counts, Counts)> = methods.iter().map(|_| Default::default()).collect();
+    let mut totals: Vec<(Scores, Scores)> = methods.iter().map(|_| Default::default()).collect();
     for seed in 1..=seeds {
         let data = generate(&GeneratorConfig { seed, ..GeneratorConfig::default() })?;
         let days = data.rows.len() / 16;
@@ -67,16 +54,16 @@ fn main() -> Result<()> {
                 let values: Vec<Option<f64>> = values.iter().map(|v| Some(*v)).collect();
                 Ok(detect(&ts, &values, &config)?.iter().map(|d| d.is_anomaly).collect())
             };
-            total.add(&flags(&total_value)?, &total_label);
+            *total += Scores::of(&flags(&total_value)?, &total_label);
             for (labels, values) in segments.values() {
-                segment.add(&flags(values)?, labels);
+                *segment += Scores::of(&flags(values)?, labels);
             }
         }
     }
     println!("generate_kpi_data, seeds 1..={seeds}, revenue");
     for (method, (total, segment)) in methods.iter().zip(&totals) {
-        println!("{:<13} daily total  {}", method.name(), total.line());
-        println!("{:<13} per segment  {}", "", segment.line());
+        println!("{:<13} daily total  {}", method.name(), line(total));
+        println!("{:<13} per segment  {}", "", line(segment));
     }
     Ok(())
 }

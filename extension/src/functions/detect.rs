@@ -41,15 +41,19 @@ const OUTPUT: &[&str] = &[
     "explanation",
 ];
 
+/// The `method` and `sensitivity` parameters, shared with `rca_anomalies`.
+pub(super) fn method_and_sensitivity(bind: &BindInfo) -> CallResult<(Method, Sensitivity)> {
+    let method = params::text(bind, "method")?.map(|m| Method::parse(&m)).transpose().map_err(fail)?;
+    let sensitivity = params::text(bind, "sensitivity")?.map(|s| Sensitivity::parse(&s)).transpose().map_err(fail)?;
+    Ok((method.unwrap_or_default(), sensitivity.unwrap_or_default()))
+}
+
 fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
     let text = |name| params::text(bind, name);
+    let (method, sensitivity) = method_and_sensitivity(bind)?;
     let config = DetectConfig {
-        method: text("method")?.map(|m| Method::parse(&m)).transpose().map_err(fail)?.unwrap_or_default(),
-        sensitivity: text("sensitivity")?
-            .map(|s| Sensitivity::parse(&s))
-            .transpose()
-            .map_err(fail)?
-            .unwrap_or_default(),
+        method,
+        sensitivity,
         period: params::integer(bind, "period", 1, MAX_PERIOD as i64)?.map(|p| p as usize),
         noise: NoiseControls {
             min_delta: params::double(bind, "min_delta", 0.0, f64::MAX)?.unwrap_or(0.0),

@@ -13,10 +13,10 @@
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
-use crate::source::{quote_ident, Side, Source};
+use crate::source::{key_sql, quote_ident, Side, Source};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
-use kpiscope_engine::detect::{detect, DetectConfig, Detection, Method, Sensitivity};
+use kpiscope_engine::detect::{detect, DetectConfig, Detection};
 use kpiscope_engine::epoch_days;
 use kpiscope_engine::rca::{analyze, Baseline, DailyLeaves, Finding, Leaves};
 use kpiscope_engine::MICROS_PER_DAY;
@@ -73,7 +73,7 @@ fn dimensions(bind: &BindInfo, source: &Source) -> CallResult<(Vec<String>, usiz
 }
 
 fn key_columns(dimensions: &[String]) -> Vec<String> {
-    dimensions.iter().map(|d| format!("coalesce(CAST({} AS VARCHAR), 'NULL')", quote_ident(d))).collect()
+    dimensions.iter().map(|d| key_sql(d)).collect()
 }
 
 /// Reads the KPI per leaf and day: `metric` summed, or `numerator` and `denominator` summed.
@@ -234,15 +234,8 @@ fn anomalies(bind: &BindInfo) -> CallResult<ResultTable> {
         Some(name) => Baseline::parse(&name).map_err(fail)?,
         None => Baseline::SameWeekday(4),
     };
-    let config = DetectConfig {
-        method: params::text(bind, "method")?.map(|m| Method::parse(&m)).transpose().map_err(fail)?.unwrap_or_default(),
-        sensitivity: params::text(bind, "sensitivity")?
-            .map(|s| Sensitivity::parse(&s))
-            .transpose()
-            .map_err(fail)?
-            .unwrap_or_default(),
-        ..DetectConfig::default()
-    };
+    let (method, sensitivity) = super::detect::method_and_sensitivity(bind)?;
+    let config = DetectConfig { method, sensitivity, ..DetectConfig::default() };
     let daily = daily_leaves(bind, &side, &source, &dimensions, None)?;
     let totals = daily.totals();
     let ts: Vec<i64> = totals.iter().map(|(d, _)| i64::from(*d) * MICROS_PER_DAY).collect();

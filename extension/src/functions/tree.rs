@@ -5,7 +5,7 @@
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
-use crate::source::{quote_ident, Side, Source};
+use crate::source::{key_sql, Side, Source};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::tree::{fit, Tree};
@@ -27,8 +27,7 @@ fn fitted(bind: &BindInfo) -> CallResult<Tree> {
     })?;
     let label_sql = source.condition("label", &label)?;
     let max_depth = params::integer(bind, "max_depth", 1, 8)?.unwrap_or(3) as usize;
-    let keys: Vec<String> =
-        dimensions.iter().map(|d| format!("coalesce(CAST({} AS VARCHAR), 'NULL')", quote_ident(d))).collect();
+    let keys: Vec<String> = dimensions.iter().map(|d| key_sql(d)).collect();
     let sql = format!("SELECT {}, {label_sql} FROM {}", keys.join(", "), source.from());
     let width = dimensions.len();
     let rows = side
