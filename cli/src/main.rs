@@ -1,11 +1,14 @@
 //! `kpiscope`: one command in front of the whole product.
 //!
 //! - `kpiscope demo`: synthetic data -> extension -> analyses, into `demo/kpiscope.duckdb`.
-//! - `kpiscope refresh --db FILE`: reruns the analyses over an existing database.
+//! - `kpiscope refresh --db FILE`: reruns the analyses over an existing database, atomically.
+//! - `kpiscope serve --db FILE`: the web viewer.
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use kpiscope_db::{default_extension_path, open, run_script, OpenOptions};
+use kpiscope_db::{create_demo, default_extension_path, open, refresh_file, Demo, OpenOptions};
+use kpiscope_web::AppState;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -42,61 +45,73 @@ enum Command {
         #[arg(long)]
         db: PathBuf,
     },
+    /// Serve the dashboard tabs over a refreshed database (read-only).
+    Serve {
+        /// Database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// Address to listen on (port 0 picks a free port; the URL is printed).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// Directory of exported reports for the reports center (default: `reports/` beside the database).
+        #[arg(long)]
+        reports: Option<PathBuf>,
+        /// Serve without the extension: the precomputed views only, no live RCA, what-if or replay.
+        #[arg(long)]
+        no_extension: bool,
+    },
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let extension = cli.extension.unwrap_or_else(default_extension_path);
     match cli.command {
-        Command::Demo { db, days, seed, anomalies } => demo(&db, &extension, days, seed, anomalies),
+        Command::Demo { db, days, seed, anomalies } => demo(&db, &extension, Demo { days, seed, anomalies }),
         Command::Refresh { db } => {
-            if !db.is_file() {
-                bail!("database {} does not exist", db.display());
-            }
+            require_file(&db)?;
             refresh(&db, &extension)
+        }
+        Command::Serve { db, addr, reports, no_extension } => {
+            require_file(&db)?;
+            let reports = reports.unwrap_or_else(|| beside(&db, "reports"));
+            serve(&db, (!no_extension).then_some(extension.as_path()), reports, addr)
         }
     }
 }
 
-fn demo(db: &Path, extension: &Path, days: u32, seed: u64, anomalies: u32) -> Result<()> {
-    if let Some(dir) = db.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+fn require_file(db: &Path) -> Result<()> {
+    if !db.is_file() {
+        bail!("database {} does not exist", db.display());
     }
-    // Build beside the target and rename, so a reader never opens a half-built demo.
-    let staging = db.with_extension("duckdb.building");
-    remove_database(&staging)?;
-    let started = Instant::now();
-    {
-        let connection = open(&OpenOptions {
-            path: Some(staging.clone()),
-            extension: Some(extension.to_path_buf()),
-            read_only: false,
-        })?;
-        let sql = kpiscope_db::DEMO_DATA_SQL
-            .replace("{days}", &days.to_string())
-            .replace("{seed}", &seed.to_string())
-            .replace("{anomalies}", &anomalies.to_string());
-        eprintln!("kpiscope: generating {days} days of demo data (seed {seed}, {anomalies} anomalies)");
-        run_script(&connection, "sql/demo_data.sql", &sql)?;
-        eprintln!("kpiscope: running analyses");
-        run_script(&connection, "sql/refresh.sql", kpiscope_db::REFRESH_SQL)?;
-        print_scores(&connection)?;
-        connection.execute_batch("CHECKPOINT")?;
-    }
-    remove_database(db)?;
-    std::fs::rename(&staging, db).with_context(|| format!("moving {} into place", db.display()))?;
-    eprintln!("kpiscope: wrote {} in {:.1}s", db.display(), started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// `name` in the directory of `db`.
+fn beside(db: &Path, name: &str) -> PathBuf {
+    db.parent().unwrap_or(Path::new(".")).join(name)
+}
+
+fn serve(db: &Path, extension: Option<&Path>, reports: PathBuf, addr: SocketAddr) -> Result<()> {
+    let state = AppState::new(db, extension, Some(reports)).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(kpiscope_web::serve(state, addr)).with_context(|| format!("serving on {addr}"))
+}
+
+fn demo(db: &Path, extension: &Path, demo: Demo) -> Result<()> {
+    let started = Instant::now();
+    eprintln!(
+        "kpiscope: generating {} days of demo data (seed {}, {} anomalies)",
+        demo.days, demo.seed, demo.anomalies
+    );
+    create_demo(db, extension, demo, progress)?;
+    eprintln!("kpiscope: wrote {} in {:.1}s", db.display(), started.elapsed().as_secs_f64());
+    let connection = open(&OpenOptions { path: Some(db.to_path_buf()), extension: None, read_only: true })?;
+    print_scores(&connection)
 }
 
 fn refresh(db: &Path, extension: &Path) -> Result<()> {
     let started = Instant::now();
-    let connection = open(&OpenOptions {
-        path: Some(db.to_path_buf()),
-        extension: Some(extension.to_path_buf()),
-        read_only: false,
-    })?;
-    run_script(&connection, "sql/refresh.sql", kpiscope_db::REFRESH_SQL)?;
+    refresh_file(db, extension, progress)?;
     eprintln!("kpiscope: refreshed {} in {:.1}s", db.display(), started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -122,14 +137,7 @@ fn print_scores(connection: &duckdb::Connection) -> Result<()> {
     Ok(())
 }
 
-/// Removes a database file and its write-ahead log, if present.
-fn remove_database(path: &Path) -> Result<()> {
-    for file in [path.to_path_buf(), PathBuf::from(format!("{}.wal", path.display()))] {
-        match std::fs::remove_file(&file) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e).with_context(|| format!("removing {}", file.display())),
-        }
-    }
-    Ok(())
+/// Progress of a refresh, on stderr.
+fn progress(step: usize, steps: usize, name: &str) {
+    eprintln!("kpiscope: [{step}/{steps}] {name}");
 }

@@ -8,10 +8,17 @@ use duckdb::{AccessMode, Config, Connection};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+pub mod read;
+mod refresh;
+
+pub use refresh::{create_demo, refresh_file, refresh_steps, remove_database, run_refresh, Demo, Step};
+
 /// Creates the demo KPI tables; `{days}`, `{seed}` and `{anomalies}` are filled in.
 pub const DEMO_DATA_SQL: &str = include_str!("../../sql/demo_data.sql");
-/// Runs the analyses and materialises their results as plain tables.
+/// Runs the analyses and materialises their results as plain tables, step by step.
 pub const REFRESH_SQL: &str = include_str!("../../sql/refresh.sql");
+/// One view per dashboard tab over the refreshed tables.
+pub const VIEWS_SQL: &str = include_str!("../../sql/views.sql");
 
 /// File name of the built extension.
 pub const EXTENSION_FILE: &str = "kpiscope.duckdb_extension";
@@ -41,10 +48,20 @@ pub enum DbError {
     /// A SQL script failed.
     #[error("{script} failed: {source}")]
     Script {
-        /// Which script.
-        script: &'static str,
+        /// Which script (and step).
+        script: String,
         /// DuckDB's error.
         source: duckdb::Error,
+    },
+    /// Copying, replacing or removing a database file failed.
+    #[error("{action} {path}: {source}")]
+    File {
+        /// What we were doing.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        source: std::io::Error,
     },
 }
 
@@ -105,8 +122,8 @@ pub fn default_extension_path() -> PathBuf {
 }
 
 /// Runs a multi-statement script.
-pub fn run_script(connection: &Connection, script: &'static str, sql: &str) -> Result<(), DbError> {
-    connection.execute_batch(sql).map_err(|source| DbError::Script { script, source })
+pub fn run_script(connection: &Connection, script: &str, sql: &str) -> Result<(), DbError> {
+    connection.execute_batch(sql).map_err(|source| DbError::Script { script: script.to_string(), source })
 }
 
 #[cfg(test)]

@@ -1,0 +1,236 @@
+//! The kpiscope viewer: one page per dashboard tab over a refreshed database.
+//!
+//! Axum serves, minijinja renders (environment built once, templates compiled into the
+//! binary), charts are SVG from `kpiscope-charts` drawn on the server, so every page works
+//! with JavaScript off. The database is opened read-only; queries run on the blocking pool,
+//! never on the async runtime. The extension, when given, powers the live tabs (RCA for any
+//! day, what-if levers, replay); without it those tabs show the precomputed views.
+
+mod context;
+mod error;
+mod page;
+mod params;
+mod store;
+mod tabs;
+
+pub use error::AppError;
+pub use store::Store;
+pub use tabs::TABS;
+
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use context::Context;
+use minijinja::{context as jinja, Environment};
+use params::Params;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Shared by all requests.
+pub struct AppState {
+    store: Store,
+    templates: Environment<'static>,
+    reports_dir: Option<PathBuf>,
+}
+
+impl AppState {
+    /// Opens the database (read-only) and compiles the templates.
+    pub fn new(db: &Path, extension: Option<&Path>, reports_dir: Option<PathBuf>) -> Result<AppState, AppError> {
+        let mut templates = Environment::new();
+        templates
+            .add_template("base.html", include_str!("../templates/base.html"))
+            .and_then(|()| templates.add_template("tab.html", include_str!("../templates/tab.html")))
+            .map_err(AppError::internal)?;
+        Ok(AppState { store: Store::open(db, extension)?, templates, reports_dir })
+    }
+}
+
+/// The router; `oneshot`-testable without a socket.
+pub fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/", get(overview))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/csv/{view}", get(csv))
+        .route("/reports/files/{name}", get(report_file))
+        .route("/{tab}", get(tab))
+        .fallback(|| async { AppError::not_found("no such page") })
+        .with_state(state)
+}
+
+/// Serves until Ctrl-C; prints the URL once listening (port 0 picks a free port).
+pub async fn serve(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("kpiscope: serving http://{}/ (Ctrl-C stops)", listener.local_addr()?);
+    axum::serve(listener, app(Arc::new(state)))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}
+
+async fn overview(state: State<Arc<AppState>>, params: Query<Params>) -> Result<Response, AppError> {
+    render_tab(state.0, "overview".into(), params.0).await
+}
+
+async fn tab(
+    State(state): State<Arc<AppState>>,
+    UrlPath(slug): UrlPath<String>,
+    Query(params): Query<Params>,
+) -> Result<Response, AppError> {
+    if !TABS.iter().any(|(s, _)| *s == slug) {
+        return Err(AppError::not_found(format!("no tab {slug:?}")));
+    }
+    render_tab(state, slug, params).await
+}
+
+/// Runs a closure with a connection and the context on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    state: &Arc<AppState>,
+    work: impl FnOnce(&AppState, &duckdb::Connection, &Context) -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    let state = Arc::clone(state);
+    tokio::task::spawn_blocking(move || {
+        let connection = state.store.connection()?;
+        let context = Context::load(&connection)?;
+        work(&state, &connection, &context)
+    })
+    .await
+    .map_err(AppError::internal)?
+}
+
+async fn render_tab(state: Arc<AppState>, slug: String, params: Params) -> Result<Response, AppError> {
+    let html = blocking(&state, move |state, connection, context| {
+        let request = tabs::Request {
+            connection,
+            context,
+            params: &params,
+            live: state.store.has_extension(),
+            reports_dir: state.reports_dir.as_deref(),
+        };
+        let page = tabs::build(&slug, &request)?;
+        let template = state.templates.get_template("tab.html").map_err(AppError::internal)?;
+        template
+            .render(jinja! {
+                page => page,
+                tabs => TABS,
+                data_from => context.data_from.to_string(),
+                data_to => context.data_to.to_string(),
+                refreshed_at => context.refreshed_at,
+            })
+            .map_err(AppError::internal)
+    })
+    .await?;
+    Ok(Html(html).into_response())
+}
+
+/// The views a CSV can be downloaded from (names are matched, never spliced from input).
+const CSV_VIEWS: [&str; 17] = [
+    "tab_kpi_overview",
+    "tab_top_movers",
+    "tab_anomalies",
+    "tab_root_cause",
+    "tab_reports",
+    "tab_ml_rca",
+    "tab_ml_rca_importance",
+    "tab_change_points",
+    "tab_correlation",
+    "tab_forecast",
+    "tab_trends",
+    "tab_date_comparison",
+    "tab_what_if",
+    "tab_model_comparison",
+    "tab_replay",
+    "tab_actions",
+    "kpi_daily_by_member",
+];
+
+async fn csv(
+    State(state): State<Arc<AppState>>,
+    UrlPath(view): UrlPath<String>,
+    Query(params): Query<Params>,
+) -> Result<Response, AppError> {
+    let Some(view) = CSV_VIEWS.iter().find(|v| **v == view).copied() else {
+        return Err(AppError::not_found(format!("no view {view:?} to download")));
+    };
+    let body = blocking(&state, move |_, connection, context| {
+        let has_kpi = kpiscope_db::read::query(
+            connection,
+            "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = 'kpi'",
+            &[&view],
+        )?
+        .rows[0][0]
+            == kpiscope_db::read::Cell::Int(1);
+        let table = match params.kpi.as_deref().filter(|k| !k.is_empty()) {
+            Some(_) if has_kpi => {
+                let kpi = params.kpi(context)?;
+                kpiscope_db::read::query(connection, &format!("SELECT * FROM {view} WHERE kpi = ?"), &[&kpi.key])?
+            }
+            _ => kpiscope_db::read::query(connection, &format!("SELECT * FROM {view}"), &[])?,
+        };
+        Ok(table.to_csv())
+    })
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{view}.csv\"")),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// A file in the report directory.
+#[derive(Debug, Clone)]
+pub(crate) struct ReportFile {
+    pub(crate) name: String,
+    pub(crate) bytes: u64,
+    pub(crate) modified: String,
+}
+
+/// The reports in `dir` (`kpiscope-report_*` files; nothing else there is served).
+pub(crate) fn report_files(dir: Option<&Path>) -> Vec<ReportFile> {
+    let Some(entries) = dir.and_then(|d| std::fs::read_dir(d).ok()) else { return Vec::new() };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let meta = entry.metadata().ok().filter(|m| m.is_file())?;
+            let allowed =
+                name.starts_with("kpiscope-report_") && [".md", ".pdf", ".zip"].iter().any(|ext| name.ends_with(ext));
+            let modified = meta
+                .modified()
+                .ok()
+                .map(chrono::DateTime::<chrono::Utc>::from)
+                .map_or(String::new(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+            allowed.then_some(ReportFile { name, bytes: meta.len(), modified })
+        })
+        .collect()
+}
+
+async fn report_file(State(state): State<Arc<AppState>>, UrlPath(name): UrlPath<String>) -> Result<Response, AppError> {
+    let dir = state.reports_dir.clone();
+    let file = report_files(dir.as_deref())
+        .into_iter()
+        .find(|f| f.name == name)
+        .ok_or_else(|| AppError::not_found(format!("no report named {name:?}")))?;
+    let path = dir.expect("a listed file has a directory").join(&file.name);
+    let bytes = tokio::fs::read(&path).await.map_err(AppError::internal)?;
+    let kind = match file.name.rsplit('.').next() {
+        Some("pdf") => "application/pdf",
+        Some("zip") => "application/zip",
+        _ => "text/markdown; charset=utf-8",
+    };
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, kind.to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", file.name)),
+        ],
+        bytes,
+    )
+        .into_response())
+}
