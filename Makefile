@@ -1,6 +1,7 @@
 # kpiscope build contract (README "Build notes" explains the choices).
 #   make build   release build: build/release/kpiscope.duckdb_extension + build/release/kpiscope
-#   make demo    the main command: build, create demo/kpiscope.duckdb, run the analyses
+#   make demo    the main command: build, create demo/kpiscope.duckdb, run the analyses,
+#                export the reports, then serve the viewer (URL printed; Ctrl-C stops)
 #   make test    everything CI checks; installs what it needs, idempotently
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -21,7 +22,9 @@ export KPISCOPE_EXTENSION := $(CURDIR)/$(EXTENSION)
 export KPISCOPE_BIN := $(CURDIR)/$(BIN)
 export KPISCOPE_DUCKDB_CLI := $(VENV)/bin/duckdb
 
-.PHONY: build demo test lint clean
+ADDR ?= 127.0.0.1:8080
+
+.PHONY: build demo test lint clean system-deps
 build: $(DUCKDB_LIB_DIR)/libduckdb.so
 	cd extension && cargo build --release --locked
 	cargo build --release --locked -p kpiscope-footer -p kpiscope-cli
@@ -37,6 +40,19 @@ $(DUCKDB_LIB_DIR)/libduckdb.so: scripts/fetch-libduckdb.sh
 demo: build
 	$(BIN) demo --db demo/kpiscope.duckdb
 	@echo "demo database: demo/kpiscope.duckdb (open it with any DuckDB client; README shows queries)"
+	$(BIN) serve --db demo/kpiscope.duckdb --addr $(ADDR)
+
+# Debian packages the tests drive for real: Chromium (viewer) and poppler-utils (PDF checks).
+# Installed only when missing, so a prepared machine pays nothing.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
 
 # The real DuckDB clients (CLI and Python) from PyPI, pinned, in a cached virtualenv.
 $(VENV)/.installed: tests/python/requirements.txt
@@ -50,7 +66,7 @@ lint:
 	cargo clippy --release --locked --workspace --all-targets -- -D warnings
 	cd extension && cargo clippy --release --locked --all-targets -- -D warnings
 
-test: build $(VENV)/.installed lint
+test: build system-deps $(VENV)/.installed lint
 	cd extension && cargo test --release --locked
 	cargo test --release --locked --workspace
 	$(VENV)/bin/python -m pytest -q tests/python

@@ -1,6 +1,7 @@
 """The kpiscope extension through DuckDB's Python client, as a notebook user meets it."""
 
 import os
+import subprocess
 from pathlib import Path
 
 import duckdb
@@ -41,3 +42,52 @@ def test_python_client_sees_errors_as_exceptions_and_keeps_working(con):
     with pytest.raises(duckdb.BinderException, match="cannot read source 'absent'"):
         con.execute("SELECT * FROM detect_anomalies('absent', value := 'revenue')")
     assert con.execute("SELECT 42").fetchone()[0] == 42
+
+
+KPISCOPE = Path(os.environ.get("KPISCOPE_BIN", REPO / "build/release/kpiscope"))
+
+
+@pytest.fixture(scope="module")
+def refreshed_db(tmp_path_factory):
+    assert KPISCOPE.is_file(), f"kpiscope not built at {KPISCOPE}: run `make build`"
+    db = tmp_path_factory.mktemp("views") / "demo.duckdb"
+    subprocess.run([str(KPISCOPE), "demo", "--db", str(db)], check=True, capture_output=True)
+    return db
+
+
+def test_bi_tool_reads_every_tab_view_read_only_without_the_extension(refreshed_db):
+    # As Metabase or DBeaver would: read-only, no unsigned extensions, no kpiscope.
+    con = duckdb.connect(str(refreshed_db), read_only=True)
+    views = [r[0] for r in con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND view_name LIKE 'tab_%' ORDER BY 1").fetchall()]
+    expected = {"tab_kpi_overview", "tab_top_movers", "tab_anomalies", "tab_root_cause", "tab_reports", "tab_ml_rca",
+                "tab_ml_rca_importance", "tab_change_points", "tab_correlation", "tab_forecast", "tab_trends",
+                "tab_date_comparison", "tab_what_if", "tab_model_comparison", "tab_replay", "tab_actions"}
+    assert expected <= set(views), expected - set(views)
+    flat = {"DATE", "TIMESTAMP", "DOUBLE", "BIGINT", "INTEGER", "VARCHAR", "BOOLEAN"}
+    for view in views:
+        rel = con.sql(f"SELECT * FROM {view}")
+        assert {str(t) for t in rel.types} <= flat, (view, rel.types)
+        rows = rel.fetchall()
+        if view != "tab_reports":  # filled by `kpiscope report`
+            assert rows, f"{view} is empty"
+        comment = con.execute("SELECT comment FROM duckdb_views() WHERE view_name = ?", [view]).fetchone()[0]
+        assert comment, f"{view} has no COMMENT"
+        missing = con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND comment IS NULL", [view]).fetchall()
+        assert not missing, f"{view}: columns without COMMENT: {missing}"
+    con.close()
+
+
+def test_suggested_actions_name_the_driver_that_was_injected(refreshed_db):
+    con = duckdb.connect(str(refreshed_db), read_only=True)
+    # For every injected anomaly the RCA localised exactly, the action's lever is the injected driver.
+    rows = con.execute("""
+        SELECT i.anomaly_id, i.driver, a.lever
+        FROM kpi_injected_anomalies i
+        JOIN kpi_actions a ON a.segment = i.segment AND a.ts BETWEEN i.start_day AND i.end_day
+    """).fetchall()
+    assert len({r[0] for r in rows}) >= 5, rows
+    wrong = [r for r in rows if r[1] != r[2]]
+    assert not wrong, wrong
+    con.close()

@@ -561,7 +561,7 @@ fn compare(request: &Request) -> Result<Page, AppError> {
         .rows
         .iter()
         .map(|r| Bar {
-            label: format!("{}={}", r[0], r[1]),
+            label: if r[0].to_string() == "all" { "total".to_string() } else { format!("{}={}", r[0], r[1]) },
             value: r[4].as_f64().unwrap_or(0.0),
             text: percent(r[5].as_f64().unwrap_or(f64::NAN)),
             highlight: r[0].to_string() == "all",

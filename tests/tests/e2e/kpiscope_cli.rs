@@ -19,7 +19,7 @@ fn demo_builds_a_database_that_plain_duckdb_can_read() {
     assert_eq!(count("SELECT count(*) FROM kpi_anomalies"), 5 * 180);
     assert_eq!(count("SELECT count(*) FROM kpi_segment_anomalies"), 2880);
     assert!(count("SELECT count(*) FROM kpi_rca WHERE rank = 1") > 0);
-    assert_eq!(count("SELECT count(*) FROM kpi_forecast"), 4 * 30);
+    assert_eq!(count("SELECT count(*) FROM kpi_forecast"), 5 * 30);
     assert_eq!(count("SELECT count(*) FROM kpi_model_comparison"), 3);
     assert_eq!(count("SELECT count(*) FROM kpi_what_if WHERE kpi = 'revenue'"), 16);
     assert_eq!(count("SELECT count(*) FROM kpi_change_points"), 4 * 180);
@@ -49,4 +49,27 @@ fn refresh_reruns_the_analyses_idempotently() {
     let connection = kpiscope_db::open(&options).expect("opens");
     let rows: i64 = connection.query_row("SELECT count(*) FROM kpi_anomalies", [], |r| r.get(0)).expect("count");
     assert_eq!(rows, 5 * 180);
+}
+
+#[test]
+fn refresh_swaps_atomically_while_a_reader_holds_the_file() {
+    let db = scratch_dir("refresh-reader").join("kpi.duckdb");
+    let demo = Command::new(kpiscope_bin()).args(["demo", "--db"]).arg(&db).output().expect("kpiscope runs");
+    assert!(demo.status.success());
+    let options = kpiscope_db::OpenOptions { path: Some(db.clone()), extension: None, read_only: true };
+    let reader = kpiscope_db::open(&options).expect("reader opens");
+    let stamp = |c: &duckdb::Connection| -> String {
+        c.query_row("SELECT refreshed_at::VARCHAR FROM kpi_refresh", [], |r| r.get(0)).expect("stamp")
+    };
+    let before = stamp(&reader);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let out = Command::new(kpiscope_bin()).args(["refresh", "--db"]).arg(&db).output().expect("kpiscope runs");
+    assert!(out.status.success(), "refresh beside a reader: {}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("[1/") && stderr.contains("tab views"), "progress on stderr: {stderr}");
+    // The open reader keeps its consistent, old state; a new reader sees the new one.
+    assert_eq!(stamp(&reader), before);
+    let fresh = kpiscope_db::open(&options).expect("new reader opens");
+    assert_ne!(stamp(&fresh), before);
+    assert!(!db.with_extension("duckdb.refreshing").exists(), "no staging file left behind");
 }

@@ -4,3 +4,4 @@
 mod duckdb_cli;
 mod kpiscope_cli;
 mod rust_client;
+mod viewer;
