@@ -79,6 +79,11 @@ UNION ALL
 SELECT 'payment_success_rate' AS kpi, *
 FROM forecast_kpi('kpi_daily', ts := 'day', value := 'sum(successful_payments) / sum(orders)', horizon := 30, level := 0.9);
 
+-- A ratio cannot leave [0, 1]; the models' Gaussian intervals do not know that.
+UPDATE kpi_forecast
+SET yhat = least(greatest(yhat, 0), 1), yhat_lower = greatest(yhat_lower, 0), yhat_upper = least(yhat_upper, 1)
+WHERE kpi IN (SELECT kpi FROM kpi_catalog WHERE unit = 'ratio');
+
 -- step: model comparison
 CREATE OR REPLACE TABLE kpi_model_comparison AS
 SELECT 'revenue' AS kpi, * FROM compare_models('kpi_daily', ts := 'day', value := 'revenue', horizon := 14, folds := 3);

@@ -131,7 +131,8 @@ fn runs<T: Copy>(n: usize, f: impl Fn(usize) -> Option<T>) -> Vec<Vec<(usize, T)
 /// A KPI over time: the expected band, the observed line, anomaly markers coloured by
 /// severity, and the forecast with its interval after a "now" line.
 pub fn time_chart(name: &str, points: &[TimePoint], width: f64, height: f64) -> Figure {
-    let (left, right, top, bottom) = (60.0, width - 12.0, 30.0, height - 24.0);
+    // Title on the first line, legend on the second, plot below.
+    let (left, right, top, bottom) = (60.0, width - 12.0, 40.0, height - 24.0);
     let mut shapes = vec![title(name)];
     let values: Vec<f64> = points
         .iter()
@@ -217,11 +218,11 @@ pub fn time_chart(name: &str, points: &[TimePoint], width: f64, height: f64) -> 
     ];
     let legend =
         [("actual", Color::INK), ("expected band", Color::BLUE), ("forecast", Color::PURPLE), ("flagged", Color::RED)];
-    let mut lx = right - 82.0 * drawn.iter().filter(|d| **d).count() as f64;
+    let mut lx = left;
     for ((label, color), _) in legend.into_iter().zip(drawn).filter(|(_, d)| *d) {
-        shapes.push(Shape::Rect { x: lx, y: 8.0, w: 10.0, h: 8.0, color });
-        shapes.push(text(lx + 13.0, 16.0, label, Anchor::Start, Color::INK));
-        lx += 82.0;
+        shapes.push(Shape::Rect { x: lx, y: 20.0, w: 10.0, h: 8.0, color });
+        shapes.push(text(lx + 13.0, 28.0, label, Anchor::Start, Color::INK));
+        lx += 90.0;
     }
     Figure { title: name.to_string(), width, height, shapes }
 }

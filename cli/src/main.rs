@@ -3,10 +3,13 @@
 //! - `kpiscope demo`: synthetic data -> extension -> analyses, into `demo/kpiscope.duckdb`.
 //! - `kpiscope refresh --db FILE`: reruns the analyses over an existing database, atomically.
 //! - `kpiscope serve --db FILE`: the web viewer.
+//! - `kpiscope report --db FILE --out DIR`: Markdown, PDF and ZIP reports (exit codes in the README).
 
 use anyhow::{bail, Context, Result};
+use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use kpiscope_db::{create_demo, default_extension_path, open, refresh_file, Demo, OpenOptions};
+use kpiscope_reports::{export, Format, Options};
 use kpiscope_web::AppState;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,7 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Build the demo database from synthetic data and run every analysis on it.
+    /// Build the demo database from synthetic data, run every analysis on it, and export the
+    /// reports to `reports/` beside it.
     Demo {
         /// Database file to (re)create.
         #[arg(long, default_value = "demo/kpiscope.duckdb")]
@@ -60,6 +64,24 @@ enum Command {
         #[arg(long)]
         no_extension: bool,
     },
+    /// Export the report (Markdown, PDF, ZIP) for a day; for cron and systemd timers.
+    Report {
+        /// Database file (refreshed).
+        #[arg(long)]
+        db: PathBuf,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+        /// Last day covered (YYYY-MM-DD); default the last day of data.
+        #[arg(long)]
+        as_of: Option<NaiveDate>,
+        /// KPIs to include (repeat or comma-separate); default all.
+        #[arg(long = "kpi", value_delimiter = ',')]
+        kpis: Vec<String>,
+        /// Formats: md, pdf, zip.
+        #[arg(long, value_delimiter = ',', default_value = "md,pdf,zip")]
+        format: Vec<String>,
+    },
 }
 
 fn main() -> Result<()> {
@@ -71,10 +93,31 @@ fn main() -> Result<()> {
             require_file(&db)?;
             refresh(&db, &extension)
         }
+        Command::Report { db, out, as_of, kpis, format } => report(db, out, as_of, kpis, &format),
         Command::Serve { db, addr, reports, no_extension } => {
             require_file(&db)?;
             let reports = reports.unwrap_or_else(|| beside(&db, "reports"));
             serve(&db, (!no_extension).then_some(extension.as_path()), reports, addr)
+        }
+    }
+}
+
+/// Runs the exporter; a failure exits with the code of its kind (README: "Reports").
+fn report(db: PathBuf, out: PathBuf, as_of: Option<NaiveDate>, kpis: Vec<String>, format: &[String]) -> Result<()> {
+    let started = Instant::now();
+    let result = format
+        .iter()
+        .map(|f| Format::parse(f))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|formats| export(&Options { db, out, as_of, kpis, formats }));
+    match result {
+        Ok(written) => {
+            eprintln!("kpiscope: {} report files in {:.1}s", written.len(), started.elapsed().as_secs_f64());
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("kpiscope: error: {e}");
+            std::process::exit(e.exit_code());
         }
     }
 }
@@ -105,8 +148,14 @@ fn demo(db: &Path, extension: &Path, demo: Demo) -> Result<()> {
     );
     create_demo(db, extension, demo, progress)?;
     eprintln!("kpiscope: wrote {} in {:.1}s", db.display(), started.elapsed().as_secs_f64());
-    let connection = open(&OpenOptions { path: Some(db.to_path_buf()), extension: None, read_only: true })?;
-    print_scores(&connection)
+    {
+        let connection = open(&OpenOptions { path: Some(db.to_path_buf()), extension: None, read_only: true })?;
+        print_scores(&connection)?;
+    }
+    let formats = vec![Format::Markdown, Format::Pdf, Format::Zip];
+    let options = Options { db: db.to_path_buf(), out: beside(db, "reports"), as_of: None, kpis: Vec::new(), formats };
+    export(&options).context("exporting the demo reports")?;
+    Ok(())
 }
 
 fn refresh(db: &Path, extension: &Path) -> Result<()> {

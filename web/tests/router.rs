@@ -187,3 +187,25 @@ async fn a_refresh_swapped_in_underneath_is_picked_up() {
     assert_eq!(status, StatusCode::OK);
     assert_ne!(stamp(&before), stamp(&after), "the viewer reads the refreshed file");
 }
+
+#[tokio::test]
+async fn reports_center_lists_and_serves_only_report_files() {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-reports");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("kpiscope-report_2024-06-28.pdf"), b"%PDF-1.7 test").unwrap();
+    std::fs::write(dir.join("secrets.txt"), b"no").unwrap();
+    let state = Arc::new(AppState::new(&demo_db(), None, Some(dir)).unwrap());
+    let (status, body) = get(&state, "/reports").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("kpiscope-report_2024-06-28.pdf") && !body.contains("secrets.txt"), "{body}");
+    let response = app(Arc::clone(&state))
+        .oneshot(Request::get("/reports/files/kpiscope-report_2024-06-28.pdf").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/pdf");
+    assert_eq!(response.into_body().collect().await.unwrap().to_bytes().as_ref(), b"%PDF-1.7 test");
+    let (status, _) = get(&state, "/reports/files/secrets.txt").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

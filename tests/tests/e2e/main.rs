@@ -3,5 +3,6 @@
 
 mod duckdb_cli;
 mod kpiscope_cli;
+mod reports;
 mod rust_client;
 mod viewer;

@@ -8,8 +8,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 const TABS: [&str; 13] = [
-    "", "anomalies", "rca", "reports", "ml-rca", "change-points", "forecast", "trends", "compare", "what-if", "models",
-    "replay", "actions",
+    "",
+    "anomalies",
+    "rca",
+    "reports",
+    "ml-rca",
+    "change-points",
+    "forecast",
+    "trends",
+    "compare",
+    "what-if",
+    "models",
+    "replay",
+    "actions",
 ];
 
 fn chromium() -> PathBuf {
@@ -79,7 +90,9 @@ fn every_tab_renders_in_headless_chromium_with_chart_and_table() {
         assert!(dom.status.success(), "{url}: {}", String::from_utf8_lossy(&dom.stderr));
         assert!(html.contains("Data as of 2024-06-28"), "{url}: no data stamp in\n{html}");
         assert!(html.contains("<table>"), "{url}: no table");
-        if tab != "reports" {
+        if tab == "reports" {
+            assert!(html.contains("kpiscope-report_2024-06-28.pdf"), "{url}: the demo's reports are listed");
+        } else {
             assert!(html.contains("<svg") && html.contains("class=\"chart\""), "{url}: no chart");
         }
         let name = if tab.is_empty() { "overview" } else { tab };
@@ -88,6 +101,10 @@ fn every_tab_renders_in_headless_chromium_with_chart_and_table() {
         let shot = browse(&scratch.join("profile"), &[&format!("--screenshot={}", png.display())], &url);
         assert!(shot.status.success(), "{url}: {}", String::from_utf8_lossy(&shot.stderr));
         let bytes = std::fs::read(&png).expect("screenshot written");
-        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000, "{name}.png looks blank ({} bytes)", bytes.len());
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000,
+            "{name}.png looks blank ({} bytes)",
+            bytes.len()
+        );
     }
 }

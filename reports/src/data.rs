@@ -1,0 +1,424 @@
+//! What a report says, read from the tab views of a refreshed database.
+
+use crate::ReportError;
+use chrono::{Duration, NaiveDate};
+use duckdb::{Connection, ToSql};
+use kpiscope_charts::{bar_chart, compact, percent, time_chart, Bar, Figure, TimePoint};
+use kpiscope_db::read::{query, Cell, Table};
+use serde::Serialize;
+
+/// Days of history a report covers, ending at its as-of day.
+pub const PERIOD_DAYS: i64 = 28;
+/// Days of history in each KPI chart.
+const CHART_DAYS: i64 = 90;
+/// Anomalies that get their own root-cause section.
+const TOP_ANOMALIES: usize = 3;
+
+/// A KPI in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct KpiInfo {
+    /// Key.
+    pub key: String,
+    /// Display name.
+    pub label: String,
+    /// `currency`, `count` or `ratio`.
+    pub unit: String,
+}
+
+/// A table for Markdown and PDF: headers and display strings.
+#[derive(Debug, Clone, Serialize)]
+pub struct TextTable {
+    /// Headers.
+    pub columns: Vec<String>,
+    /// Rows of display text.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl TextTable {
+    fn of(table: &Table, headers: &[&str]) -> TextTable {
+        let rows = table
+            .rows
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .zip(&table.columns)
+                    .map(|(cell, column)| match cell.as_f64() {
+                        Some(v) if column.ends_with("_pct") => percent(v),
+                        Some(v) if matches!(cell, Cell::Float(_)) => compact(v),
+                        _ => cell.to_string(),
+                    })
+                    .collect()
+            })
+            .collect();
+        TextTable { columns: headers.iter().map(|h| h.to_string()).collect(), rows }
+    }
+}
+
+/// A chart with the file name it gets in the ZIP.
+#[derive(Debug, Clone, Serialize)]
+pub struct Chart {
+    /// File name under `charts/`.
+    pub file: String,
+    /// Caption.
+    pub title: String,
+    /// The figure (drawn as SVG for Markdown/ZIP, as PDF paths in the PDF).
+    #[serde(skip)]
+    pub figure: Figure,
+}
+
+/// Root causes of one anomalous day.
+#[derive(Debug, Clone, Serialize)]
+pub struct RootCause {
+    /// KPI label.
+    pub kpi: String,
+    /// The day.
+    pub day: String,
+    /// One sentence.
+    pub sentence: String,
+    /// Top segments.
+    pub table: TextTable,
+    /// Contribution chart.
+    pub chart: Chart,
+}
+
+/// A CSV extract for the ZIP.
+#[derive(Debug, Clone)]
+pub struct Extract {
+    /// File name under `data/`.
+    pub file: String,
+    /// CSV text.
+    pub csv: String,
+}
+
+/// Everything a report shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReportData {
+    /// Last day covered.
+    pub as_of: String,
+    /// First day of the period.
+    pub period_start: String,
+    /// First and last day in the database.
+    pub data_from: String,
+    /// Last day in the database (freshness).
+    pub data_to: String,
+    /// When refresh last ran.
+    pub refreshed_at: String,
+    /// KPIs covered.
+    pub kpis: Vec<KpiInfo>,
+    /// Executive summary sentences.
+    pub summary: Vec<String>,
+    /// Severity counts in the period: critical, major, minor.
+    pub severity_counts: [i64; 3],
+    /// KPIs on the as-of day.
+    pub overview: TextTable,
+    /// Anomalous days in the period.
+    pub anomalies: TextTable,
+    /// Root causes of the top anomalies.
+    pub root_causes: Vec<RootCause>,
+    /// One chart per KPI.
+    pub kpi_charts: Vec<Chart>,
+    /// Forecast summary (only when the report is as of the last day).
+    pub forecast: Option<TextTable>,
+    /// Suggested actions.
+    pub actions: TextTable,
+    /// Methods and parameters.
+    pub methods: Vec<(String, String)>,
+    /// CSV extracts for the ZIP.
+    #[serde(skip)]
+    pub extracts: Vec<Extract>,
+}
+
+fn date_of(cell: &Cell) -> Option<NaiveDate> {
+    match cell {
+        Cell::Date(d) => Some(*d),
+        _ => None,
+    }
+}
+
+impl ReportData {
+    /// Reads the report for `as_of` (default: the last day) and the KPIs asked for (default: all).
+    pub fn load(connection: &Connection, as_of: Option<NaiveDate>, kpis: &[String]) -> Result<ReportData, ReportError> {
+        let stamp = query(connection, "SELECT data_from, data_to, refreshed_at FROM kpi_refresh", &[])
+            .map_err(|_| ReportError::NotRefreshed)?;
+        let row = stamp.rows.first().ok_or(ReportError::NotRefreshed)?;
+        let (data_from, data_to) = date_of(&row[0]).zip(date_of(&row[1])).ok_or(ReportError::NotRefreshed)?;
+        let as_of = as_of.unwrap_or(data_to);
+        if as_of < data_from || as_of > data_to {
+            return Err(ReportError::NoData { as_of, from: data_from, to: data_to });
+        }
+        let catalog = query(connection, "SELECT kpi, label, unit FROM kpi_catalog ORDER BY position", &[])?;
+        let all: Vec<KpiInfo> = catalog
+            .rows
+            .iter()
+            .map(|r| KpiInfo { key: r[0].to_string(), label: r[1].to_string(), unit: r[2].to_string() })
+            .collect();
+        let chosen: Vec<KpiInfo> = if kpis.is_empty() {
+            all.clone()
+        } else {
+            kpis.iter()
+                .map(|k| {
+                    all.iter().find(|c| c.key == *k).cloned().ok_or_else(|| ReportError::UnknownKpi {
+                        kpi: k.clone(),
+                        known: all.iter().map(|c| c.key.clone()).collect::<Vec<_>>().join(", "),
+                    })
+                })
+                .collect::<Result<_, _>>()?
+        };
+        let keys: Vec<String> = chosen.iter().map(|k| k.key.clone()).collect();
+        let keys_list = keys.join(",");
+        let start = as_of - Duration::days(PERIOD_DAYS - 1);
+        let in_kpis = "list_contains(string_split(?, ','), kpi)";
+
+        let overview = query(
+            connection,
+            &format!(
+                "WITH w AS (
+                     SELECT kpi, label, day, value, expected, severity,
+                            lag(value, 7) OVER (PARTITION BY kpi ORDER BY day) AS week_before,
+                            avg(value) OVER (PARTITION BY kpi ORDER BY day ROWS BETWEEN 27 PRECEDING AND CURRENT ROW) AS avg_28d
+                     FROM tab_anomalies WHERE {in_kpis} AND day <= ?)
+                 SELECT w.label, value, expected, value / nullif(expected, 0) - 1 AS vs_expected_pct,
+                        value / nullif(week_before, 0) - 1 AS week_over_week_pct, avg_28d, severity
+                 FROM w JOIN kpi_catalog c USING (kpi) WHERE day = ? ORDER BY c.position"
+            ),
+            &[&keys_list, &as_of, &as_of],
+        )?;
+        let anomalies = query(
+            connection,
+            &format!(
+                "SELECT day, label, value, expected, deviation_pct, score, severity FROM tab_anomalies
+                 WHERE {in_kpis} AND is_anomaly AND day BETWEEN ? AND ? ORDER BY day DESC, score DESC"
+            ),
+            &[&keys_list, &start, &as_of],
+        )?;
+        let counts = query(
+            connection,
+            &format!(
+                "SELECT count(*) FILTER (severity = 'critical'), count(*) FILTER (severity = 'major'),
+                        count(*) FILTER (severity = 'minor')
+                 FROM tab_anomalies WHERE {in_kpis} AND is_anomaly AND day BETWEEN ? AND ?"
+            ),
+            &[&keys_list, &start, &as_of],
+        )?;
+        let count = |i: usize| counts.rows[0][i].as_f64().unwrap_or(0.0) as i64;
+        let severity_counts = [count(0), count(1), count(2)];
+
+        // Root causes of the strongest anomalies in the period that have an RCA.
+        let top = query(
+            connection,
+            &format!(
+                "SELECT DISTINCT r.kpi, c.label, r.day, r.score, a.deviation_pct FROM tab_root_cause r
+                 JOIN kpi_catalog c USING (kpi) JOIN tab_anomalies a ON a.kpi = r.kpi AND a.day = r.day
+                 WHERE list_contains(string_split(?, ','), r.kpi) AND r.day BETWEEN ? AND ?
+                 ORDER BY r.score DESC, r.day DESC LIMIT {TOP_ANOMALIES}"
+            ),
+            &[&keys_list, &start, &as_of],
+        )?;
+        let mut root_causes = Vec::new();
+        for t in &top.rows {
+            let (kpi, label, day, deviation) = (t[0].to_string(), t[1].to_string(), t[2].to_string(), t[4].as_f64());
+            let rows = query(
+                connection,
+                "SELECT segment, baseline, actual, delta, contribution AS contribution_pct, CASE WHEN is_root_cause THEN 'yes' ELSE '' END
+                 FROM tab_root_cause WHERE kpi = ? AND day = ?::DATE ORDER BY rank LIMIT 5",
+                &[&kpi, &day],
+            )?;
+            let is_root = |r: &[Cell]| r[5] == Cell::Text("yes".into());
+            let root = rows.rows.iter().find(|r| is_root(r));
+            let mut sentence = match deviation {
+                Some(d) => format!(
+                    "{label} was {:.0}% {} expected on {day}",
+                    d.abs() * 100.0,
+                    if d < 0.0 { "below" } else { "above" }
+                ),
+                None => format!("{label} was anomalous on {day}"),
+            };
+            if let Some(r) = root {
+                sentence.push_str(&format!(
+                    "; {:.0}% of the gap comes from {}",
+                    r[4].as_f64().unwrap_or(f64::NAN) * 100.0,
+                    r[0].to_string().replace(" & ", " and ")
+                ));
+            }
+            sentence.push('.');
+            let bars: Vec<Bar> = rows
+                .rows
+                .iter()
+                .map(|r| Bar {
+                    label: r[0].to_string(),
+                    value: r[4].as_f64().unwrap_or(0.0),
+                    text: format!("{:.0}%", r[4].as_f64().unwrap_or(f64::NAN) * 100.0),
+                    highlight: is_root(r),
+                })
+                .collect();
+            let title = format!("{label} on {day}: share of the gap by segment");
+            root_causes.push(RootCause {
+                kpi: label,
+                day: day.clone(),
+                sentence,
+                table: TextTable::of(&rows, &["segment", "baseline", "actual", "delta", "share of gap", "root cause"]),
+                chart: Chart { file: format!("rca_{kpi}_{day}.svg"), figure: bar_chart(&title, &bars, 520.0), title },
+            });
+        }
+
+        let mut kpi_charts = Vec::new();
+        for kpi in &chosen {
+            let series = query(
+                connection,
+                "SELECT f.day, coalesce(f.actual, a.value) AS actual, coalesce(a.expected, f.yhat) AS expected,
+                        coalesce(a.lower, f.yhat_lower) AS lower, coalesce(a.upper, f.yhat_upper) AS upper,
+                        CASE WHEN a.is_anomaly THEN a.severity END AS severity, f.is_forecast AS forecast
+                 FROM (SELECT kpi, day, NULL::DOUBLE AS actual, NULL::DOUBLE AS yhat, NULL::DOUBLE AS yhat_lower,
+                              NULL::DOUBLE AS yhat_upper, false AS is_forecast
+                       FROM tab_anomalies WHERE kpi = ? AND day BETWEEN ? AND ?
+                       UNION ALL
+                       SELECT kpi, day, actual, yhat, yhat_lower, yhat_upper, is_forecast
+                       FROM tab_forecast WHERE kpi = ? AND is_forecast AND ? = (SELECT max(day) FROM tab_anomalies)) f
+                 LEFT JOIN tab_anomalies a ON a.kpi = f.kpi AND a.day = f.day
+                 ORDER BY f.day",
+                &[&kpi.key, &(as_of - Duration::days(CHART_DAYS - 1)), &as_of, &kpi.key, &as_of],
+            )?;
+            let title = format!("{}: expected band, anomalies and forecast", kpi.label);
+            kpi_charts.push(Chart {
+                file: format!("kpi_{}.svg", kpi.key),
+                figure: time_chart(&title, &time_points(&series), 520.0, 220.0),
+                title,
+            });
+        }
+
+        let forecast = if as_of == data_to {
+            let table = query(
+                connection,
+                                    "SELECT c.label, f.model, 'week ' || ((row_number() OVER (PARTITION BY f.kpi ORDER BY f.day) - 1) // 7 + 1) AS week,
+                            f.day, f.yhat, f.yhat_lower, f.yhat_upper
+                     FROM tab_forecast f JOIN kpi_catalog c USING (kpi)
+                     WHERE f.is_forecast AND list_contains(string_split(?, ','), f.kpi)
+                     QUALIFY (row_number() OVER (PARTITION BY f.kpi ORDER BY f.day) - 1) % 7 = 6
+                     ORDER BY c.position, f.day",
+                &[&keys_list],
+            )?;
+            Some(TextTable::of(&table, &["KPI", "model", "horizon", "day", "forecast", "90% low", "90% high"]))
+        } else {
+            None
+        };
+        let actions = query(
+            connection,
+            &format!(
+                "SELECT severity, segment, lever, first_day, last_day, lever_change_pct, action FROM tab_actions
+                 WHERE {in_kpis} AND last_day >= ? AND first_day <= ? ORDER BY score DESC"
+            ),
+            &[&keys_list, &start, &as_of],
+        )?;
+
+        let mut summary = vec![format!(
+            "Between {start} and {as_of}, {} anomalous KPI-days were flagged across {} KPIs: {} critical, {} major, {} minor.",
+            anomalies.rows.len(),
+            chosen.len(),
+            severity_counts[0],
+            severity_counts[1],
+            severity_counts[2]
+        )];
+        summary.extend(root_causes.iter().map(|r| r.sentence.clone()));
+        for row in &overview.rows {
+            if let Some(gap) = row[3].as_f64() {
+                summary.push(format!(
+                    "On {as_of}, {} was {} ({:.1}% {} expected).",
+                    row[0],
+                    compact(row[1].as_f64().unwrap_or(f64::NAN)),
+                    gap.abs() * 100.0,
+                    if gap < 0.0 { "below" } else { "above" }
+                ));
+            }
+        }
+        if !actions.rows.is_empty() {
+            summary.push(format!("Suggested actions from the root causes: {} (section 5).", actions.rows.len()));
+        }
+
+        let period: [&dyn ToSql; 3] = [&keys_list, &start, &as_of];
+        let mut extracts = vec![
+            extract(connection, "anomalies.csv", &format!("SELECT * FROM tab_anomalies WHERE {in_kpis} AND day BETWEEN ? AND ? ORDER BY kpi, day"), &period)?,
+            extract(connection, "root_causes.csv", &format!("SELECT * FROM tab_root_cause WHERE {in_kpis} AND day BETWEEN ? AND ? ORDER BY day, rank"), &period)?,
+            extract(connection, "actions.csv", &format!("SELECT * FROM tab_actions WHERE {in_kpis} AND last_day >= ? AND first_day <= ? ORDER BY score DESC"), &period)?,
+        ];
+        if forecast.is_some() {
+            let sql = format!("SELECT * FROM tab_forecast WHERE {in_kpis} AND is_forecast ORDER BY kpi, day");
+            extracts.push(extract(connection, "forecast.csv", &sql, &[&keys_list])?);
+        }
+
+        Ok(ReportData {
+            as_of: as_of.to_string(),
+            period_start: start.to_string(),
+            data_from: data_from.to_string(),
+            data_to: data_to.to_string(),
+            refreshed_at: row[2].to_string(),
+            kpis: chosen,
+            summary,
+            severity_counts,
+            overview: TextTable::of(
+                &overview,
+                &["KPI", "value", "expected", "vs expected", "vs week before", "28-day avg", "severity"],
+            ),
+            anomalies: TextTable::of(
+                &anomalies,
+                &["day", "KPI", "value", "expected", "deviation", "score", "severity"],
+            ),
+            root_causes,
+            kpi_charts,
+            forecast,
+            actions: TextTable::of(
+                &actions,
+                &["severity", "segment", "lever", "first day", "last day", "lever change", "what to check"],
+            ),
+            methods: methods(),
+            extracts,
+        })
+    }
+
+    /// The report's title.
+    pub fn title(&self) -> String {
+        format!("KPI report, {} to {}", self.period_start, self.as_of)
+    }
+
+    /// Every chart of the report.
+    pub fn charts(&self) -> impl Iterator<Item = &Chart> {
+        self.kpi_charts.iter().chain(self.root_causes.iter().map(|r| &r.chart))
+    }
+}
+
+fn extract(connection: &Connection, file: &str, sql: &str, params: &[&dyn ToSql]) -> Result<Extract, ReportError> {
+    Ok(Extract { file: file.to_string(), csv: query(connection, sql, params)?.to_csv() })
+}
+
+fn time_points(table: &Table) -> Vec<TimePoint> {
+    table
+        .rows
+        .iter()
+        .map(|row| TimePoint {
+            label: date_of(&row[0]).map_or_else(|| row[0].to_string(), |d| d.format("%b %d").to_string()),
+            actual: row[1].as_f64(),
+            expected: row[2].as_f64(),
+            lower: row[3].as_f64(),
+            upper: row[4].as_f64(),
+            severity: match &row[5] {
+                Cell::Text(s) => Some(s.clone()),
+                _ => None,
+            },
+            forecast: row[6] == Cell::Bool(true),
+        })
+        .collect()
+}
+
+fn methods() -> Vec<(String, String)> {
+    [
+        ("Detection", "Walk-forward ensemble (seasonal median/MAD z-score, Holt-Winters, level shift): each day is judged only from the days before it. Weekly seasonality (period 7), medium sensitivity (robust z of 3.5 scores 50)."),
+        ("Severity", "Score 0-100 = 100 (1 - 0.5^((z/threshold)^2)); minor >= 50, major >= 70, critical >= 90."),
+        ("Root causes", "Per-segment baseline = median of the previous 7 days; contribution = segment delta / total delta (ratio KPIs split into mix and rate effects); Adtributor surprise and explanatory power; the root-cause set is the smallest combination of up to 3 dimensions that explains the gap."),
+        ("Decision tree", "Categorical CART over channel, region and cohort separating anomalous segment-days."),
+        ("Forecast", "Model chosen per KPI by a rolling-origin backtest (seasonal naive, ETS, MSTL); 30 days ahead with a 90% prediction interval."),
+        ("Actions", "For each root-cause segment, the lever of revenue = sessions x conversion x payment success x AOV that moved most against the same weekday of the four weeks before."),
+        ("Period", "The 28 days ending at the as-of day; charts show 90 days."),
+    ]
+    .into_iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect()
+}
