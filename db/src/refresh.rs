@@ -50,19 +50,7 @@ pub fn refresh_file(db: &Path, extension: &Path, progress: impl FnMut(usize, usi
     if wal.exists() {
         copy(&wal, &sibling(&staging, "wal"))?;
     }
-    let result = (|| {
-        let connection = open(&OpenOptions {
-            path: Some(staging.clone()),
-            extension: Some(extension.to_path_buf()),
-            read_only: false,
-        })?;
-        run_refresh(&connection, progress)?;
-        run_script(&connection, "CHECKPOINT", "CHECKPOINT")
-    })();
-    if let Err(e) = result {
-        let _ = remove_database(&staging);
-        return Err(e);
-    }
+    build(&staging, extension, |connection| run_refresh(connection, progress))?;
     std::fs::rename(&staging, db).map_err(|source| DbError::File { action: "replacing", path: db.into(), source })?;
     // The checkpoint folded the copied log into the file; a stale log beside it must not replay.
     remove_file(&wal)
@@ -102,30 +90,39 @@ pub fn create_demo(
     }
     let staging = sibling(db, "building");
     remove_database(&staging)?;
-    let result = (|| {
-        let connection = open(&OpenOptions {
-            path: Some(staging.clone()),
-            extension: Some(extension.to_path_buf()),
-            read_only: false,
-        })?;
+    build(&staging, extension, |connection| {
         let sql = DEMO_DATA_SQL
             .replace("{days}", &demo.days.to_string())
             .replace("{seed}", &demo.seed.to_string())
             .replace("{anomalies}", &demo.anomalies.to_string());
-        run_script(&connection, "sql/demo_data.sql", &sql)?;
-        run_refresh(&connection, progress)?;
-        run_script(&connection, "CHECKPOINT", "CHECKPOINT")
-    })();
-    if let Err(e) = result {
-        let _ = remove_database(&staging);
-        return Err(e);
-    }
+        run_script(connection, "sql/demo_data.sql", &sql)?;
+        run_refresh(connection, progress)
+    })?;
     remove_database(db)?;
     std::fs::rename(&staging, db).map_err(|source| DbError::File {
         action: "moving into place",
         path: db.into(),
         source,
     })
+}
+
+/// Runs `work` on the staging file with the extension loaded and checkpoints it; on failure
+/// the staging file is removed, so the file it was to replace stays as it was.
+fn build(
+    staging: &Path,
+    extension: &Path,
+    work: impl FnOnce(&Connection) -> Result<(), DbError>,
+) -> Result<(), DbError> {
+    let options =
+        OpenOptions { path: Some(staging.to_path_buf()), extension: Some(extension.to_path_buf()), read_only: false };
+    let result = open(&options).and_then(|connection| {
+        work(&connection)?;
+        run_script(&connection, "CHECKPOINT", "CHECKPOINT")
+    });
+    if result.is_err() {
+        let _ = remove_database(staging);
+    }
+    result
 }
 
 /// `FILE.suffix` beside `FILE`.

@@ -88,6 +88,34 @@ fn csv(view: &str, kpi: Option<&Kpi>) -> String {
     url(&format!("/csv/{view}"), &[("kpi", kpi.map_or("", |k| k.key.as_str()))])
 }
 
+/// Bars from result rows: the length from column `value`, label, text and emphasis from the row.
+fn bars<'a>(
+    rows: impl IntoIterator<Item = &'a Vec<Cell>>,
+    label: impl Fn(&[Cell]) -> String,
+    value: usize,
+    text: impl Fn(&[Cell]) -> String,
+    highlight: impl Fn(&[Cell]) -> bool,
+) -> Vec<Bar> {
+    rows.into_iter()
+        .map(|r| Bar {
+            label: label(r),
+            value: r[value].as_f64().unwrap_or(0.0),
+            text: text(r),
+            highlight: highlight(r),
+        })
+        .collect()
+}
+
+/// A cell as a signed percentage.
+fn pct(cell: &Cell) -> String {
+    percent(cell.as_f64().unwrap_or(f64::NAN))
+}
+
+/// A cell as a compact number.
+fn number(cell: &Cell) -> String {
+    compact(cell.as_f64().unwrap_or(f64::NAN))
+}
+
 /// Points for [`time_chart`] from a result with columns day, actual, expected, lower, upper,
 /// severity (NULL when normal) and forecast.
 fn time_points(table: &Table) -> Vec<TimePoint> {
@@ -167,16 +195,7 @@ fn overview(request: &Request) -> Result<Page, AppError> {
          FROM tab_top_movers ORDER BY rank",
         &[],
     )?;
-    let bars: Vec<Bar> = movers
-        .rows
-        .iter()
-        .map(|r| Bar {
-            label: r[0].to_string(),
-            value: r[3].as_f64().unwrap_or(0.0),
-            text: percent(r[4].as_f64().unwrap_or(f64::NAN)),
-            highlight: false,
-        })
-        .collect();
+    let bars = bars(&movers.rows, |r| r[0].to_string(), 3, |r| pct(&r[4]), |_| false);
     page.sections.push(
         Section::new("Top movers: revenue, last 7 days against the 7 before")
             .chart(&bar_chart("Revenue change by segment", &bars, WIDE))
@@ -287,16 +306,14 @@ fn rca(request: &Request) -> Result<Page, AppError> {
         ));
     }
     summary.push_str(&format!(" Contributions {origin}."));
-    let bars: Vec<Bar> = table
-        .rows
-        .iter()
-        .map(|r| Bar {
-            label: table.get(r, "segment").to_string(),
-            value: table.get(r, "contribution").as_f64().unwrap_or(0.0),
-            text: percent(table.get(r, "contribution").as_f64().unwrap_or(f64::NAN)),
-            highlight: matches!(table.get(r, "is_root_cause"), Cell::Bool(true)),
-        })
-        .collect();
+    let contribution = table.column("contribution").unwrap_or(0);
+    let bars = bars(
+        &table.rows,
+        |r| table.get(r, "segment").to_string(),
+        contribution,
+        |r| pct(&r[contribution]),
+        |r| matches!(table.get(r, "is_root_cause"), Cell::Bool(true)),
+    );
     let key = kpi.key.clone();
     let day_text = day.to_string();
     let view = TableView::of(&table)
@@ -310,7 +327,15 @@ fn rca(request: &Request) -> Result<Page, AppError> {
     );
 
     // Drill-down: the trend of the chosen (or root-cause) segment around the day.
-    let segment = params.segment()?.or_else(|| root.map(|r| table.get(r, "segment").to_string()));
+    let chosen = params.segment()?;
+    let mut options = vec![(String::new(), "root cause".to_string())];
+    options
+        .extend(table.rows.iter().map(|r| (table.get(r, "segment").to_string(), table.get(r, "segment").to_string())));
+    if let Some(c) = chosen.as_ref().filter(|c| !options.iter().any(|(v, _)| v == *c)) {
+        options.push((c.clone(), c.clone()));
+    }
+    page.controls.push(Control::select("segment", "Segment trend", chosen.as_deref().unwrap_or(""), options));
+    let segment = chosen.or_else(|| root.map(|r| table.get(r, "segment").to_string()));
     if let Some(segment) = segment {
         let trend = query(
             request.connection,
@@ -395,16 +420,7 @@ fn ml_rca(request: &Request) -> Result<Page, AppError> {
         "SELECT dimension, importance FROM tab_ml_rca_importance ORDER BY importance DESC",
         &[],
     )?;
-    let bars: Vec<Bar> = importance
-        .rows
-        .iter()
-        .map(|r| Bar {
-            label: r[0].to_string(),
-            value: r[1].as_f64().unwrap_or(0.0),
-            text: format!("{:.0}%", r[1].as_f64().unwrap_or(0.0) * 100.0),
-            highlight: true,
-        })
-        .collect();
+    let bars = bars(&importance.rows, |r| r[0].to_string(), 1, |r| pct(&r[1]), |_| true);
     page.sections.push(
         Section::new("Dimension importance")
             .chart(&bar_chart("Importance", &bars, WIDE))
@@ -557,16 +573,9 @@ fn compare(request: &Request) -> Result<Page, AppError> {
          ORDER BY a.dimension = 'all' DESC, abs(a.value - b.value) DESC",
         &[&kpi.key, &dimension, &day, &against],
     )?;
-    let bars: Vec<Bar> = table
-        .rows
-        .iter()
-        .map(|r| Bar {
-            label: if r[0].to_string() == "all" { "total".to_string() } else { format!("{}={}", r[0], r[1]) },
-            value: r[4].as_f64().unwrap_or(0.0),
-            text: percent(r[5].as_f64().unwrap_or(f64::NAN)),
-            highlight: r[0].to_string() == "all",
-        })
-        .collect();
+    let is_total = |r: &[Cell]| r[0].to_string() == "all";
+    let label = |r: &[Cell]| if is_total(r) { "total".to_string() } else { format!("{}={}", r[0], r[1]) };
+    let bars = bars(&table.rows, label, 4, |r| pct(&r[5]), is_total);
     page.sections.push(
         Section::new(format!("{} on {day} against {against}", kpi.label))
             .chart(&bar_chart("Change by segment", &bars, WIDE))
@@ -597,17 +606,8 @@ fn what_if(request: &Request) -> Result<Page, AppError> {
                 ),
                 &values,
             )?;
-            let bars: Vec<Bar> = result
-                .rows
-                .iter()
-                .filter(|r| r[6].as_f64().is_some())
-                .map(|r| Bar {
-                    label: r[0].to_string(),
-                    value: r[6].as_f64().unwrap_or(0.0),
-                    text: compact(r[6].as_f64().unwrap_or(f64::NAN)),
-                    highlight: true,
-                })
-                .collect();
+            let levers = result.rows.iter().filter(|r| r[6].as_f64().is_some());
+            let bars = bars(levers, |r| r[0].to_string(), 6, |r| number(&r[6]), |_| true);
             let revenue = result.rows.iter().find(|r| r[0].to_string() == "revenue");
             let text = revenue.map_or(String::new(), |r| {
                 format!(
@@ -636,17 +636,8 @@ fn what_if(request: &Request) -> Result<Page, AppError> {
          FROM tab_what_if WHERE kpi = 'revenue' ORDER BY lever_name, lever_change",
         &[],
     )?;
-    let bars: Vec<Bar> = grid
-        .rows
-        .iter()
-        .filter(|r| r[2].as_f64().is_some_and(|c| c > 0.09))
-        .map(|r| Bar {
-            label: r[0].to_string(),
-            value: r[5].as_f64().unwrap_or(0.0),
-            text: compact(r[5].as_f64().unwrap_or(f64::NAN)),
-            highlight: false,
-        })
-        .collect();
+    let up_ten = grid.rows.iter().filter(|r| r[2].as_f64().is_some_and(|c| c > 0.09));
+    let bars = bars(up_ten, |r| r[0].to_string(), 5, |r| number(&r[5]), |_| false);
     page.sections.push(
         Section::new("Baseline scenario grid (revenue)")
             .chart(&bar_chart("Daily revenue change at +10% of each lever", &bars, WIDE))
@@ -666,16 +657,13 @@ fn models(request: &Request) -> Result<Page, AppError> {
         "SELECT kpi, model, rank, mase, smape, mae, rmse, coverage, folds FROM tab_model_comparison ORDER BY kpi, rank",
         &[],
     )?;
-    let bars: Vec<Bar> = table
-        .rows
-        .iter()
-        .map(|r| Bar {
-            label: format!("{} ({})", r[1], r[0]),
-            value: r[3].as_f64().unwrap_or(0.0),
-            text: format!("MASE {}", r[3]),
-            highlight: r[2].as_f64() == Some(1.0),
-        })
-        .collect();
+    let bars = bars(
+        &table.rows,
+        |r| format!("{} ({})", r[1], r[0]),
+        3,
+        |r| format!("MASE {}", r[3]),
+        |r| r[2].as_f64() == Some(1.0),
+    );
     page.sections.push(
         Section::new("Backtest scores")
             .chart(&bar_chart("MASE (lower is better)", &bars, WIDE))
@@ -750,16 +738,8 @@ fn actions(request: &Request) -> Result<Page, AppError> {
          FROM tab_actions ORDER BY score DESC, first_day DESC",
         &[],
     )?;
-    let bars: Vec<Bar> = table
-        .rows
-        .iter()
-        .map(|r| Bar {
-            label: format!("{} ({})", r[1], r[2]),
-            value: r[7].as_f64().unwrap_or(0.0),
-            text: percent(r[7].as_f64().unwrap_or(f64::NAN)),
-            highlight: r[6].to_string() == "critical",
-        })
-        .collect();
+    let bars =
+        bars(&table.rows, |r| format!("{} ({})", r[1], r[2]), 7, |r| pct(&r[7]), |r| r[6].to_string() == "critical");
     let view = TableView::of(&table)
         .link(&table, "first_day", |r| url("/rca", &[("kpi", &r[0].to_string()), ("day", &r[3].to_string())]));
     page.sections.push(
