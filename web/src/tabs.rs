@@ -706,13 +706,21 @@ fn replay(request: &Request) -> Result<Page, AppError> {
         "SELECT is_anomaly, severity, score, alerts_to_date FROM tab_replay WHERE kpi = ? AND as_of = ?",
         &[&kpi.key, &as_of],
     )?;
-    let mut text = format!("Verdict for {as_of}, {origin}: ");
-    if let Some(last) = series.rows.last() {
-        let flagged = matches!(series.get(last, "severity"), Cell::Text(_));
-        text.push_str(&if flagged { format!("{} anomaly.", series.get(last, "severity")) } else { "normal.".into() });
-    }
+    let verdict =
+        |flagged: bool, severity: &Cell| if flagged { format!("{severity} anomaly") } else { "normal".into() };
+    let replayed = series.rows.last().map(|last| {
+        let severity = series.get(last, "severity");
+        verdict(matches!(severity, Cell::Text(_)), severity)
+    });
+    let mut text = format!("Verdict for {as_of}, {origin}: {}.", replayed.clone().unwrap_or_else(|| "none".into()));
     if let Some(s) = stored.rows.first() {
-        text.push_str(&format!(" Alerts up to that day: {}. Stored verdict: {} (severity {}).", s[3], s[0], s[1]));
+        let stored = verdict(s[0] == Cell::Bool(true), &s[1]);
+        let agreement = if replayed.as_ref() == Some(&stored) {
+            "the same as the stored walk-forward verdict".to_string()
+        } else {
+            format!("the stored verdict says {stored} (the data changed since the last refresh?)")
+        };
+        text.push_str(&format!(" That is {agreement}. Alerts raised up to that day: {}.", s[3]));
     }
     let recent = query(
         request.connection,

@@ -96,6 +96,7 @@ async fn live_tabs_call_the_extension() {
     let (status, body) = get(&state, "/replay?kpi=revenue&as_of=2024-06-21").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("replayed live") && body.contains("critical anomaly"), "{body}");
+    assert!(body.contains("the same as the stored walk-forward verdict"), "replay is exact: {body}");
 }
 
 #[tokio::test]
