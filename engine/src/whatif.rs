@@ -48,6 +48,57 @@ impl DriverTree {
         }
     }
 
+    /// A tree from `(node, parent)` rows, as a user keeps it in a table: exactly one row has no
+    /// parent (the root), every parent is itself a node, and every node hangs off the root.
+    /// Each inner node is the product of the nodes naming it as parent.
+    pub fn from_edges(edges: &[(String, Option<String>)]) -> Result<Self> {
+        let invalid = |expected: &str, got: String| EngineError::InvalidParameter {
+            name: "tree",
+            expected: expected.into(),
+            got,
+        };
+        if edges.is_empty() || edges.len() > 200 {
+            return Err(invalid("1 to 200 nodes", format!("{} rows", edges.len())));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (node, _) in edges {
+            if node.trim().is_empty() || !seen.insert(node.as_str()) {
+                return Err(invalid("unique, non-empty node names", format!("'{node}'")));
+            }
+        }
+        let roots: Vec<&str> = edges.iter().filter(|(_, p)| p.is_none()).map(|(n, _)| n.as_str()).collect();
+        let [root] = roots.as_slice() else {
+            return Err(invalid("exactly one node without a parent (the root)", format!("{} such nodes", roots.len())));
+        };
+        if let Some((node, Some(parent))) =
+            edges.iter().find(|(_, p)| p.as_ref().is_some_and(|p| !seen.contains(p.as_str())))
+        {
+            return Err(invalid("every parent to be a node of the tree", format!("'{node}' has parent '{parent}'")));
+        }
+        // Breadth-first from the root: root first, and anything not reached is in a cycle.
+        let mut order = vec![root.to_string()];
+        let mut at = 0;
+        while at < order.len() {
+            let children =
+                edges.iter().filter(|(_, p)| p.as_deref() == Some(order[at].as_str())).map(|(n, _)| n.clone());
+            order.extend(children.collect::<Vec<_>>());
+            at += 1;
+        }
+        if order.len() != edges.len() {
+            let stray = edges.iter().find(|(n, _)| !order.contains(n)).map(|(n, _)| n.clone()).unwrap_or_default();
+            return Err(invalid("every node to hang off the root (no cycles)", format!("'{stray}' does not")));
+        }
+        let nodes = order
+            .into_iter()
+            .map(|name| {
+                let drivers =
+                    edges.iter().filter(|(_, p)| p.as_deref() == Some(name.as_str())).map(|(n, _)| n.clone()).collect();
+                DriverNode { name, drivers }
+            })
+            .collect();
+        Ok(Self { nodes })
+    }
+
     /// Leaf names, in node order.
     pub fn leaves(&self) -> Vec<&str> {
         self.nodes.iter().filter(|n| n.drivers.is_empty()).map(|n| n.name.as_str()).collect()
@@ -205,6 +256,41 @@ mod tests {
         };
         assert!(bad("orders", 0.1).contains("leaves (sessions, conversion_rate, payment_success_rate, aov)"));
         assert!(bad("sessions", -1.0).contains("above -1"));
+    }
+
+    fn edges(rows: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
+        rows.iter().map(|(n, p)| (n.to_string(), p.map(str::to_string))).collect()
+    }
+
+    #[test]
+    fn a_tree_from_edges_evaluates_like_the_built_in_one() {
+        let tree = DriverTree::from_edges(&edges(&[
+            ("sessions", Some("orders")),
+            ("revenue", None),
+            ("aov", Some("revenue")),
+            ("successful_payments", Some("revenue")),
+            ("orders", Some("successful_payments")),
+            ("payment_success_rate", Some("successful_payments")),
+            ("conversion_rate", Some("orders")),
+        ]))
+        .unwrap();
+        assert_eq!(tree.nodes[0].name, "revenue");
+        let mut leaves = tree.leaves();
+        leaves.sort_unstable();
+        assert_eq!(leaves, ["aov", "conversion_rate", "payment_success_rate", "sessions"]);
+        let ours = tree.evaluate(&baseline()).unwrap();
+        let builtin = DriverTree::revenue().evaluate(&baseline()).unwrap();
+        assert!((ours[0].1 - builtin[0].1).abs() < 1e-9);
+    }
+
+    #[test]
+    fn malformed_trees_are_refused_with_the_reason() {
+        let err = |rows: &[(&str, Option<&str>)]| DriverTree::from_edges(&edges(rows)).unwrap_err().to_string();
+        assert!(err(&[("a", None), ("b", None)]).contains("exactly one node without a parent"));
+        assert!(err(&[("a", None), ("b", Some("zz"))]).contains("'b' has parent 'zz'"));
+        assert!(err(&[("a", None), ("b", Some("c")), ("c", Some("b"))]).contains("no cycles"));
+        assert!(err(&[("a", None), ("a", Some("a"))]).contains("unique"));
+        assert!(err(&[]).contains("1 to 200 nodes"));
     }
 
     #[test]

@@ -28,6 +28,7 @@ pub fn register(con: &Connection, side: &Side) -> Result<(), Box<dyn Error>> {
     con.register_table_function_with_extra_info::<changepoints::ChangePoints, _>("change_points", side)?;
     con.register_table_function_with_extra_info::<forecast::CompareModels, _>("compare_models", side)?;
     con.register_table_function_with_extra_info::<whatif::WhatIf, _>("what_if", side)?;
+    con.register_table_function_with_extra_info::<whatif::DecomposeChange, _>("decompose_change", side)?;
     con.register_table_function_with_extra_info::<tree::RcaTree, _>("rca_tree", side)?;
     con.register_table_function_with_extra_info::<tree::RcaTreeImportance, _>("rca_tree_importance", side)?;
     Ok(())

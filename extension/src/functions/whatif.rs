@@ -1,82 +1,196 @@
-//! `what_if(source, levers := MAP {'conversion_rate': -0.1, 'sessions': 0.05}, ts := 'day', days := 28)`:
-//! baseline vs scenario for every KPI of the revenue driver tree, and each lever's part of the
-//! revenue change. The baseline is the daily average over the last `days` days of `source`,
-//! which needs the columns sessions, orders, successful_payments and revenue.
+//! The KPI driver tree in SQL.
+//!
+//! - `what_if(source, levers := MAP {'conversion_rate': -0.1}, ts := 'day', days := 28, tree := ...)`:
+//!   baseline vs scenario for every KPI of the tree, and each lever's part of the root's change.
+//!   The baseline is taken over the last `days` days of `source`.
+//! - `decompose_change(source, test := DATE, baseline := DATE, ts := 'day', tree := ...)`: the
+//!   observed change of the root between two days, split among the leaves.
+//!
+//! The tree is revenue = sessions x conversion_rate x payment_success_rate x aov unless `tree`
+//! names a table (or parenthesised query) with columns `kpi`, `parent` (NULL for the root) and
+//! `expression`: the SQL aggregate giving each leaf's value over a set of rows.
 
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
 use crate::source::{quote_ident, Side, Source};
 use crate::table::{ResultTable, Values};
+use chrono::Duration;
 use duckdb::vtab::BindInfo;
-use kpiscope_engine::whatif::{simulate, DriverTree};
+use kpiscope_engine::whatif::{decompose, simulate, DriverTree};
 use std::collections::BTreeMap;
 
-const PARAMS: &[(&str, Kind)] = &[("levers", Kind::DoubleMap), ("ts", Kind::Text), ("days", Kind::Integer)];
+/// A driver tree and the SQL of each leaf's value over a set of rows.
+struct Tree {
+    tree: DriverTree,
+    leaves: Vec<(String, String)>,
+}
 
-fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
-    let side = Side::of(bind)?;
-    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
-    let levers: BTreeMap<String, f64> = params::double_map(bind, "levers")?.into_iter().collect();
-    let days = params::integer(bind, "days", 1, 3660)?.unwrap_or(28);
+/// The default tree's leaves over `source`; `{day}` is the day of each row. Volumes are daily
+/// averages, rates are ratios of sums.
+const REVENUE_LEAVES: [(&str, &str); 4] = [
+    ("sessions", "CAST(sum(sessions) AS DOUBLE) / count(DISTINCT {day})"),
+    ("conversion_rate", "CAST(sum(orders) AS DOUBLE) / sum(sessions)"),
+    ("payment_success_rate", "CAST(sum(successful_payments) AS DOUBLE) / sum(orders)"),
+    ("aov", "CAST(sum(revenue) AS DOUBLE) / sum(successful_payments)"),
+];
+
+fn load_tree(side: &Side, bind: &BindInfo, source: &Source, day: &str) -> CallResult<Tree> {
+    let Some(name) = params::text(bind, "tree")? else {
+        for column in ["sessions", "orders", "successful_payments", "revenue"] {
+            source.value_expression(column).map_err(|_| {
+                fail(format!(
+                    "the revenue tree needs a numeric column '{column}' in '{}' (sessions, orders, successful_payments, \
+                     revenue); or define your own with tree := 'table'",
+                    source.name()
+                ))
+            })?;
+        }
+        let leaves = REVENUE_LEAVES.iter().map(|(leaf, sql)| (leaf.to_string(), sql.replace("{day}", day))).collect();
+        return Ok(Tree { tree: DriverTree::revenue(), leaves });
+    };
+    let table = Source::open(side, &name)?;
+    for column in ["kpi", "parent", "expression"] {
+        table.require_column("tree", column)?;
+    }
+    let rows = side.query(
+        &format!(
+            "SELECT CAST(kpi AS VARCHAR), CAST(parent AS VARCHAR), CAST(expression AS VARCHAR) FROM {}",
+            table.from()
+        ),
+        |row| {
+            Ok((row.get::<_, Option<String>>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, Option<String>>(2)?))
+        },
+    )?;
+    let mut edges = Vec::with_capacity(rows.len());
+    let mut expressions = BTreeMap::new();
+    for (kpi, parent, expression) in rows {
+        let kpi = kpi.ok_or_else(|| fail(format!("tree '{name}' has a row without a kpi")))?;
+        if let Some(expression) = expression.filter(|e| !e.trim().is_empty()) {
+            expressions.insert(kpi.clone(), expression);
+        }
+        edges.push((kpi, parent));
+    }
+    let tree = DriverTree::from_edges(&edges).map_err(fail)?;
+    let leaves = tree
+        .leaves()
+        .into_iter()
+        .map(|leaf| {
+            let sql = expressions.get(leaf).ok_or_else(|| {
+                fail(format!("tree leaf '{leaf}' needs an expression, e.g. 'sum(visits) / count(DISTINCT day)'"))
+            })?;
+            Ok((leaf.to_string(), format!("CAST(({sql}) AS DOUBLE)")))
+        })
+        .collect::<CallResult<_>>()?;
+    Ok(Tree { tree, leaves })
+}
+
+/// Each leaf's value over the rows of `source` matching `condition` (`what` names them in errors).
+fn leaf_values(
+    side: &Side,
+    source: &Source,
+    tree: &Tree,
+    condition: &str,
+    what: &str,
+) -> CallResult<BTreeMap<String, f64>> {
+    let select = tree.leaves.iter().map(|(_, sql)| sql.as_str()).collect::<Vec<_>>().join(", ");
+    let sql = format!("SELECT count(*), {select} FROM {} WHERE {condition}", source.from());
+    let rows = side
+        .query(&sql, |row| {
+            let values =
+                (1..=tree.leaves.len()).map(|k| row.get::<_, Option<f64>>(k)).collect::<Result<Vec<_>, _>>()?;
+            Ok((row.get::<_, i64>(0)?, values))
+        })
+        .map_err(|e| {
+            fail(format!("cannot evaluate the tree over '{}': {}", source.name(), e.to_string().trim_end()))
+        })?;
+    let (count, values) = rows.into_iter().next().unwrap_or((0, Vec::new()));
+    if count == 0 {
+        return Err(fail(format!("'{}' has no rows {what}", source.name())));
+    }
+    tree.leaves
+        .iter()
+        .zip(values)
+        .map(|((leaf, _), value)| match value {
+            Some(v) if v.is_finite() => Ok((leaf.clone(), v)),
+            _ => Err(fail(format!("tree leaf '{leaf}' has no value {what} (a division by zero?)"))),
+        })
+        .collect()
+}
+
+fn day_of(source: &Source, bind: &BindInfo) -> CallResult<String> {
     let ts = match params::text(bind, "ts")? {
         Some(ts) => ts,
         None => source.sole_temporal_column()?,
     };
     source.require_temporal("ts", &ts)?;
-    let mut sums = Vec::new();
-    for column in ["sessions", "orders", "successful_payments", "revenue"] {
-        sums.push(source.value_expression(column).map_err(|_| {
-            fail(format!(
-                "what_if's revenue tree needs a numeric column '{column}' in '{}' (sessions, orders, successful_payments, revenue)",
-                source.name()
-            ))
-        })?);
-    }
-    let day = format!("CAST({} AS DATE)", quote_ident(&ts));
-    let sql = format!(
-        "SELECT {}, count(DISTINCT {day}) FROM {} WHERE {day} > (SELECT max({day}) FROM {}) - {days}",
-        sums.iter().map(|s| format!("CAST({s} AS DOUBLE)")).collect::<Vec<_>>().join(", "),
-        source.from(),
-        source.from()
-    );
-    let rows = side
-        .query(&sql, |row| {
-            let totals = (0..4).map(|k| row.get::<_, Option<f64>>(k)).collect::<Result<Vec<_>, _>>()?;
-            Ok((totals, row.get::<_, i64>(4)?))
-        })
-        .map_err(|e| fail(format!("cannot read '{}': {}", source.name(), e.to_string().trim_end())))?;
-    let (totals, counted) = match rows.into_iter().next() {
-        Some((totals, n)) if n > 0 => (totals, n as f64),
-        _ => return Err(fail(format!("'{}' has no rows to take a baseline from", source.name()))),
-    };
-    let [sessions, orders, payments, revenue] = [0, 1, 2, 3].map(|k| totals[k].unwrap_or(0.0));
-    if sessions <= 0.0 || orders <= 0.0 || payments <= 0.0 {
-        return Err(fail("the baseline needs positive sessions, orders and successful_payments"));
-    }
-    let baseline: BTreeMap<String, f64> = [
-        ("sessions", sessions / counted),
-        ("conversion_rate", orders / sessions),
-        ("payment_success_rate", payments / orders),
-        ("aov", revenue / payments),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let rows = simulate(&DriverTree::revenue(), &baseline, &levers).map_err(fail)?;
+    Ok(format!("CAST({} AS DATE)", quote_ident(&ts)))
+}
+
+const WHAT_IF_PARAMS: &[(&str, Kind)] =
+    &[("levers", Kind::DoubleMap), ("ts", Kind::Text), ("days", Kind::Integer), ("tree", Kind::Text)];
+
+fn what_if(bind: &BindInfo) -> CallResult<ResultTable> {
+    let side = Side::of(bind)?;
+    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
+    let levers: BTreeMap<String, f64> = params::double_map(bind, "levers")?.into_iter().collect();
+    let days = params::integer(bind, "days", 1, 3660)?.unwrap_or(28);
+    let day = day_of(&source, bind)?;
+    let tree = load_tree(&side, bind, &source, &day)?;
+    let window = format!("{day} > (SELECT max({day}) FROM {}) - {days}", source.from());
+    let baseline = leaf_values(&side, &source, &tree, &window, "to take a baseline from")?;
+    let rows = simulate(&tree.tree, &baseline, &levers).map_err(fail)?;
     let col = |name: &str, values: Values| (name.to_string(), values);
     Ok(ResultTable::new(vec![
         col("kpi", Values::Varchar(rows.iter().map(|r| Some(r.kpi.clone())).collect())),
         col("baseline", Values::Double(rows.iter().map(|r| Some(r.baseline)).collect())),
         col("scenario", Values::Double(rows.iter().map(|r| Some(r.scenario)).collect())),
         col("delta", Values::Double(rows.iter().map(|r| Some(r.scenario - r.baseline)).collect())),
-        col(
-            "delta_pct",
-            Values::Double(rows.iter().map(|r| (r.baseline != 0.0).then(|| r.scenario / r.baseline - 1.0)).collect()),
-        ),
+        col("delta_pct", Values::Double(rows.iter().map(|r| relative(r.scenario, r.baseline)).collect())),
         col("lever", Values::Double(rows.iter().map(|r| r.lever).collect())),
         col("contribution", Values::Double(rows.iter().map(|r| r.contribution).collect())),
     ]))
 }
 
-materialized_vtab!(WhatIf, "what_if", compute, positional: &[Kind::Text], named: PARAMS);
+fn relative(after: f64, before: f64) -> Option<f64> {
+    (before != 0.0).then(|| after / before - 1.0)
+}
+
+materialized_vtab!(WhatIf, "what_if", what_if, positional: &[Kind::Text], named: WHAT_IF_PARAMS);
+
+const DECOMPOSE_PARAMS: &[(&str, Kind)] =
+    &[("test", Kind::Date), ("baseline", Kind::Date), ("ts", Kind::Text), ("tree", Kind::Text)];
+
+fn decompose_change(bind: &BindInfo) -> CallResult<ResultTable> {
+    let side = Side::of(bind)?;
+    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
+    let test = params::date(bind, "test")?.ok_or_else(|| fail("test := DATE '...' is required: the day to explain"))?;
+    let base = params::date(bind, "baseline")?.unwrap_or(test - Duration::days(7));
+    if base == test {
+        return Err(fail("baseline must be another day than test"));
+    }
+    let day = day_of(&source, bind)?;
+    let tree = load_tree(&side, bind, &source, &day)?;
+    let on = |d: chrono::NaiveDate| format!("{day} = DATE '{d}'");
+    let before = leaf_values(&side, &source, &tree, &on(base), &format!("on the baseline day {base}"))?;
+    let after = leaf_values(&side, &source, &tree, &on(test), &format!("on the test day {test}"))?;
+    let parts: BTreeMap<String, f64> = decompose(&tree.tree, &before, &after).map_err(fail)?.into_iter().collect();
+    let (before, after) = (tree.tree.evaluate(&before).map_err(fail)?, tree.tree.evaluate(&after).map_err(fail)?);
+    let total = after[0].1 - before[0].1;
+    let share = |c: f64| (total != 0.0).then(|| c / total);
+    let rows: Vec<_> =
+        before.iter().zip(&after).map(|((kpi, b), (_, a))| (kpi.clone(), *b, *a, parts.get(kpi).copied())).collect();
+    let col = |name: &str, values: Values| (name.to_string(), values);
+    Ok(ResultTable::new(vec![
+        col("kpi", Values::Varchar(rows.iter().map(|r| Some(r.0.clone())).collect())),
+        col("is_leaf", Values::Boolean(rows.iter().map(|r| Some(r.3.is_some())).collect())),
+        col("baseline", Values::Double(rows.iter().map(|r| Some(r.1)).collect())),
+        col("actual", Values::Double(rows.iter().map(|r| Some(r.2)).collect())),
+        col("delta", Values::Double(rows.iter().map(|r| Some(r.2 - r.1)).collect())),
+        col("delta_pct", Values::Double(rows.iter().map(|r| relative(r.2, r.1)).collect())),
+        col("contribution", Values::Double(rows.iter().map(|r| r.3).collect())),
+        col("share", Values::Double(rows.iter().map(|r| r.3.and_then(share)).collect())),
+    ]))
+}
+
+materialized_vtab!(DecomposeChange, "decompose_change", decompose_change, positional: &[Kind::Text], named: DECOMPOSE_PARAMS);
