@@ -16,25 +16,30 @@ INSERT INTO kpi_catalog VALUES
     ('payment_success_rate', 'Payment success rate', 'ratio', 'ratio', 'sum(successful_payments) / sum(orders)', NULL, 'successful_payments', 'orders', true, 5);
 COMMENT ON TABLE kpi_catalog IS 'KPIs analysed by refresh: label, unit, additive or ratio, the SQL of the daily total, the columns RCA splits (metric, or numerator / denominator), and whether higher is better.';
 
+-- Known events (holidays, campaigns, outages): a day listed here with suppress = true is not
+-- flagged, and every event is named in the explanation of its day. Kept across refreshes.
+CREATE TABLE IF NOT EXISTS kpi_events (day DATE, name VARCHAR, suppress BOOLEAN DEFAULT true);
+COMMENT ON TABLE kpi_events IS 'Known events by day: suppress = true keeps that day from being flagged; every event is named in the explanations.';
+
 -- step: anomalies per KPI
 CREATE OR REPLACE TABLE kpi_anomalies AS
-SELECT 'revenue' AS kpi, * FROM detect_anomalies('kpi_daily', ts := 'day', value := 'revenue')
+SELECT 'revenue' AS kpi, * FROM detect_anomalies('kpi_daily', ts := 'day', value := 'revenue', events := 'kpi_events')
 UNION ALL
-SELECT 'orders' AS kpi, * FROM detect_anomalies('kpi_daily', ts := 'day', value := 'orders')
+SELECT 'orders' AS kpi, * FROM detect_anomalies('kpi_daily', ts := 'day', value := 'orders', events := 'kpi_events')
 UNION ALL
-SELECT 'sessions' AS kpi, * FROM detect_anomalies('kpi_daily', ts := 'day', value := 'sessions')
+SELECT 'sessions' AS kpi, * FROM detect_anomalies('kpi_daily', ts := 'day', value := 'sessions', events := 'kpi_events')
 UNION ALL
 SELECT 'conversion_rate' AS kpi, *
-FROM detect_anomalies('kpi_daily', ts := 'day', value := 'sum(orders) / sum(sessions)')
+FROM detect_anomalies('kpi_daily', ts := 'day', value := 'sum(orders) / sum(sessions)', events := 'kpi_events')
 UNION ALL
 SELECT 'payment_success_rate' AS kpi, *
-FROM detect_anomalies('kpi_daily', ts := 'day', value := 'sum(successful_payments) / sum(orders)');
+FROM detect_anomalies('kpi_daily', ts := 'day', value := 'sum(successful_payments) / sum(orders)', events := 'kpi_events');
 
 -- step: anomalies per segment
 -- Revenue per segment (channel x region x cohort).
 CREATE OR REPLACE TABLE kpi_segment_anomalies AS
 SELECT 'revenue' AS kpi, *
-FROM detect_anomalies('kpi_daily', ts := 'day', value := 'revenue',
+FROM detect_anomalies('kpi_daily', ts := 'day', value := 'revenue', events := 'kpi_events',
                       group_by := ['channel', 'region', 'cohort']);
 
 COMMENT ON TABLE kpi_anomalies IS 'Walk-forward anomaly verdicts per KPI and day on the all-segment total.';

@@ -167,15 +167,19 @@ pub fn forecast(y: &[f64], period: usize, model: Model, horizon: usize, level: f
     if let Some(position) = y.iter().position(|v| !v.is_finite()) {
         return Err(invalid("values", "finite numbers (fill gaps first)", format!("non-finite at {position}")));
     }
-    let chosen = match model {
+    let (chosen, scale) = match model {
         Model::Auto => {
             let scores = backtest(y, period, horizon.min(y.len() / 4).max(1), 3, level);
-            scores.into_iter().find(|s| s.rank == 1).map_or(Model::SeasonalNaive, |s| s.model)
+            scores
+                .into_iter()
+                .find(|s| s.rank == 1)
+                .map_or((Model::SeasonalNaive, 1.0), |s| (s.model, s.interval_scale))
         }
-        other => other,
+        other => (other, 1.0),
     };
     match fit_one(chosen, y, period, horizon, level) {
-        Ok(forecast) => Ok(forecast),
+        // Auto's intervals are calibrated on its own backtest, so they cover what they claim.
+        Ok(forecast) => Ok(rescale(forecast, scale)),
         // Auto falls back to the model that always works; an explicit choice reports why not.
         Err(_) if model == Model::Auto => Ok(seasonal_naive(y, period, horizon, level)),
         Err(e) => Err(e),
@@ -201,6 +205,9 @@ pub struct ModelScore {
     pub coverage: f64,
     /// 1 = lowest MASE; models that failed on every fold rank last.
     pub rank: usize,
+    /// Factor on the interval's half-width that would have covered `level` of the backtest's
+    /// actual values (split-conformal); `auto` applies it to its forecast.
+    pub interval_scale: f64,
 }
 
 /// Rolling-origin backtest: for each of `folds` origins (each `horizon` apart, the last one
@@ -223,6 +230,7 @@ pub fn backtest(y: &[f64], period: usize, horizon: usize, folds: usize, level: f
         .iter()
         .map(|&model| {
             let (mut abs, mut sq, mut smape, mut inside, mut n, mut used) = (0.0, 0.0, 0.0, 0usize, 0usize, 0usize);
+            let mut ratios = Vec::new();
             for &origin in &origins {
                 let actual = &y[origin..(origin + horizon).min(y.len())];
                 let Ok(f) = fit_one(model, &y[..origin], period, actual.len(), level) else { continue };
@@ -234,6 +242,10 @@ pub fn backtest(y: &[f64], period: usize, horizon: usize, folds: usize, level: f
                     let denominator = a.abs() + f.point[i].abs();
                     smape += if denominator > 0.0 { 200.0 * e.abs() / denominator } else { 0.0 };
                     inside += usize::from(f.lower[i] <= *a && *a <= f.upper[i]);
+                    let half_width = (f.upper[i] - f.lower[i]) / 2.0;
+                    if half_width > 0.0 {
+                        ratios.push(e.abs() / half_width);
+                    }
                     n += 1;
                 }
             }
@@ -247,6 +259,7 @@ pub fn backtest(y: &[f64], period: usize, horizon: usize, folds: usize, level: f
                 mase: if n > 0 { abs / n_f / scale } else { f64::NAN },
                 coverage: if n > 0 { inside as f64 / n_f } else { f64::NAN },
                 rank: 0,
+                interval_scale: conformal_scale(ratios, level),
             }
         })
         .collect();
@@ -259,6 +272,28 @@ pub fn backtest(y: &[f64], period: usize, horizon: usize, folds: usize, level: f
         scores[i].rank = rank + 1;
     }
     scores
+}
+
+/// The smallest factor that puts `level` of the scaled errors inside the interval, with the
+/// split-conformal correction for a finite sample; 1 when there is too little to go on.
+fn conformal_scale(mut ratios: Vec<f64>, level: f64) -> f64 {
+    if ratios.len() < 10 {
+        return 1.0;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let n = ratios.len();
+    let k = (((n + 1) as f64 * level).ceil() as usize).clamp(1, n);
+    ratios[k - 1].max(f64::MIN_POSITIVE)
+}
+
+/// Widens or narrows an interval around its point by `scale`.
+fn rescale(mut forecast: Forecast, scale: f64) -> Forecast {
+    for i in 0..forecast.point.len() {
+        let p = forecast.point[i];
+        forecast.lower[i] = p - scale * (p - forecast.lower[i]);
+        forecast.upper[i] = p + scale * (forecast.upper[i] - p);
+    }
+    forecast
 }
 
 /// A regular series: timestamps every `step` microseconds from the first to the last input
@@ -420,6 +455,16 @@ mod tests {
         let f = forecast_series(&ts, &[Some(1.0), None, Some(4.0), Some(5.0)], None, Model::Auto, 2, 0.9).unwrap();
         assert_eq!(f.ts, vec![5 * day, 6 * day]);
         assert!(regularize(&[0, day], &[None, Some(f64::NAN)]).is_err());
+    }
+
+    #[test]
+    fn conformal_scale_covers_the_level_of_backtest_errors() {
+        let ratios: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(conformal_scale(ratios, 0.9), 91.0);
+        assert_eq!(conformal_scale(vec![3.0; 5], 0.9), 1.0, "too few points: leave the interval alone");
+        let f = Forecast { model: Model::Ets, point: vec![10.0], lower: vec![8.0], upper: vec![11.0] };
+        let wider = rescale(f, 2.0);
+        assert_eq!((wider.lower[0], wider.point[0], wider.upper[0]), (6.0, 10.0, 12.0));
     }
 
     #[test]

@@ -230,6 +230,18 @@ pub fn incidents(flags: impl IntoIterator<Item = bool>, cooldown: usize) -> Vec<
         .collect()
 }
 
+/// A known event (holiday, campaign, outage) on a day: it explains the points of that day,
+/// and when `suppress` is set it also keeps them from being flagged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Days since 1970-01-01.
+    pub day: i32,
+    /// What happened.
+    pub name: String,
+    /// Whether points of that day must not be flagged.
+    pub suppress: bool,
+}
+
 /// Detection settings.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DetectConfig {
@@ -242,6 +254,8 @@ pub struct DetectConfig {
     pub period: Option<usize>,
     /// Noise controls.
     pub noise: NoiseControls,
+    /// Known events by day; several may share a day.
+    pub events: Vec<Event>,
 }
 
 /// The verdict for one point.
@@ -412,6 +426,11 @@ pub fn detect(ts: &[i64], values: &[Option<f64>], config: &DetectConfig) -> Resu
         };
         out.push(detection);
     }
+    if !config.events.is_empty() {
+        for (detection, t) in out.iter_mut().zip(ts) {
+            apply_events(detection, t.div_euclid(crate::MICROS_PER_DAY) as i32, &config.events);
+        }
+    }
     let numbered = incidents(out.iter().map(|d| d.is_anomaly).collect::<Vec<_>>(), config.noise.cooldown);
     for (detection, incident) in out.iter_mut().zip(numbered) {
         if let Some((id, opens)) = incident {
@@ -420,6 +439,28 @@ pub fn detect(ts: &[i64], values: &[Option<f64>], config: &DetectConfig) -> Resu
         }
     }
     Ok(out)
+}
+
+/// Marks a point with the events of its day: named in the explanation, and unflagged by a
+/// suppressing event (its score stays, so the unusual value remains visible).
+fn apply_events(detection: &mut Detection, day: i32, events: &[Event]) {
+    let today: Vec<&Event> = events.iter().filter(|e| e.day == day).collect();
+    if today.is_empty() {
+        return;
+    }
+    let names = today.iter().map(|e| format!("'{}'", e.name)).collect::<Vec<_>>().join(", ");
+    if detection.is_anomaly && today.iter().any(|e| e.suppress) {
+        detection.is_anomaly = false;
+        detection.explanation = format!(
+            "suppressed by event {names} (would be {}): {}",
+            detection.severity.as_str(),
+            detection.explanation
+        );
+        detection.severity = Severity::None;
+    } else {
+        let stop = if detection.explanation.ends_with('.') { "" } else { "." };
+        detection.explanation = format!("{}{stop} Event: {names}.", detection.explanation);
+    }
 }
 
 /// Anomaly likelihood (after Numenta's HTM detector): how improbable the recent average |z|
@@ -604,6 +645,21 @@ mod tests {
         assert_eq!(flagged, vec![90]);
         assert_eq!(out[90].severity, Severity::Critical);
         assert!(out[90].explanation.contains("vs expected"));
+    }
+
+    #[test]
+    fn events_suppress_or_explain_the_points_of_their_day() {
+        let mut values = weekly_series(120);
+        values[90] = Some(200.0);
+        let event = |suppress| Event { day: 90, name: "Black Friday".into(), suppress };
+        let config = DetectConfig { events: vec![event(true)], ..DetectConfig::default() };
+        let out = detect(&daily(120), &values, &config).unwrap();
+        assert!(out.iter().all(|d| !d.is_anomaly && d.incident_id.is_none()), "suppressed");
+        assert!(out[90].explanation.starts_with("suppressed by event 'Black Friday' (would be critical)"));
+        assert!(out[90].score.unwrap() > 90.0, "the score still shows how unusual it was");
+        let config = DetectConfig { events: vec![event(false)], ..DetectConfig::default() };
+        let out = detect(&daily(120), &values, &config).unwrap();
+        assert!(out[90].is_anomaly && out[90].explanation.ends_with("Event: 'Black Friday'."));
     }
 
     #[test]

@@ -5,10 +5,11 @@ use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
 use crate::series;
+use crate::source::{quote_ident, Side, Source};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::detect::{
-    detect_many, DetectConfig, Direction, Method, NoiseControls, Sensitivity, SeriesRef, MAX_PERIOD,
+    detect_many, DetectConfig, Direction, Event, Method, NoiseControls, Sensitivity, SeriesRef, MAX_PERIOD,
 };
 
 const PARAMS: &[(&str, Kind)] = &[
@@ -24,6 +25,7 @@ const PARAMS: &[(&str, Kind)] = &[
     ("min_history", Kind::Integer),
     ("cooldown", Kind::Integer),
     ("as_of", Kind::Timestamp),
+    ("events", Kind::Text),
 ];
 
 /// Output columns after the group columns; a group column may not reuse these names.
@@ -62,6 +64,10 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
             min_history: params::integer(bind, "min_history", 0, 1_000_000)?.unwrap_or(0) as usize,
             cooldown: params::integer(bind, "cooldown", 0, 1_000_000)?.unwrap_or(0) as usize,
         },
+        events: match text("events")? {
+            Some(name) => read_events(&Side::of(bind)?, &name)?,
+            None => Vec::new(),
+        },
     };
     let input = series::read(bind, OUTPUT)?;
     let refs: Vec<SeriesRef<'_>> = input.groups.iter().map(|g| (g.ts.as_slice(), g.values.as_slice())).collect();
@@ -72,6 +78,32 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
         }
     }
     Ok(table.finish(&input.group_by))
+}
+
+/// The `events` table: its one DATE or TIMESTAMP column gives the day, `name` what happened,
+/// and an optional BOOLEAN `suppress` (default true) whether that day's points may be flagged.
+fn read_events(side: &Side, name: &str) -> CallResult<Vec<Event>> {
+    let events = Source::open(side, name)?;
+    let day = events.sole_temporal_column()?;
+    events.require_column("events", "name")?;
+    let suppress = match events.require_column("events", "suppress") {
+        Ok(_) => events.condition("events", "suppress")?,
+        Err(_) => "true".to_string(),
+    };
+    let sql = format!(
+        "SELECT CAST(CAST({} AS DATE) - DATE '1970-01-01' AS INTEGER), CAST(name AS VARCHAR), {suppress} FROM {}",
+        quote_ident(&day),
+        events.from()
+    );
+    side.query(&sql, |row| {
+        Ok((row.get::<_, Option<i32>>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, Option<bool>>(2)?))
+    })?
+    .into_iter()
+    .filter_map(|(day, name, suppress)| {
+        day.map(|day| Event { day, name: name.unwrap_or_else(|| "event".into()), suppress: suppress.unwrap_or(true) })
+    })
+    .map(Ok)
+    .collect()
 }
 
 /// Result columns as they fill up.

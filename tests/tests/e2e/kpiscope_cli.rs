@@ -73,3 +73,34 @@ fn refresh_swaps_atomically_while_a_reader_holds_the_file() {
     assert_ne!(stamp(&fresh), before);
     assert!(!db.with_extension("duckdb.refreshing").exists(), "no staging file left behind");
 }
+
+#[test]
+fn refresh_honours_the_events_table_and_keeps_it() {
+    let db = scratch_dir("refresh-events").join("kpi.duckdb");
+    let demo = Command::new(kpiscope_bin()).args(["demo", "--db"]).arg(&db).output().expect("kpiscope runs");
+    assert!(demo.status.success());
+    let writer = kpiscope_db::OpenOptions { path: Some(db.clone()), extension: None, read_only: false };
+    let flagged_on_june_21 = |options: &kpiscope_db::OpenOptions| -> bool {
+        let connection = kpiscope_db::open(options).expect("opens");
+        connection
+            .query_row(
+                "SELECT is_anomaly FROM kpi_anomalies WHERE kpi = 'revenue' AND ts = DATE '2024-06-21'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("a verdict for the day")
+    };
+    assert!(flagged_on_june_21(&writer), "the injected traffic drop is flagged");
+    kpiscope_db::open(&writer)
+        .expect("opens")
+        .execute_batch("INSERT INTO kpi_events VALUES (DATE '2024-06-21', 'tracking outage', true)")
+        .expect("event added");
+    let out = Command::new(kpiscope_bin()).args(["refresh", "--db"]).arg(&db).output().expect("kpiscope runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!flagged_on_june_21(&writer), "suppressed by the event after refresh");
+    let events: i64 = kpiscope_db::open(&writer)
+        .expect("opens")
+        .query_row("SELECT count(*) FROM kpi_events", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(events, 1, "the events table survives the refresh");
+}
