@@ -545,16 +545,31 @@ fn warming_up(series: &Series) -> Detection {
 /// another detector sees at least half as strong a deviation. On the synthetic benchmark
 /// (bench `synthetic`, 20 seeds) this beat a two-of-three vote (per-segment recall 0.90 ->
 /// 0.94) and averaging the two largest |z| (precision 0.81 -> 0.96).
+///
+/// A level shift also speaks for the points inside it: once a run has moved, a point that
+/// itself deviates by `SHIFT_POINT_Z` in the same direction gets the shift's z divided by
+/// `SHIFT_DISCOUNT` (at most twice its own). Later days of a shift are where the point
+/// detectors lose it (per-segment recall on days 3-5 of injected shifts). Seeds 1-60:
+/// per-segment F1 0.945 -> 0.954, daily total 0.982 -> 0.981.
 fn combine(fired: &[(Method, f64)]) -> f64 {
     match fired {
         [] => 0.0,
         [(_, only)] => *only,
         [(_, primary), others @ ..] => {
             let confirmation = others.iter().map(|(_, z)| z.abs()).fold(0.0, f64::max);
-            primary.signum() * primary.abs().min(2.0 * confirmation)
+            let capped = primary.abs().min(2.0 * confirmation);
+            let shift = others.iter().find(|(m, _)| *m == Method::LevelShift).map_or(0.0, |(_, z)| *z);
+            let inside_shift = shift.signum() == primary.signum() && primary.abs() >= SHIFT_POINT_Z;
+            let lifted = if inside_shift { (shift.abs() / SHIFT_DISCOUNT).min(2.0 * primary.abs()) } else { 0.0 };
+            primary.signum() * capped.max(lifted)
         }
     }
 }
+
+/// How far a point must deviate itself for a level shift to lift it.
+const SHIFT_POINT_Z: f64 = 2.5;
+/// How much weaker than a point's z a level shift's z counts.
+const SHIFT_DISCOUNT: f64 = 1.5;
 
 fn judge(
     value: Option<f64>,
