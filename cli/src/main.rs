@@ -97,7 +97,14 @@ fn main() -> Result<()> {
         Command::Serve { db, addr, reports, no_extension } => {
             require_file(&db)?;
             let reports = reports.unwrap_or_else(|| beside(&db, "reports"));
-            serve(&db, (!no_extension).then_some(extension.as_path()), reports, addr)
+            let live = !no_extension && extension.is_file();
+            if !no_extension && !live {
+                eprintln!(
+                    "kpiscope: no extension at {}: serving the stored views only (no live RCA, what-if or replay)",
+                    extension.display()
+                );
+            }
+            serve(&db, live.then_some(extension.as_path()), reports, addr)
         }
     }
 }
