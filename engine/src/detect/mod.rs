@@ -16,6 +16,7 @@
 //! noise controls (minimum deltas, direction, cold start) then decide `is_anomaly`, and
 //! consecutive anomalies are merged into incidents.
 
+mod esd;
 mod holt_winters;
 mod level_shift;
 mod seasonal;
@@ -44,6 +45,8 @@ pub enum Method {
     HoltWinters,
     /// Run-of-points level shift.
     LevelShift,
+    /// Generalised ESD on the seasonal residuals.
+    Esd,
     /// The ensemble's z-scores calibrated per series by their anomaly likelihood, for long,
     /// noisy, high-frequency streams (see [`Likelihood`]).
     Streaming,
@@ -52,7 +55,7 @@ pub enum Method {
 impl Method {
     /// Every method name the SQL layer accepts.
     pub const NAMES: &'static [&'static str] =
-        &["ensemble", "seasonal_mad", "holt_winters", "level_shift", "streaming"];
+        &["ensemble", "seasonal_mad", "holt_winters", "level_shift", "esd", "streaming"];
 
     /// Parses a method name as written in SQL.
     pub fn parse(name: &str) -> Result<Self> {
@@ -61,6 +64,7 @@ impl Method {
             "seasonal_mad" => Ok(Self::SeasonalMad),
             "holt_winters" => Ok(Self::HoltWinters),
             "level_shift" => Ok(Self::LevelShift),
+            "esd" => Ok(Self::Esd),
             "streaming" => Ok(Self::Streaming),
             _ => Err(EngineError::InvalidParameter {
                 name: "method",
@@ -77,6 +81,7 @@ impl Method {
             Self::SeasonalMad => "seasonal_mad",
             Self::HoltWinters => "holt_winters",
             Self::LevelShift => "level_shift",
+            Self::Esd => "esd",
             Self::Streaming => "streaming",
         }
     }
@@ -405,19 +410,20 @@ pub fn detect(ts: &[i64], values: &[Option<f64>], config: &DetectConfig) -> Resu
     let series = place_on_grid(ts, values, config)?;
     let seasonal = seasonal::run(&series);
     let warm_up = config.noise.min_history;
+    let threshold = config.sensitivity.threshold();
     let detectors: Vec<(Method, Vec<Option<Signal>>)> = match config.method {
         Method::SeasonalMad => vec![(Method::SeasonalMad, seasonal.signals)],
         Method::HoltWinters => vec![(Method::HoltWinters, holt_winters::run(&series, 0))],
         Method::LevelShift => {
             vec![(Method::LevelShift, level_shift::run(&seasonal.residuals, &seasonal.signals, 0))]
         }
+        Method::Esd => vec![(Method::Esd, esd::run(&seasonal.residuals, &seasonal.signals, threshold))],
         Method::Ensemble | Method::Streaming => {
             let shift = level_shift::run(&seasonal.residuals, &seasonal.signals, 0);
             let hw = holt_winters::run(&series, 0);
             vec![(Method::SeasonalMad, seasonal.signals), (Method::HoltWinters, hw), (Method::LevelShift, shift)]
         }
     };
-    let threshold = config.sensitivity.threshold();
     let mut likelihood = (config.method == Method::Streaming).then(Likelihood::default);
     let mut out: Vec<Detection> = Vec::with_capacity(series.len());
     for i in 0..series.len() {
