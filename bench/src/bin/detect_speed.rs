@@ -1,11 +1,12 @@
-//! `cargo run --release -p kpiscope-bench --bin detect_speed -- [SERIES] [DAYS]`
+//! `cargo run --release -p kpiscope-bench --bin detect_speed -- [SERIES] [DAYS] [METHOD]`
 //!
 //! Detection throughput: SERIES (default 10,000) daily series of DAYS (default 730) points,
-//! with a weekly pattern, trend and noise, scored with the default ensemble on all cores.
+//! with a weekly pattern, trend and noise, scored with METHOD (default `ensemble`) on all
+//! cores.
 //! Prints rows per second and the process's peak resident memory.
 
 use anyhow::Result;
-use kpiscope_engine::detect::{detect_many, DetectConfig, SeriesRef};
+use kpiscope_engine::detect::{detect_many, DetectConfig, Method, SeriesRef};
 use kpiscope_engine::MICROS_PER_DAY;
 use rand::SeedableRng;
 use rand_distr::{Distribution, Normal};
@@ -22,6 +23,7 @@ fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let series: usize = args.next().map_or(Ok(10_000), |s| s.parse())?;
     let days: usize = args.next().map_or(Ok(730), |s| s.parse())?;
+    let method = args.next().map_or(Ok(Method::default()), |m| Method::parse(&m))?;
     let ts: Vec<i64> = (0..days as i64).map(|d| d * MICROS_PER_DAY).collect();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let noise = Normal::new(0.0, 3.0)?;
@@ -39,13 +41,14 @@ fn main() -> Result<()> {
         .collect();
     let refs: Vec<SeriesRef<'_>> = data.iter().map(|v| (ts.as_slice(), v.as_slice())).collect();
     let started = Instant::now();
-    let results = detect_many(&refs, &DetectConfig::default());
+    let results = detect_many(&refs, &DetectConfig { method, ..DetectConfig::default() });
     let seconds = started.elapsed().as_secs_f64();
     let flagged: usize =
         results.iter().map(|r| r.as_ref().map_or(0, |v| v.iter().filter(|d| d.is_anomaly).count())).sum();
     let rows = series * days;
     println!(
-        "{series} series x {days} days = {rows} rows in {seconds:.2} s on {} threads: {:.0} rows/s; {flagged} flagged; peak RSS {:.0} MiB",
+        "{} on {series} series x {days} days = {rows} rows in {seconds:.2} s on {} threads: {:.0} rows/s; {flagged} flagged; peak RSS {:.0} MiB",
+        method.name(),
         rayon::current_num_threads(),
         rows as f64 / seconds,
         peak_rss_mib().unwrap_or(f64::NAN)

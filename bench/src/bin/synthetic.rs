@@ -30,7 +30,15 @@ type Series = BTreeMap<String, (Vec<bool>, Vec<f64>)>;
 
 fn main() -> Result<()> {
     let seeds: u64 = std::env::args().nth(1).map_or(Ok(20), |s| s.parse())?;
-    let methods = [Method::Ensemble, Method::SeasonalMad, Method::HoltWinters, Method::LevelShift, Method::Esd];
+    let methods = [
+        Method::Ensemble,
+        Method::SeasonalMad,
+        Method::HoltWinters,
+        Method::LevelShift,
+        Method::Esd,
+        Method::ForecastBand,
+        Method::IsolationForest,
+    ];
     let mut totals: Vec<(Scores, Scores)> = methods.iter().map(|_| Default::default()).collect();
     for seed in 1..=seeds {
         let data = generate(&GeneratorConfig { seed, ..GeneratorConfig::default() })?;

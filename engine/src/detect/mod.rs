@@ -9,6 +9,11 @@
 //! - `level_shift`: the median of the last 3 residuals against the ones before
 //!   ([`level_shift`]).
 //!
+//! Three more can be chosen alone: generalised ESD on the seasonal residuals ([`esd`]), a band
+//! around an augurs forecast refitted once per season ([`forecast_band`]) and an isolation
+//! forest ([`isolation_forest`]); the last two refit models and are ~100x slower, so they stay
+//! out of the ensemble.
+//!
 //! `ensemble` (the default) takes the seasonal z-score, capped at twice the strongest of the
 //! other two: a point is flagged only when a second detector confirms the deviation at half
 //! strength, which removes single-detector false alarms while a real spike, drop or shift
@@ -17,7 +22,9 @@
 //! consecutive anomalies are merged into incidents.
 
 mod esd;
+mod forecast_band;
 mod holt_winters;
+mod isolation_forest;
 mod level_shift;
 mod seasonal;
 
@@ -36,7 +43,7 @@ pub const MAX_PERIOD: usize = 1_000;
 /// Which detector scores the points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Method {
-    /// Two-of-three vote of the detectors below.
+    /// The seasonal z-score, confirmed by Holt-Winters or the level shift (see the module docs).
     #[default]
     Ensemble,
     /// Robust seasonal baseline.
@@ -47,6 +54,10 @@ pub enum Method {
     LevelShift,
     /// Generalised ESD on the seasonal residuals.
     Esd,
+    /// Band around an augurs MSTL/ETS forecast refitted once per season.
+    ForecastBand,
+    /// Isolation forest on features of the seasonal residual.
+    IsolationForest,
     /// The ensemble's z-scores calibrated per series by their anomaly likelihood, for long,
     /// noisy, high-frequency streams (see [`Likelihood`]).
     Streaming,
@@ -54,8 +65,16 @@ pub enum Method {
 
 impl Method {
     /// Every method name the SQL layer accepts.
-    pub const NAMES: &'static [&'static str] =
-        &["ensemble", "seasonal_mad", "holt_winters", "level_shift", "esd", "streaming"];
+    pub const NAMES: &'static [&'static str] = &[
+        "ensemble",
+        "seasonal_mad",
+        "holt_winters",
+        "level_shift",
+        "esd",
+        "forecast_band",
+        "isolation_forest",
+        "streaming",
+    ];
 
     /// Parses a method name as written in SQL.
     pub fn parse(name: &str) -> Result<Self> {
@@ -65,6 +84,8 @@ impl Method {
             "holt_winters" => Ok(Self::HoltWinters),
             "level_shift" => Ok(Self::LevelShift),
             "esd" => Ok(Self::Esd),
+            "forecast_band" => Ok(Self::ForecastBand),
+            "isolation_forest" => Ok(Self::IsolationForest),
             "streaming" => Ok(Self::Streaming),
             _ => Err(EngineError::InvalidParameter {
                 name: "method",
@@ -82,6 +103,8 @@ impl Method {
             Self::HoltWinters => "holt_winters",
             Self::LevelShift => "level_shift",
             Self::Esd => "esd",
+            Self::ForecastBand => "forecast_band",
+            Self::IsolationForest => "isolation_forest",
             Self::Streaming => "streaming",
         }
     }
@@ -418,6 +441,12 @@ pub fn detect(ts: &[i64], values: &[Option<f64>], config: &DetectConfig) -> Resu
             vec![(Method::LevelShift, level_shift::run(&seasonal.residuals, &seasonal.signals, 0))]
         }
         Method::Esd => vec![(Method::Esd, esd::run(&seasonal.residuals, &seasonal.signals, threshold))],
+        Method::ForecastBand => vec![(Method::ForecastBand, forecast_band::run(&series))],
+        Method::IsolationForest => {
+            let phases: Vec<f64> = (0..series.len()).map(|i| series.phase(i) as f64 / series.period as f64).collect();
+            let forest = isolation_forest::run(&seasonal.residuals, &phases, &seasonal.signals, series.period);
+            vec![(Method::IsolationForest, forest)]
+        }
         Method::Ensemble | Method::Streaming => {
             let shift = level_shift::run(&seasonal.residuals, &seasonal.signals, 0);
             let hw = holt_winters::run(&series, 0);
