@@ -1,4 +1,5 @@
-//! kpiscope's analytics core: anomaly detection and synthetic KPI data with ground truth.
+//! kpiscope's analytics core: detection, seasonality, RCA, forecasting, what-if and synthetic KPI
+//! data with ground truth.
 //!
 //! Pure Rust, no DuckDB types: the extension, the viewer and the reports adapt these
 //! functions to their own worlds. Timestamps are microseconds since the Unix epoch and dates
@@ -10,6 +11,7 @@ pub mod error;
 pub mod evaluate;
 pub mod forecast;
 pub mod rca;
+pub mod seasonality;
 pub mod stats;
 pub mod synth;
 pub mod tree;

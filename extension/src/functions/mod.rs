@@ -7,6 +7,7 @@ mod evaluate;
 mod forecast;
 mod generate;
 mod rca;
+mod seasonality;
 mod tree;
 mod whatif;
 
@@ -26,6 +27,7 @@ pub fn register(con: &Connection, side: &Side) -> Result<(), Box<dyn Error>> {
     con.register_table_function_with_extra_info::<evaluate::EvaluateRca, _>("evaluate_rca", side)?;
     con.register_table_function_with_extra_info::<forecast::ForecastKpi, _>("forecast_kpi", side)?;
     con.register_table_function_with_extra_info::<changepoints::ChangePoints, _>("change_points", side)?;
+    con.register_table_function_with_extra_info::<seasonality::DetectSeasonality, _>("detect_seasonality", side)?;
     con.register_table_function_with_extra_info::<forecast::CompareModels, _>("compare_models", side)?;
     con.register_table_function_with_extra_info::<whatif::WhatIf, _>("what_if", side)?;
     con.register_table_function_with_extra_info::<whatif::DecomposeChange, _>("decompose_change", side)?;
