@@ -7,5 +7,9 @@ SELECT * FROM generate_kpi_data(days := {days}, seed := {seed}, anomalies := {an
 CREATE OR REPLACE TABLE kpi_injected_anomalies AS
 SELECT * FROM generate_kpi_anomalies(days := {days}, seed := {seed}, anomalies := {anomalies});
 
+-- The demo's labels for scoring the detectors (refresh's detector comparison reads them).
+CREATE OR REPLACE TABLE kpi_anomaly_labels AS
+SELECT DISTINCT day, channel, region, cohort, injected_anomaly AS label FROM kpi_daily WHERE injected_anomaly IS NOT NULL;
+
 COMMENT ON TABLE kpi_daily IS 'Daily KPIs per channel, region and cohort (synthetic demo data).';
 COMMENT ON TABLE kpi_injected_anomalies IS 'Anomalies injected into kpi_daily: kind, segment, days, size.';

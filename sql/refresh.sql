@@ -96,6 +96,22 @@ SELECT 'revenue' AS kpi, * FROM compare_models('kpi_daily', ts := 'day', value :
 COMMENT ON TABLE kpi_forecast IS 'Forecast of each KPI''s daily total: yhat with a 90% interval (yhat_lower, yhat_upper), 30 days ahead.';
 COMMENT ON TABLE kpi_model_comparison IS 'Rolling-origin backtest (3 folds of 14 days) of every forecasting model on daily revenue.';
 
+-- Confirmed anomalies, one row per segment and day: fill this table (or let the demo fill it)
+-- and refresh scores every detection method against it. Kept across refreshes.
+CREATE TABLE IF NOT EXISTS kpi_anomaly_labels (day DATE, channel VARCHAR, region VARCHAR, cohort VARCHAR, label VARCHAR);
+COMMENT ON TABLE kpi_anomaly_labels IS 'Confirmed anomalies (segment and day, with a free-text label); refresh scores every detector against them.';
+
+-- Every detector on segment revenue against the labels; empty while there are none.
+CREATE OR REPLACE TABLE kpi_detector_comparison AS
+SELECT 'revenue' AS kpi, *
+FROM compare_detectors(
+    '(SELECT d.day, d.channel, d.region, d.cohort, d.revenue, l.day IS NOT NULL AS labelled
+      FROM kpi_daily d LEFT JOIN (SELECT DISTINCT day, channel, region, cohort FROM kpi_anomaly_labels) l
+      USING (day, channel, region, cohort))',
+    ts := 'day', value := 'revenue', group_by := ['channel', 'region', 'cohort'], label := 'labelled')
+WHERE EXISTS (SELECT 1 FROM kpi_anomaly_labels);
+COMMENT ON TABLE kpi_detector_comparison IS 'Every detection method on segment revenue scored against kpi_anomaly_labels (pooled over segments); empty without labels.';
+
 -- step: change points
 -- Structural breaks in each KPI's daily total.
 CREATE OR REPLACE TABLE kpi_change_points AS

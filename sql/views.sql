@@ -298,10 +298,28 @@ COMMENT ON COLUMN tab_model_comparison.model IS 'Model.';
 COMMENT ON COLUMN tab_model_comparison.folds IS 'Backtest folds.';
 COMMENT ON COLUMN tab_model_comparison.mae IS 'Mean absolute error.';
 COMMENT ON COLUMN tab_model_comparison.rmse IS 'Root mean squared error.';
-COMMENT ON COLUMN tab_model_comparison.smape IS 'Symmetric mean absolute percentage error (0-2).';
+COMMENT ON COLUMN tab_model_comparison.smape IS 'Symmetric mean absolute percentage error, M4 definition, in percent (0-200).';
 COMMENT ON COLUMN tab_model_comparison.mase IS 'Mean absolute scaled error (1 = seasonal naive in-sample).';
 COMMENT ON COLUMN tab_model_comparison.coverage IS 'Share of actuals inside the 90% interval.';
 COMMENT ON COLUMN tab_model_comparison.rank IS '1 = lowest MASE.';
+
+CREATE OR REPLACE VIEW tab_detector_comparison AS
+SELECT kpi::VARCHAR AS kpi, method::VARCHAR AS method, rank::BIGINT AS rank, f1::DOUBLE AS f1,
+       point_adjusted_f1::DOUBLE AS point_adjusted_f1, precision::DOUBLE AS precision, recall::DOUBLE AS recall,
+       tp::BIGINT AS tp, fp::BIGINT AS fp, fn::BIGINT AS fn
+FROM kpi_detector_comparison;
+
+COMMENT ON VIEW tab_detector_comparison IS 'Model comparison: every detection method on segment revenue scored against the labelled anomalies (kpi_anomaly_labels).';
+COMMENT ON COLUMN tab_detector_comparison.kpi IS 'KPI key.';
+COMMENT ON COLUMN tab_detector_comparison.method IS 'Detection method (detect_anomalies method :=).';
+COMMENT ON COLUMN tab_detector_comparison.rank IS '1 = highest F1.';
+COMMENT ON COLUMN tab_detector_comparison.f1 IS 'F1 of the flagged segment-days against the labels.';
+COMMENT ON COLUMN tab_detector_comparison.point_adjusted_f1 IS 'F1 when a labelled run counts as found once any of its days is flagged.';
+COMMENT ON COLUMN tab_detector_comparison.precision IS 'Share of flags that are labelled.';
+COMMENT ON COLUMN tab_detector_comparison.recall IS 'Share of labelled segment-days flagged.';
+COMMENT ON COLUMN tab_detector_comparison.tp IS 'Flagged and labelled.';
+COMMENT ON COLUMN tab_detector_comparison.fp IS 'Flagged, not labelled.';
+COMMENT ON COLUMN tab_detector_comparison.fn IS 'Labelled, not flagged.';
 
 -- Anomaly replay -------------------------------------------------------------------------
 CREATE OR REPLACE VIEW tab_replay AS

@@ -2,6 +2,9 @@
 //! variant common in anomaly-detection papers (a labelled run counts as fully detected when
 //! any of its points is flagged; false alarms count as usual).
 
+use crate::detect::{detect_many, DetectConfig, Method, SeriesRef};
+use crate::error::Result;
+
 /// Confusion counts and the scores derived from them.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Scores {
@@ -86,6 +89,47 @@ impl Scores {
     }
 }
 
+/// One detection method's scores against the labels, pooled over every series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectorScore {
+    /// The method.
+    pub method: Method,
+    /// Counts and scores.
+    pub scores: Scores,
+    /// 1 = highest F1 (ties: higher point-adjusted F1, then the order of [`Method::ALL`]);
+    /// methods without an F1 rank last.
+    pub rank: usize,
+}
+
+/// A labelled series: timestamps, values and labels as for [`crate::detect::detect`].
+pub type LabelledSeries<'a> = (&'a [i64], &'a [Option<f64>], &'a [bool]);
+
+/// Runs every detection method over `series` with the rest of `config` and scores its flags
+/// against the labels (micro-averaged over the series).
+pub fn compare_detectors(series: &[LabelledSeries<'_>], config: &DetectConfig) -> Result<Vec<DetectorScore>> {
+    let refs: Vec<SeriesRef<'_>> = series.iter().map(|(ts, values, _)| (*ts, *values)).collect();
+    let mut out = Vec::with_capacity(Method::ALL.len());
+    for method in Method::ALL {
+        let mut scores = Scores::default();
+        let verdicts = detect_many(&refs, &DetectConfig { method, ..config.clone() });
+        for ((_, _, labels), verdicts) in series.iter().zip(verdicts) {
+            let flags: Vec<bool> = verdicts?.iter().map(|d| d.is_anomaly).collect();
+            scores += Scores::of(&flags, labels);
+        }
+        out.push(DetectorScore { method, scores, rank: 0 });
+    }
+    let key = |s: &DetectorScore| (s.scores.f1().unwrap_or(-1.0), s.scores.point_adjusted_f1().unwrap_or(-1.0));
+    let mut order: Vec<usize> = (0..out.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ka, kb) = (key(&out[a]), key(&out[b]));
+        kb.0.total_cmp(&ka.0).then(kb.1.total_cmp(&ka.1)).then(a.cmp(&b))
+    });
+    for (rank, i) in order.into_iter().enumerate() {
+        out[i].rank = rank + 1;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +155,28 @@ mod tests {
         let quiet = Scores::of(&[false, false], &[false, false]);
         assert_eq!(quiet.tn, 2);
         assert_eq!(quiet.f1(), None);
+    }
+
+    #[test]
+    fn every_detector_is_scored_and_ranked_by_f1() {
+        let day = crate::MICROS_PER_DAY;
+        let ts: Vec<i64> = (0..200).map(|d| d * day).collect();
+        let mut values: Vec<Option<f64>> = (0..200)
+            .map(|d| Some(100.0 + [0.0, 4.0, 2.0, 3.0, 6.0, 15.0, 12.0][d % 7] + ((d * 37) % 11) as f64 * 0.3))
+            .collect();
+        let mut labels = vec![false; 200];
+        for d in [120, 150, 180] {
+            values[d] = values[d].map(|v| v * 1.6);
+            labels[d] = true;
+        }
+        let scores = compare_detectors(&[(&ts, &values, &labels)], &DetectConfig::default()).expect("valid series");
+        assert_eq!(scores.len(), Method::ALL.len());
+        let mut ranks: Vec<usize> = scores.iter().map(|s| s.rank).collect();
+        ranks.sort_unstable();
+        assert_eq!(ranks, (1..=Method::ALL.len()).collect::<Vec<_>>());
+        let best = scores.iter().find(|s| s.rank == 1).expect("a first rank");
+        assert!(scores.iter().all(|s| s.scores.f1().unwrap_or(0.0) <= best.scores.f1().unwrap_or(0.0)));
+        assert_eq!(best.scores.tp + best.scores.fn_, 3, "three labelled days");
+        assert!(best.scores.f1().unwrap_or(0.0) > 0.5, "{best:?}");
     }
 }

@@ -16,6 +16,9 @@ pub struct Group {
     pub ts: Vec<i64>,
     /// The aggregated value per timestamp; `None` when NULL.
     pub values: Vec<Option<f64>>,
+    /// Per timestamp, whether any of its rows meets the `label` condition (empty when the
+    /// function takes no `label`).
+    pub labels: Vec<bool>,
 }
 
 /// Every group's series, and how to write timestamps back.
@@ -28,8 +31,8 @@ pub struct Series {
     pub groups: Vec<Group>,
 }
 
-/// Reads the series named by the `ts`, `value`, `group_by` and (if declared) `as_of`
-/// parameters. `reserved` are the function's output column names, which a group column may
+/// Reads the series named by the `ts`, `value`, `group_by` and (if declared) `as_of` and
+/// `label` parameters. `reserved` are the function's output column names, which a group column may
 /// not take.
 pub fn read(bind: &BindInfo, reserved: &[&str]) -> CallResult<Series> {
     let side = Side::of(bind)?;
@@ -57,19 +60,25 @@ pub fn read(bind: &BindInfo, reserved: &[&str]) -> CallResult<Series> {
     let as_of = params::timestamp(bind, "as_of")?
         .map(|t| format!(" AND CAST({ts_sql} AS TIMESTAMP) <= TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.6f")))
         .unwrap_or_default();
+    let label = match params::text(bind, "label")? {
+        Some(label) => format!(", bool_or({}) AS kpiscope_label", source.condition("label", &label)?),
+        None => String::new(),
+    };
     let select_groups: String = group_by.iter().map(|g| format!("CAST({} AS VARCHAR), ", quote_ident(g))).collect();
     let sql = format!(
         "SELECT {select_groups}epoch_us(CAST({ts_sql} AS TIMESTAMP)) AS kpiscope_ts, \
-         CAST({value_sql} AS DOUBLE) AS kpiscope_value \
+         CAST({value_sql} AS DOUBLE) AS kpiscope_value{label} \
          FROM {} WHERE {ts_sql} IS NOT NULL{as_of} GROUP BY ALL ORDER BY ALL",
         source.from()
     );
     let width = group_by.len();
-    type Row = (Vec<Option<String>>, i64, Option<f64>);
+    let labelled = !label.is_empty();
+    type Row = (Vec<Option<String>>, i64, Option<f64>, bool);
     let rows: Vec<Row> = side
         .query(&sql, |row| {
             let key = (0..width).map(|i| row.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()?;
-            Ok((key, row.get(width)?, row.get(width + 1)?))
+            let label = if labelled { row.get(width + 2)? } else { false };
+            Ok((key, row.get(width)?, row.get(width + 1)?, label))
         })
         .map_err(|e| {
             fail(format!("cannot compute value '{value}' from '{}': {}", source.name(), e.to_string().trim_end()))
@@ -80,6 +89,7 @@ pub fn read(bind: &BindInfo, reserved: &[&str]) -> CallResult<Series> {
             key: g[0].0.clone(),
             ts: g.iter().map(|r| r.1).collect(),
             values: g.iter().map(|r| r.2).collect(),
+            labels: if labelled { g.iter().map(|r| r.3).collect() } else { Vec::new() },
         })
         .collect();
     Ok(Series { group_by, is_date, groups })

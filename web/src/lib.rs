@@ -127,7 +127,7 @@ async fn render_tab(state: Arc<AppState>, slug: String, params: Params) -> Resul
 }
 
 /// The views a CSV can be downloaded from (names are matched, never spliced from input).
-const CSV_VIEWS: [&str; 17] = [
+const CSV_VIEWS: [&str; 18] = [
     "tab_kpi_overview",
     "tab_top_movers",
     "tab_anomalies",
@@ -142,6 +142,7 @@ const CSV_VIEWS: [&str; 17] = [
     "tab_date_comparison",
     "tab_what_if",
     "tab_model_comparison",
+    "tab_detector_comparison",
     "tab_replay",
     "tab_actions",
     "kpi_daily_by_member",

@@ -650,14 +650,15 @@ fn what_if(request: &Request) -> Result<Page, AppError> {
 fn models(request: &Request) -> Result<Page, AppError> {
     let mut page = page(
         "models",
-        "Every forecasting model backtested on rolling origins (3 folds of 14 days); the lowest MASE wins.",
+        "Every forecasting model backtested on rolling origins (3 folds of 14 days), the lowest MASE winning; \
+         and every detection method scored against the labelled anomalies.",
     );
     let table = query(
         request.connection,
         "SELECT kpi, model, rank, mase, smape, mae, rmse, coverage, folds FROM tab_model_comparison ORDER BY kpi, rank",
         &[],
     )?;
-    let bars = bars(
+    let mase = bars(
         &table.rows,
         |r| format!("{} ({})", r[1], r[0]),
         3,
@@ -666,10 +667,25 @@ fn models(request: &Request) -> Result<Page, AppError> {
     );
     page.sections.push(
         Section::new("Backtest scores")
-            .chart(&bar_chart("MASE (lower is better)", &bars, WIDE))
+            .chart(&bar_chart("MASE (lower is better)", &mase, WIDE))
             .table(TableView::of(&table))
             .csv(csv("tab_model_comparison", None)),
     );
+    let detectors = query(
+        request.connection,
+        "SELECT kpi, method, rank, f1, point_adjusted_f1, precision, recall, tp, fp, fn \
+         FROM tab_detector_comparison ORDER BY kpi, rank",
+        &[],
+    )?;
+    let mut section = Section::new("Detectors against the labelled anomalies");
+    if detectors.rows.is_empty() {
+        section = section.text("No labelled anomalies yet: add confirmed ones to kpi_anomaly_labels and refresh.");
+    } else {
+        let f1 =
+            bars(&detectors.rows, |r| r[1].to_string(), 3, |r| format!("F1 {}", r[3]), |r| r[2].as_f64() == Some(1.0));
+        section = section.chart(&bar_chart("F1 per detection method (higher is better)", &f1, WIDE));
+    }
+    page.sections.push(section.table(TableView::of(&detectors)).csv(csv("tab_detector_comparison", None)));
     Ok(page)
 }
 

@@ -64,6 +64,18 @@ pub enum Method {
 }
 
 impl Method {
+    /// Every method, in the order of [`Method::NAMES`].
+    pub const ALL: [Method; 8] = [
+        Self::Ensemble,
+        Self::SeasonalMad,
+        Self::HoltWinters,
+        Self::LevelShift,
+        Self::Esd,
+        Self::ForecastBand,
+        Self::IsolationForest,
+        Self::Streaming,
+    ];
+
     /// Every method name the SQL layer accepts.
     pub const NAMES: &'static [&'static str] = &[
         "ensemble",

@@ -1,13 +1,16 @@
 //! Scoring against labels: `evaluate_detection` (flags per point: precision, recall, F1 and
-//! point-adjusted F1) and `evaluate_rca` (cause sets per case: micro precision, recall, F1).
+//! point-adjusted F1), `compare_detectors` (the same for every detection method) and
+//! `evaluate_rca` (cause sets per case: micro precision, recall, F1).
 
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
+use crate::series;
 use crate::source::{quote_ident, Side, Source};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
-use kpiscope_engine::evaluate::Scores;
+use kpiscope_engine::detect::{DetectConfig, Sensitivity, MAX_PERIOD};
+use kpiscope_engine::evaluate::{compare_detectors, LabelledSeries, Scores};
 use kpiscope_engine::rca::SetMatch;
 
 const PARAMS: &[(&str, Kind)] =
@@ -66,9 +69,15 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
         .enumerate()
         .map(|(i, name)| (name.clone(), Values::Varchar(keys.iter().map(|k| k[i].clone()).collect())))
         .collect();
+    columns.extend(score_columns(&scores));
+    Ok(ResultTable::new(columns))
+}
+
+/// The confusion counts and scores, one row per entry of `scores`.
+fn score_columns(scores: &[Scores]) -> Vec<(String, Values)> {
     let count = |f: fn(&Scores) -> u64| Values::BigInt(scores.iter().map(|s| Some(f(s) as i64)).collect());
     let metric = |f: fn(&Scores) -> Option<f64>| Values::Double(scores.iter().map(f).collect());
-    columns.extend([
+    vec![
         ("tp".to_string(), count(|s| s.tp)),
         ("fp".to_string(), count(|s| s.fp)),
         ("fn".to_string(), count(|s| s.fn_)),
@@ -77,11 +86,48 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
         ("recall".to_string(), metric(Scores::recall)),
         ("f1".to_string(), metric(Scores::f1)),
         ("point_adjusted_f1".to_string(), metric(Scores::point_adjusted_f1)),
-    ]);
-    Ok(ResultTable::new(columns))
+    ]
 }
 
 materialized_vtab!(EvaluateDetection, "evaluate_detection", compute, positional: &[Kind::Text], named: PARAMS);
+
+const COMPARE_PARAMS: &[(&str, Kind)] = &[
+    ("ts", Kind::Text),
+    ("value", Kind::Text),
+    ("group_by", Kind::TextList),
+    ("label", Kind::Text),
+    ("sensitivity", Kind::Text),
+    ("period", Kind::Integer),
+];
+
+/// `compare_detectors(source, value := ..., label := ..., ts := ..., group_by := [...],
+/// sensitivity := ..., period := ...)`: every detection method run over the series (each group
+/// its own series) and scored against the labels, pooled over the groups; one row per method.
+fn compute_compare(bind: &BindInfo) -> CallResult<ResultTable> {
+    if params::text(bind, "label")?.is_none() {
+        return Err(fail("label is required: a BOOLEAN column or a condition such as 'injected_anomaly IS NOT NULL'"));
+    }
+    let sensitivity = params::text(bind, "sensitivity")?.map(|s| Sensitivity::parse(&s)).transpose().map_err(fail)?;
+    let config = DetectConfig {
+        sensitivity: sensitivity.unwrap_or_default(),
+        period: params::integer(bind, "period", 1, MAX_PERIOD as i64)?.map(|p| p as usize),
+        ..DetectConfig::default()
+    };
+    let input = series::read(bind, &[])?;
+    let labelled: Vec<LabelledSeries<'_>> =
+        input.groups.iter().map(|g| (g.ts.as_slice(), g.values.as_slice(), g.labels.as_slice())).collect();
+    let results = compare_detectors(&labelled, &config).map_err(fail)?;
+    let scores: Vec<Scores> = results.iter().map(|r| r.scores).collect();
+    let mut columns = vec![(
+        "method".to_string(),
+        Values::Varchar(results.iter().map(|r| Some(r.method.name().to_string())).collect()),
+    )];
+    columns.extend(score_columns(&scores));
+    columns.push(("rank".to_string(), Values::Integer(results.iter().map(|r| Some(r.rank as i32)).collect())));
+    Ok(ResultTable::new(columns))
+}
+
+materialized_vtab!(CompareDetectors, "compare_detectors", compute_compare, positional: &[Kind::Text], named: COMPARE_PARAMS);
 
 const RCA_PARAMS: &[(&str, Kind)] = &[("predicted", Kind::Text), ("label", Kind::Text), ("group_by", Kind::TextList)];
 

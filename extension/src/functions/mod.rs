@@ -22,6 +22,7 @@ pub fn register(con: &Connection, side: &Side) -> Result<(), Box<dyn Error>> {
     con.register_table_function_with_extra_info::<generate::GenerateKpiAnomalies, _>("generate_kpi_anomalies", side)?;
     con.register_table_function_with_extra_info::<detect::DetectAnomalies, _>("detect_anomalies", side)?;
     con.register_table_function_with_extra_info::<evaluate::EvaluateDetection, _>("evaluate_detection", side)?;
+    con.register_table_function_with_extra_info::<evaluate::CompareDetectors, _>("compare_detectors", side)?;
     con.register_table_function_with_extra_info::<rca::RcaContributions, _>("rca_contributions", side)?;
     con.register_table_function_with_extra_info::<rca::RcaAnomalies, _>("rca_anomalies", side)?;
     con.register_table_function_with_extra_info::<evaluate::EvaluateRca, _>("evaluate_rca", side)?;
