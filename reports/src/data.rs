@@ -411,8 +411,9 @@ fn time_points(table: &Table) -> Vec<TimePoint> {
 fn methods() -> Vec<(String, String)> {
     [
         ("Detection", "Walk-forward ensemble (seasonal median/MAD z-score, Holt-Winters, level shift): each day is judged only from the days before it. Weekly seasonality (period 7), medium sensitivity (robust z of 3.5 scores 50)."),
+        ("Detector choice", "Every detection method (ensemble, seasonal MAD, Holt-Winters, level shift, generalised ESD, forecast band, isolation forest, streaming likelihood) is scored against the confirmed anomalies in kpi_anomaly_labels at each refresh; see the viewer's Model comparison tab."),
         ("Severity", "Score 0-100 = 100 (1 - 0.5^((z/threshold)^2)); minor >= 50, major >= 70, critical >= 90."),
-        ("Root causes", "Per-segment baseline = median of the previous 7 days; contribution = segment delta / total delta (ratio KPIs split into mix and rate effects); Adtributor surprise and explanatory power; the root-cause set is the smallest combination of up to 3 dimensions that explains the gap."),
+        ("Root causes", "Per-segment baseline = median of the same weekday over the 4 weeks before; contribution = segment delta / total delta (ratio KPIs split into mix and rate effects); Adtributor surprise and explanatory power; the root-cause set is the smallest combination of up to 3 dimensions that explains the gap."),
         ("Decision tree", "Categorical CART over channel, region and cohort separating anomalous segment-days."),
         ("Forecast", "Model chosen per KPI by a rolling-origin backtest (seasonal naive, ETS, MSTL); 30 days ahead with a 90% prediction interval."),
         ("Actions", "For each root-cause segment, the lever of revenue = sessions x conversion x payment success x AOV that moved most against the same weekday of the four weeks before."),
