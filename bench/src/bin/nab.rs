@@ -1,11 +1,12 @@
-//! `cargo run --release -p kpiscope-bench --bin nab -- [NAB_ROOT] [--method NAME]`
+//! `cargo run --release -p kpiscope-bench --bin nab -- [NAB_ROOT] [--method NAME] [--cooldown ROWS] [--per-file]`
 //!
 //! Runs the detector over every NAB file and prints the normalised NAB score for each
 //! profile, at the corpus-optimised threshold and at the default threshold (score 50),
-//! plus the time per file.
+//! plus the time per file. `--per-file` adds, at the default threshold, each file's standard
+//! score with its windows found and its alarms outside them, worst first: where to look next.
 
 use anyhow::{Context, Result};
-use kpiscope_bench::nab::{load_corpus, normalise, score_file, PROFILES};
+use kpiscope_bench::nab::{load_corpus, normalise, probation, score_file, PROFILES};
 use kpiscope_engine::detect::{detect, incidents, DetectConfig, Method, ANOMALY_SCORE};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -41,19 +42,19 @@ fn main() -> Result<()> {
     let rows: usize = files.iter().map(|f| f.values.len()).sum();
     let windows: usize = files.iter().map(|f| f.windows.len()).sum();
 
+    // The alerts: the first point of each incident at `threshold`.
+    let alerts = |scores: &[f64], threshold: f64| -> Vec<usize> {
+        incidents(scores.iter().map(|s| *s >= threshold), cooldown)
+            .iter()
+            .enumerate()
+            .filter_map(|(i, incident)| incident.is_some_and(|(_, opens)| opens).then_some(i))
+            .collect()
+    };
     let corpus_score = |threshold: f64, profile| -> f64 {
         files
             .iter()
             .zip(&scored)
-            .map(|(file, scores)| {
-                let flags = scores.iter().map(|s| *s >= threshold);
-                let hits: Vec<usize> = incidents(flags, cooldown)
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, incident)| incident.is_some_and(|(_, opens)| opens).then_some(i))
-                    .collect();
-                score_file(file.values.len(), &file.windows, &hits, profile)
-            })
+            .map(|(file, scores)| score_file(file.values.len(), &file.windows, &alerts(scores, threshold), profile))
             .sum()
     };
     println!("NAB v1.1: {} files, {rows} rows, {windows} windows; method {}", files.len(), config.method.name());
@@ -65,6 +66,26 @@ fn main() -> Result<()> {
             .fold((f64::NEG_INFINITY, 0.0), |a, b| if b.0 > a.0 { b } else { a });
         let default = normalise(corpus_score(ANOMALY_SCORE, profile), windows, profile);
         println!("{:<20} {:>12.1} {:>10.2} {:>14.1}", profile.name, best, threshold, default);
+    }
+    if args.iter().any(|a| a == "--per-file") {
+        let mut rows: Vec<(f64, &str, usize, usize, usize)> = files
+            .iter()
+            .zip(&scored)
+            .map(|(file, scores)| {
+                let skip = probation(file.values.len());
+                let hits: Vec<usize> = alerts(scores, ANOMALY_SCORE).into_iter().filter(|&i| i >= skip).collect();
+                let inside = |i: usize| file.windows.iter().any(|&(l, r)| l <= i && i <= r);
+                let found = file.windows.iter().filter(|&&(l, r)| hits.iter().any(|&i| l <= i && i <= r)).count();
+                let outside = hits.iter().filter(|&&i| !inside(i)).count();
+                let score = score_file(file.values.len(), &file.windows, &hits, &PROFILES[0]);
+                (score, file.name.as_str(), file.windows.len(), found, outside)
+            })
+            .collect();
+        rows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        println!("{:>8} {:>8} {:>6} {:>8}  file", "standard", "windows", "found", "outside");
+        for (score, name, windows, found, outside) in rows {
+            println!("{score:>8.2} {windows:>8} {found:>6} {outside:>8}  {name}");
+        }
     }
     println!(
         "time: {:.1} ms per file on average, {:.2} µs per row, slowest {:.1} ms ({})",

@@ -10,7 +10,7 @@ const CYCLES: usize = 6;
 /// Lags used when there is no seasonality (period 1).
 const NON_SEASONAL_LAGS: usize = 7;
 /// Same-phase values needed before a baseline exists.
-pub(super) const MIN_BASELINE_POINTS: usize = 2;
+const MIN_BASELINE_POINTS: usize = 2;
 
 /// Per point: the signal (once warmed up) and the raw residual `value - same-phase median`.
 pub(super) struct Output {
@@ -24,22 +24,53 @@ pub(super) fn min_residuals(period: usize) -> usize {
     (2 * period).max(14)
 }
 
+/// Residuals the seasonal spread waits for: beyond this the estimate is stable, and waiting
+/// two long seasons (576 points of a 5-minute stream) is not worth it.
+const MAX_WARM_UP: usize = 200;
+
+/// Roughly how many points the seasonal signal needs before its first score: two seasons
+/// (or, for long seasons, a few points for the stand-in) and then the spread's residuals.
+pub(super) fn warm_up(period: usize) -> usize {
+    let baseline = if period > LONG_SEASON { MIN_BASELINE_POINTS } else { MIN_BASELINE_POINTS * period.max(1) };
+    baseline + min_residuals(period).min(MAX_WARM_UP)
+}
+
+/// The median of the same phase over the previous `lags` cycles of `lag` slots, from at least
+/// [`MIN_BASELINE_POINTS`] values.
+fn lagged_median(series: &Series, i: usize, lag: usize, lags: usize, values: &mut Vec<f64>) -> Option<f64> {
+    values.clear();
+    for k in 1..=lags {
+        if let Some(v) = series.at_slot(i, series.slots[i] - (k * lag) as i64) {
+            values.push(v);
+        }
+    }
+    if values.len() >= MIN_BASELINE_POINTS {
+        median_in_place(values)
+    } else {
+        None
+    }
+}
+
+/// Seasons longer than this many samples get a stand-in baseline while they warm up.
+const LONG_SEASON: usize = 7;
+
 pub(super) fn run(series: &Series) -> Output {
     let (lag, lags) = if series.period > 1 { (series.period, CYCLES) } else { (1, NON_SEASONAL_LAGS) };
     let window = (2 * lag * lags).max(28);
-    let needed = min_residuals(series.period);
+    let needed = min_residuals(series.period).min(MAX_WARM_UP);
     let n = series.len();
     let mut history: Vec<f64> = Vec::new();
     let mut out = Output { signals: Vec::with_capacity(n), residuals: Vec::with_capacity(n) };
-    let (mut same_phase, mut scratch) = (Vec::with_capacity(lags), Vec::new());
+    let (mut values, mut scratch) = (Vec::with_capacity(lags), Vec::new());
     for i in 0..n {
-        same_phase.clear();
-        for k in 1..=lags {
-            if let Some(v) = series.at_slot(i, series.slots[i] - (k * lag) as i64) {
-                same_phase.push(v);
-            }
-        }
-        let base = if same_phase.len() >= MIN_BASELINE_POINTS { median_in_place(&mut same_phase) } else { None };
+        // Until two long seasons have passed, the median of the last points stands in for the
+        // same phase: a 5-minute stream (a season of 288) would otherwise wait two days for its
+        // first score. Its residuals share the spread's window, which keeps the band wide
+        // while the two baselines mix. Daily data (a season of 7) waits: there the stand-in's
+        // first weeks cost precision (per-segment F1 0.957 -> 0.951 on the synthetic data).
+        let base = lagged_median(series, i, lag, lags, &mut values).or_else(|| {
+            (series.period > LONG_SEASON).then(|| lagged_median(series, i, 1, NON_SEASONAL_LAGS, &mut values)).flatten()
+        });
         let recent = &history[history.len().saturating_sub(window)..];
         let signal = match base {
             Some(base) if recent.len() >= needed => robust_location_scale_with(recent, &mut scratch)
