@@ -536,10 +536,15 @@ impl Likelihood {
     /// |z| values in the long-run distribution.
     const LONG: usize = 8_000;
     /// |z| values averaged for the current point. Chosen on NAB (standard profile, optimised
-    /// / default threshold): 10 and 2,000 gave 52.1 / 33.1, 5 gave 53.2 / 46.0, 3 and 8,000
-    /// give 53.6 / 52.8: a short average reacts at the first points of an anomaly, where NAB
-    /// pays most, and puts the corpus optimum near the default threshold.
-    const SHORT: usize = 3;
+    /// / default threshold): 10 and 2,000 gave 52.1 / 33.1 and 3 gave 53.6 / 52.8 under the
+    /// old two-season warm-up; with the short warm-up 3 gives 60.7 / 58.9, 4 gives 62.0 /
+    /// 61.0, 5 gives 62.4 / 62.2 and 6 gives 61.3 / 60.7 (each with [`Self::MEAN_SHRINK`]).
+    const SHORT: usize = 5;
+    /// A mean of `SHORT` values varies less than one value: its spread is the values' spread
+    /// over `SHORT^MEAN_SHRINK`. Independent values would shrink by the square root (0.5);
+    /// neighbouring |z| are correlated, and 0.25 fits (5 values: 0 gave 62.4 / 51.2, 0.5 gave
+    /// 62.4 / 55.7, 0.3 gave 62.4 / 61.3): it puts the corpus optimum at the default threshold.
+    const MEAN_SHRINK: f64 = 0.25;
     /// Long-run values needed before scoring (NAB standard: 100 gave 59.9, 15-50 give 60.7;
     /// short streams get their first scores sooner).
     const MIN_LONG: usize = 50;
@@ -556,6 +561,7 @@ impl Likelihood {
             let mean = self.sum / n;
             let sd = (self.sum_sq / n - mean * mean).max(0.0).sqrt().max(1e-3);
             let recent = self.short.iter().sum::<f64>() / self.short.len() as f64;
+            let sd = sd / (self.short.len() as f64).powf(Self::MEAN_SHRINK);
             let tail = 0.5 * libm::erfc((recent - mean) / sd / std::f64::consts::SQRT_2);
             (-10.0 * tail.max(1e-300).log10()).clamp(0.0, 100.0)
         } else {
