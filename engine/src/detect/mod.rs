@@ -465,7 +465,8 @@ pub fn detect(ts: &[i64], values: &[Option<f64>], config: &DetectConfig) -> Resu
             vec![(Method::SeasonalMad, seasonal.signals), (Method::HoltWinters, hw), (Method::LevelShift, shift)]
         }
     };
-    let mut likelihood = (config.method == Method::Streaming).then(Likelihood::default);
+    let mut likelihood = (config.method == Method::Streaming)
+        .then(|| Likelihood { cooldown: config.noise.cooldown, ..Likelihood::default() });
     let mut out: Vec<Detection> = Vec::with_capacity(series.len());
     for i in 0..series.len() {
         let primary = detectors[0].1[i];
@@ -533,6 +534,8 @@ struct Likelihood {
     /// Points scored so far, and which of them scored an anomaly (within the last `LONG`).
     calls: usize,
     excursions: std::collections::VecDeque<usize>,
+    /// The incidents' cooldown: excursions this close belong to the current incident.
+    cooldown: usize,
 }
 
 impl Likelihood {
@@ -553,16 +556,31 @@ impl Likelihood {
     const MIN_LONG: usize = 50;
 
     /// 0-100: `10 * -log10(tail probability)`, capped; a one-in-100,000 excursion scores 50.
-    /// An excursion this series already made `k` times within the long window is `k + 1`
-    /// times as likely, so its tail is multiplied by that (spiky streams stop repeating their
-    /// alarms; NAB standard 62.4 -> 63.1, low-FP 48.8 -> 51.4, low-FN 69.5 -> 69.1).
+    /// An excursion this series already made `k` times within the long window, in earlier
+    /// incidents, is `k + 1` times as likely, so its tail is multiplied by that: spiky streams
+    /// stop repeating their alarms. Excursions of the current incident (within the cooldown)
+    /// do not count. NAB (cooldown 50), optimised / default: standard 62.4 / 62.2 -> 63.2 /
+    /// 63.2 (63.1 / 62.4 counting them too), low-FP 48.8 / 47.0 -> 51.7 / 51.6, low-FN 69.5 /
+    /// 69.1 -> 69.1 / 68.9.
     fn score(&mut self, z: f64) -> f64 {
         let raw = self.tail_score(z);
         self.calls += 1;
         while self.excursions.front().is_some_and(|&at| at + Self::LONG < self.calls) {
             self.excursions.pop_front();
         }
-        let seen = self.excursions.len() as f64;
+        // The current incident: the chain of excursions each within the cooldown of the next.
+        let mut next = self.calls;
+        let current = self
+            .excursions
+            .iter()
+            .rev()
+            .take_while(|&&at| {
+                let joined = at + self.cooldown + 1 >= next;
+                next = at;
+                joined
+            })
+            .count();
+        let seen = (self.excursions.len() - current) as f64;
         if raw >= ANOMALY_SCORE {
             self.excursions.push_back(self.calls);
         }
