@@ -841,6 +841,40 @@ mod tests {
         ));
     }
 
+    /// Scores `calm` ordinary |z| values, then the excursion `z` for `run` points, returning
+    /// the highest score of the excursion.
+    fn excursion(likelihood: &mut Likelihood, calm: usize, z: f64, run: usize) -> f64 {
+        for k in 0..calm {
+            likelihood.score(0.5 + 0.1 * (k % 7) as f64);
+        }
+        (0..run).map(|_| likelihood.score(z)).fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn likelihood_scores_a_first_excursion_high_and_a_repeated_one_lower() {
+        let mut likelihood = Likelihood::default();
+        let first = excursion(&mut likelihood, 500, 6.0, 5);
+        assert!(first >= ANOMALY_SCORE, "first excursion {first}");
+        let second = excursion(&mut likelihood, 500, 6.0, 5);
+        assert!(second < first, "a repeat is less surprising: {second} vs {first}");
+        // Nothing scores before the long-run distribution has its minimum.
+        assert_eq!(Likelihood::default().score(50.0), 0.0);
+    }
+
+    #[test]
+    fn likelihood_does_not_count_the_current_incident_as_a_repeat() {
+        // Three bursts 20 points apart: one incident under a cooldown of 50, three without.
+        let third_burst = |cooldown: usize| {
+            let mut likelihood = Likelihood { cooldown, ..Likelihood::default() };
+            excursion(&mut likelihood, 500, 6.0, 5);
+            excursion(&mut likelihood, 20, 6.0, 5);
+            excursion(&mut likelihood, 20, 6.0, 5)
+        };
+        let (one_incident, separate) = (third_burst(50), third_burst(0));
+        assert!(one_incident >= ANOMALY_SCORE, "{one_incident}");
+        assert!(separate < one_incident, "{separate} vs {one_incident}");
+    }
+
     #[test]
     fn incidents_merge_runs_and_respect_the_cooldown() {
         let flags = [true, true, false, true, false, false, false, true];
