@@ -3,12 +3,11 @@
 
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
-use crate::params::{self, Kind};
+use crate::params::Kind;
 use crate::series;
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::changepoints::change_points_series;
-use kpiscope_engine::detect::MAX_PERIOD;
 use rayon::prelude::*;
 
 const PARAMS: &[(&str, Kind)] =
@@ -17,7 +16,7 @@ const PARAMS: &[(&str, Kind)] =
 const OUTPUT: &[&str] = &["ts", "value", "is_change_point", "probability", "mean_before", "mean_after"];
 
 fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
-    let period = params::integer(bind, "period", 1, MAX_PERIOD as i64)?.map(|p| p as usize);
+    let period = super::period(bind)?;
     let input = series::read(bind, OUTPUT)?;
     let results: Vec<_> = input.groups.par_iter().map(|g| change_points_series(&g.ts, &g.values, period)).collect();
     let results = results.into_iter().collect::<Result<Vec<_>, _>>().map_err(fail)?;

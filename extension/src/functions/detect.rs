@@ -9,7 +9,7 @@ use crate::source::{quote_ident, Side, Source};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::detect::{
-    detect_many, DetectConfig, Direction, Event, Method, NoiseControls, Sensitivity, SeriesRef, MAX_PERIOD,
+    detect_many, DetectConfig, Direction, Event, Method, NoiseControls, Sensitivity, SeriesRef,
 };
 
 const PARAMS: &[(&str, Kind)] = &[
@@ -56,7 +56,7 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
     let config = DetectConfig {
         method,
         sensitivity,
-        period: params::integer(bind, "period", 1, MAX_PERIOD as i64)?.map(|p| p as usize),
+        period: super::period(bind)?,
         noise: NoiseControls {
             min_delta: params::double(bind, "min_delta", 0.0, f64::MAX)?.unwrap_or(0.0),
             min_pct: params::double(bind, "min_pct", 0.0, f64::MAX)?.unwrap_or(0.0),

@@ -9,7 +9,7 @@ use crate::series;
 use crate::source::{quote_ident, Side, Source};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
-use kpiscope_engine::detect::{DetectConfig, Sensitivity, MAX_PERIOD};
+use kpiscope_engine::detect::DetectConfig;
 use kpiscope_engine::evaluate::{compare_detectors, LabelledSeries, Scores};
 use kpiscope_engine::rca::SetMatch;
 
@@ -107,12 +107,8 @@ fn compute_compare(bind: &BindInfo) -> CallResult<ResultTable> {
     if params::text(bind, "label")?.is_none() {
         return Err(fail("label is required: a BOOLEAN column or a condition such as 'injected_anomaly IS NOT NULL'"));
     }
-    let sensitivity = params::text(bind, "sensitivity")?.map(|s| Sensitivity::parse(&s)).transpose().map_err(fail)?;
-    let config = DetectConfig {
-        sensitivity: sensitivity.unwrap_or_default(),
-        period: params::integer(bind, "period", 1, MAX_PERIOD as i64)?.map(|p| p as usize),
-        ..DetectConfig::default()
-    };
+    let (_, sensitivity) = super::detect::method_and_sensitivity(bind)?;
+    let config = DetectConfig { sensitivity, period: super::period(bind)?, ..DetectConfig::default() };
     let input = series::read(bind, &[])?;
     let labelled: Vec<LabelledSeries<'_>> =
         input.groups.iter().map(|g| (g.ts.as_slice(), g.values.as_slice(), g.labels.as_slice())).collect();

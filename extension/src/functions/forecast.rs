@@ -7,7 +7,6 @@ use crate::params::{self, Kind};
 use crate::series;
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
-use kpiscope_engine::detect::MAX_PERIOD;
 use kpiscope_engine::forecast::{compare_series, forecast_series, Model, MAX_HORIZON};
 use rayon::prelude::*;
 
@@ -38,7 +37,7 @@ const COMPARE_OUTPUT: &[&str] = &["model", "folds", "mae", "rmse", "smape", "mas
 fn settings(bind: &BindInfo, default_horizon: i64) -> CallResult<(usize, f64, Option<usize>)> {
     let horizon = params::integer(bind, "horizon", 1, MAX_HORIZON as i64)?.unwrap_or(default_horizon) as usize;
     let level = params::double(bind, "level", 0.01, 0.999)?.unwrap_or(0.9);
-    let period = params::integer(bind, "period", 1, MAX_PERIOD as i64)?.map(|p| p as usize);
+    let period = super::period(bind)?;
     Ok((horizon, level, period))
 }
 
