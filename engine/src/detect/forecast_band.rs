@@ -91,7 +91,7 @@ mod tests {
         let values = (0..n)
             .map(|d| Some(100.0 + [0.0, 5.0, 3.0, 2.0, 8.0, 30.0, 20.0][d % 7] + f64::from((d * 7 % 5) as u8)))
             .collect();
-        Series { values, slots: (0..n as i64).collect(), period: 7 }
+        Series { values, slots: (0..n as i64).collect(), period: 7, week: None }
     }
 
     #[test]
@@ -109,7 +109,12 @@ mod tests {
     fn a_point_is_scored_from_its_past_only() {
         let series = weekly(120);
         let full = run(&series);
-        let cut = Series { values: series.values[..100].to_vec(), slots: series.slots[..100].to_vec(), period: 7 };
+        let cut = Series {
+            values: series.values[..100].to_vec(),
+            slots: series.slots[..100].to_vec(),
+            period: 7,
+            week: None,
+        };
         assert_eq!(run(&cut)[..], full[..100]);
     }
 }

@@ -63,12 +63,15 @@ pub(super) fn run(series: &Series) -> Output {
     let mut out = Output { signals: Vec::with_capacity(n), residuals: Vec::with_capacity(n) };
     let (mut values, mut scratch) = (Vec::with_capacity(lags), Vec::new());
     for i in 0..n {
+        // Sub-daily data compares with the same slot of earlier weeks once two weeks have passed,
+        // and with the same slot of earlier days until then.
         // Until two long seasons have passed, the median of the last points stands in for the
         // same phase: a 5-minute stream (a season of 288) would otherwise wait two days for its
         // first score. Its residuals share the spread's window, which keeps the band wide
         // while the two baselines mix. Daily data (a season of 7) waits: there the stand-in's
         // first weeks cost precision (per-segment F1 0.957 -> 0.951 on the synthetic data).
-        let base = lagged_median(series, i, lag, lags, &mut values).or_else(|| {
+        let weekly = series.week.and_then(|week| lagged_median(series, i, week, lags, &mut values));
+        let base = weekly.or_else(|| lagged_median(series, i, lag, lags, &mut values)).or_else(|| {
             (series.period > LONG_SEASON).then(|| lagged_median(series, i, 1, NON_SEASONAL_LAGS, &mut values)).flatten()
         });
         let recent = &history[history.len().saturating_sub(window)..];
