@@ -3,7 +3,8 @@
 //! Runs the detector over every NAB file and prints the normalised NAB score for each
 //! profile, at the corpus-optimised threshold and at the default threshold (score 50),
 //! plus the time per file. `--per-file` adds, at the default threshold, each file's standard
-//! score with its windows found and its alarms outside them, worst first: where to look next.
+//! score with its windows found, its alarms outside them and its time, worst first: where to
+//! look next.
 
 use anyhow::{Context, Result};
 use kpiscope_bench::nab::{load_corpus, normalise, probation, score_file, PROFILES};
@@ -27,6 +28,7 @@ fn main() -> Result<()> {
 
     let started = Instant::now();
     let mut scored = Vec::with_capacity(files.len());
+    let mut seconds_per_file = Vec::with_capacity(files.len());
     let mut slowest = (0.0, String::new());
     for file in &files {
         let t = Instant::now();
@@ -36,6 +38,7 @@ fn main() -> Result<()> {
         if seconds > slowest.0 {
             slowest = (seconds, file.name.clone());
         }
+        seconds_per_file.push(seconds);
         scored.push(verdicts.iter().map(|d| d.score.unwrap_or(0.0)).collect::<Vec<f64>>());
     }
     let elapsed = started.elapsed().as_secs_f64();
@@ -68,23 +71,24 @@ fn main() -> Result<()> {
         println!("{:<20} {:>12.1} {:>10.2} {:>14.1}", profile.name, best, threshold, default);
     }
     if args.iter().any(|a| a == "--per-file") {
-        let mut rows: Vec<(f64, &str, usize, usize, usize)> = files
+        let mut rows: Vec<(f64, &str, usize, usize, usize, f64)> = files
             .iter()
             .zip(&scored)
-            .map(|(file, scores)| {
+            .zip(&seconds_per_file)
+            .map(|((file, scores), seconds)| {
                 let skip = probation(file.values.len());
                 let hits: Vec<usize> = alerts(scores, ANOMALY_SCORE).into_iter().filter(|&i| i >= skip).collect();
                 let inside = |i: usize| file.windows.iter().any(|&(l, r)| l <= i && i <= r);
                 let found = file.windows.iter().filter(|&&(l, r)| hits.iter().any(|&i| l <= i && i <= r)).count();
                 let outside = hits.iter().filter(|&&i| !inside(i)).count();
                 let score = score_file(file.values.len(), &file.windows, &hits, &PROFILES[0]);
-                (score, file.name.as_str(), file.windows.len(), found, outside)
+                (score, file.name.as_str(), file.windows.len(), found, outside, 1000.0 * seconds)
             })
             .collect();
         rows.sort_by(|a, b| a.0.total_cmp(&b.0));
-        println!("{:>8} {:>8} {:>6} {:>8}  file", "standard", "windows", "found", "outside");
-        for (score, name, windows, found, outside) in rows {
-            println!("{score:>8.2} {windows:>8} {found:>6} {outside:>8}  {name}");
+        println!("{:>8} {:>8} {:>6} {:>8} {:>8}  file", "standard", "windows", "found", "outside", "ms");
+        for (score, name, windows, found, outside, ms) in rows {
+            println!("{score:>8.2} {windows:>8} {found:>6} {outside:>8} {ms:>8.1}  {name}");
         }
     }
     println!(
