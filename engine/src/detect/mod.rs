@@ -736,6 +736,22 @@ mod tests {
     }
 
     #[test]
+    fn streaming_replay_equals_the_live_run_at_every_cut() {
+        // Counts for the first 40 rows, then a fraction: the full run is not count data, while
+        // a replay cut inside the first 50 rows could think it is.
+        let values: Vec<Option<f64>> =
+            (0..700u64).map(|i| Some(if i == 40 { 12.5 } else { ((i * 7919) % 23) as f64 + 10.0 })).collect();
+        // Daily data: its warm-up (28 rows) ends inside the 50 rows that decide the scale.
+        let ts = daily(700);
+        let config = DetectConfig { method: Method::Streaming, ..DetectConfig::default() };
+        let full = detect(&ts, &values, &config).unwrap();
+        for cut in (0..700).step_by(3) {
+            let prefix = detect(&ts[..=cut], &values[..=cut], &config).unwrap();
+            assert_eq!(prefix[..], full[..=cut], "replay at row {cut} differs from the live run");
+        }
+    }
+
+    #[test]
     fn warm_up_points_are_unscored_not_flagged() {
         let out = detect(&daily(10), &weekly_series(10), &DetectConfig::default()).unwrap();
         assert!(out.iter().all(|d| d.score.is_none() && !d.is_anomaly));
