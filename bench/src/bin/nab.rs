@@ -8,7 +8,7 @@
 
 use anyhow::{Context, Result};
 use kpiscope_bench::nab::{load_corpus, normalise, probation, score_file, PROFILES};
-use kpiscope_engine::detect::{detect, incidents, DetectConfig, Method, ANOMALY_SCORE};
+use kpiscope_engine::detect::{detect, incidents, DetectConfig, Method, NoiseControls, ANOMALY_SCORE};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -24,7 +24,10 @@ fn main() -> Result<()> {
         None => 0,
     };
     let files = load_corpus(&PathBuf::from(root))?;
-    let config = DetectConfig { method, ..DetectConfig::default() };
+    // The cooldown reaches the detector too, so the default-threshold alerts are exactly what
+    // `detect_anomalies(..., method := ..., cooldown := ...)` flags.
+    let noise = NoiseControls { cooldown, ..NoiseControls::default() };
+    let config = DetectConfig { method, noise, ..DetectConfig::default() };
 
     let started = Instant::now();
     let mut scored = Vec::with_capacity(files.len());
