@@ -457,13 +457,13 @@ fn place_on_grid(ts: &[i64], values: &[Option<f64>], config: &DetectConfig, scal
 /// Timestamps are microseconds and must be strictly increasing; gaps are allowed (seasonal
 /// phase follows the clock, not the row number).
 pub fn detect(ts: &[i64], values: &[Option<f64>], config: &DetectConfig) -> Result<Vec<Detection>> {
-    let scale_probed = config.method == Method::Streaming;
-    let scale = if scale_probed { Scale::for_values(values) } else { Scale::Identity };
+    let streams = config.method == Method::Streaming;
+    let scale = if streams { Scale::for_values(values) } else { Scale::Identity };
     let series = place_on_grid(ts, values, config, scale)?;
     let seasonal = seasonal::run(&series);
     // `streaming` reports nothing before its scale is settled, so a replay shows the same
     // expected values and bands as the live run from the first point on.
-    let warm_up = if scale_probed { config.noise.min_history.max(Scale::PROBE) } else { config.noise.min_history };
+    let warm_up = if streams { config.noise.min_history.max(Scale::PROBE) } else { config.noise.min_history };
     let threshold = config.sensitivity.threshold();
     let detectors: Vec<(Method, Vec<Option<Signal>>)> = match config.method {
         Method::SeasonalMad => vec![(Method::SeasonalMad, seasonal.signals)],
@@ -484,7 +484,7 @@ pub fn detect(ts: &[i64], values: &[Option<f64>], config: &DetectConfig) -> Resu
             vec![(Method::SeasonalMad, seasonal.signals), (Method::HoltWinters, hw), (Method::LevelShift, shift)]
         }
     };
-    let mut streaming = (config.method == Method::Streaming).then(|| streaming::Scorer::new(config.noise.cooldown));
+    let mut streaming = streams.then(|| streaming::Scorer::new(config.noise.cooldown));
     let mut out: Vec<Detection> = Vec::with_capacity(series.len());
     for i in 0..series.len() {
         let outside = match (&mut streaming, series.values[i]) {
