@@ -37,7 +37,7 @@ pub(super) enum Scale {
 impl Scale {
     /// Rows that decide whether a series is count data. `detect` reports no point before
     /// them, so a replay that reports anything has seen the same rows and picks the same
-    /// scale. The likelihood scores nothing this early anyway ([`Likelihood::MIN_LONG`]).
+    /// scale. The likelihood scores nothing this early anyway ([`LongRun::MIN_VALUES`]).
     pub(super) const PROBE: usize = 50;
 
     /// `Sqrt` when the first [`Self::PROBE`] present values are all non-negative integers.
@@ -110,10 +110,13 @@ pub(super) struct Scorer {
     scored: usize,
     fast: Likelihood,
     slow: Likelihood,
+    /// The long run of |z| both horizons compare with.
+    z_run: LongRun,
     range: Range,
     volatility: Volatility,
     /// The likelihood of the volatility's deviation, already a mean over its window.
     volatile: Likelihood,
+    volatility_run: LongRun,
 }
 
 impl Scorer {
@@ -133,9 +136,11 @@ impl Scorer {
             scored: 0,
             fast: Likelihood::new(Likelihood::FAST, Likelihood::FAST_SHRINK, cooldown),
             slow: Likelihood::new(Likelihood::SLOW, Likelihood::SLOW_SHRINK, cooldown),
+            z_run: LongRun::default(),
             range: Range::default(),
             volatility: Volatility::default(),
             volatile: Likelihood::new(1, 0.0, cooldown),
+            volatility_run: LongRun::default(),
         }
     }
 
@@ -149,9 +154,15 @@ impl Scorer {
     /// The 0-100 score of a scored point with combined z-score `z`; `outside` from
     /// [`Self::observe`].
     pub(super) fn score(&mut self, z: f64, outside: bool) -> f64 {
-        let spike = if self.scored < Self::SPIKES_UNTIL { self.fast.score(z) } else { 0.0 };
+        let z = LongRun::cap(z);
+        let spike = if self.scored < Self::SPIKES_UNTIL { self.fast.score(z, &self.z_run) } else { 0.0 };
         self.scored += 1;
-        let likely = spike.max(self.slow.score(z)).max(self.volatile.score(self.volatility.deviation));
+        let drift = self.slow.score(z, &self.z_run);
+        self.z_run.push(z);
+        let deviation = LongRun::cap(self.volatility.deviation);
+        let volatile = self.volatile.score(deviation, &self.volatility_run);
+        self.volatility_run.push(deviation);
+        let likely = spike.max(drift).max(volatile);
         if outside {
             100.0
         } else {
@@ -201,22 +212,69 @@ impl Volatility {
     }
 }
 
-/// Anomaly likelihood (after Numenta's HTM detector): how improbable the recent average |z|
-/// is given the distribution of |z| over the long run of this series. A series whose z-scores
-/// are always large (heavy tails, discrete values) stops alarming on its ordinary days, and
-/// one that is usually calm alarms on a smaller excursion.
-#[derive(Debug)]
-pub(super) struct Likelihood {
-    long: VecDeque<f64>,
+/// The long-run distribution of one stream of |z| (capped): the mean and spread of its last
+/// [`LongRun::LEN`] values. The spike and drift horizons share one; the volatility has its
+/// own.
+#[derive(Debug, Default)]
+pub(super) struct LongRun {
+    values: VecDeque<f64>,
     sum: f64,
     sum_sq: f64,
+}
+
+impl LongRun {
+    /// Values in the long-run distribution.
+    const LEN: usize = 8_000;
+    /// |z| beyond this counts as this: one absurd point (a counter reset, a bad reading)
+    /// would otherwise dominate the 5-point mean and the long-run spread for thousands of
+    /// points, and the range rule speaks for true extremes (NAB: 30 gave 70.8 / 70.6, 100
+    /// gave 70.7 / 69.3, no cap 70.2 / 69.0).
+    const Z_CAP: f64 = 50.0;
+    /// Values needed before scoring (NAB standard: 100 gave 59.9, 15-50 give 60.7; short
+    /// streams get their first scores sooner).
+    pub(super) const MIN_VALUES: usize = 50;
+
+    /// |z|, capped at [`Self::Z_CAP`].
+    pub(super) fn cap(z: f64) -> f64 {
+        z.abs().min(Self::Z_CAP)
+    }
+
+    /// Mean and spread, once [`Self::MIN_VALUES`] values are in.
+    fn moments(&self) -> Option<(f64, f64)> {
+        (self.values.len() >= Self::MIN_VALUES).then(|| {
+            let n = self.values.len() as f64;
+            let mean = self.sum / n;
+            (mean, (self.sum_sq / n - mean * mean).max(0.0).sqrt().max(1e-3))
+        })
+    }
+
+    /// Adds a capped value, dropping the oldest beyond [`Self::LEN`].
+    pub(super) fn push(&mut self, z: f64) {
+        self.values.push_back(z);
+        self.sum += z;
+        self.sum_sq += z * z;
+        if self.values.len() > Self::LEN {
+            let old = self.values.pop_front().unwrap_or(0.0);
+            self.sum -= old;
+            self.sum_sq -= old * old;
+        }
+    }
+}
+
+/// Anomaly likelihood (after Numenta's HTM detector): how improbable the recent average |z|
+/// is given the distribution of |z| over the long run of this series ([`LongRun`]). A series
+/// whose z-scores are always large (heavy tails, discrete values) stops alarming on its
+/// ordinary days, and one that is usually calm alarms on a smaller excursion.
+#[derive(Debug)]
+pub(super) struct Likelihood {
     short: VecDeque<f64>,
     /// |z| values averaged for the current point.
     short_len: usize,
     /// A mean of `short_len` values varies less than one value: its spread is the values'
     /// spread over `short_len^shrink`.
     shrink: f64,
-    /// Points scored so far, and which of them scored an anomaly (within the last `LONG`).
+    /// Points scored so far, and which of them scored an anomaly (within the last
+    /// [`LongRun::LEN`]).
     calls: usize,
     excursions: VecDeque<usize>,
     /// The incidents' cooldown: excursions this close belong to the current incident.
@@ -224,8 +282,6 @@ pub(super) struct Likelihood {
 }
 
 impl Likelihood {
-    /// |z| values in the long-run distribution.
-    const LONG: usize = 8_000;
     /// The spike horizon. Chosen on NAB (standard profile, optimised / default threshold,
     /// before the slow horizon existed): 10 and 2,000 gave 52.1 / 33.1 and 3 gave 53.6 / 52.8
     /// under the old two-season warm-up; with the short warm-up 3 gives 60.7 / 58.9, 4 gives
@@ -240,30 +296,19 @@ impl Likelihood {
     /// 100 gave 74.4 / 74.3, 110 74.7 / 74.6, 120 74.9 / 74.7, 130 74.9 / 74.5, 150 74.7 /
     /// 74.1, 200 70.5 / 68.4.
     pub(super) const SLOW: usize = 120;
-    /// Over 100 points the correlation of neighbours matters less (0.4 gave 68.7 / 68.3 at
+    /// Over 100 points or more the correlation of neighbours matters less (0.4 gave 68.7 / 68.3 at
     /// 150 points, 0.6 gave 61.3 / 57.3 at 100; at 150 points with the retiring spike
     /// horizon 0.45 gave 73.0 / 72.2 and 0.55 72.8 / 72.3, against 74.7 / 74.1).
     pub(super) const SLOW_SHRINK: f64 = 0.5;
-    /// |z| beyond this counts as this: one absurd point (a counter reset, a bad reading)
-    /// would otherwise dominate the 5-point mean and the long-run spread for thousands of
-    /// points, and the range rule speaks for true extremes (NAB: 30 gave 70.8 / 70.6, 100
-    /// gave 70.7 / 69.3, no cap 70.2 / 69.0).
-    const Z_CAP: f64 = 50.0;
     /// Subtracted from `10 * -log10(tail)`, so that 50 is a one-in-10^7 excursion: the
     /// tails of correlated, heavy-tailed |z| are not probabilities, and this puts the corpus
     /// optimum (a threshold of 71 without it) at the default threshold 50 (NAB, with the
     /// volatility: 72.6 / 70.0 without it, 72.0 / 71.7 with it).
     pub(super) const OFFSET: f64 = 20.0;
-    /// Long-run values needed before scoring (NAB standard: 100 gave 59.9, 15-50 give 60.7;
-    /// short streams get their first scores sooner).
-    pub(super) const MIN_LONG: usize = 50;
 
     /// A likelihood over the mean of the last `short_len` |z|.
     pub(super) fn new(short_len: usize, shrink: f64, cooldown: usize) -> Self {
         Self {
-            long: VecDeque::new(),
-            sum: 0.0,
-            sum_sq: 0.0,
             short: VecDeque::with_capacity(short_len + 1),
             short_len,
             shrink,
@@ -281,10 +326,11 @@ impl Likelihood {
     /// do not count. NAB (cooldown 50), optimised / default: standard 62.4 / 62.2 -> 63.2 /
     /// 63.2 (63.1 / 62.4 counting them too), low-FP 48.8 / 47.0 -> 51.7 / 51.6, low-FN 69.5 /
     /// 69.1 -> 69.1 / 68.9.
-    pub(super) fn score(&mut self, z: f64) -> f64 {
-        let raw = self.tail_score(z);
+    /// `z` is capped ([`LongRun::cap`]); `long` is the distribution before it.
+    pub(super) fn score(&mut self, z: f64, long: &LongRun) -> f64 {
+        let raw = self.tail_score(z, long);
         self.calls += 1;
-        while self.excursions.front().is_some_and(|&at| at + Self::LONG < self.calls) {
+        while self.excursions.front().is_some_and(|&at| at + LongRun::LEN < self.calls) {
             self.excursions.pop_front();
         }
         // The current incident: the chain of excursions each within the cooldown of the next.
@@ -307,32 +353,16 @@ impl Likelihood {
     }
 
     /// The score from the tail probability alone.
-    fn tail_score(&mut self, z: f64) -> f64 {
-        let z = z.abs().min(Self::Z_CAP);
+    fn tail_score(&mut self, z: f64, long: &LongRun) -> f64 {
         self.short.push_back(z);
         if self.short.len() > self.short_len {
             self.short.pop_front();
         }
-        let n = self.long.len() as f64;
-        let score = if self.long.len() >= Self::MIN_LONG {
-            let mean = self.sum / n;
-            let sd = (self.sum_sq / n - mean * mean).max(0.0).sqrt().max(1e-3);
-            let recent = self.short.iter().sum::<f64>() / self.short.len() as f64;
-            let sd = sd / (self.short.len() as f64).powf(self.shrink);
-            let tail = 0.5 * libm::erfc((recent - mean) / sd / std::f64::consts::SQRT_2);
-            (-10.0 * tail.max(1e-300).log10() - Self::OFFSET).clamp(0.0, 100.0)
-        } else {
-            0.0
-        };
-        self.long.push_back(z);
-        self.sum += z;
-        self.sum_sq += z * z;
-        if self.long.len() > Self::LONG {
-            let old = self.long.pop_front().unwrap_or(0.0);
-            self.sum -= old;
-            self.sum_sq -= old * old;
-        }
-        score
+        let Some((mean, sd)) = long.moments() else { return 0.0 };
+        let recent = self.short.iter().sum::<f64>() / self.short.len() as f64;
+        let sd = sd / (self.short.len() as f64).powf(self.shrink);
+        let tail = 0.5 * libm::erfc((recent - mean) / sd / std::f64::consts::SQRT_2);
+        (-10.0 * tail.max(1e-300).log10() - Self::OFFSET).clamp(0.0, 100.0)
     }
 }
 
@@ -340,13 +370,25 @@ impl Likelihood {
 mod tests {
     use super::*;
 
-    fn fast(cooldown: usize) -> Likelihood {
-        Likelihood::new(Likelihood::FAST, Likelihood::FAST_SHRINK, cooldown)
+    /// One horizon with a long run of its own.
+    struct Horizon(Likelihood, LongRun);
+
+    impl Horizon {
+        fn score(&mut self, z: f64) -> f64 {
+            let z = LongRun::cap(z);
+            let score = self.0.score(z, &self.1);
+            self.1.push(z);
+            score
+        }
+    }
+
+    fn fast(cooldown: usize) -> Horizon {
+        Horizon(Likelihood::new(Likelihood::FAST, Likelihood::FAST_SHRINK, cooldown), LongRun::default())
     }
 
     /// Scores `calm` ordinary |z| values, then the excursion `z` for `run` points, returning
     /// the highest score of the excursion.
-    fn excursion(likelihood: &mut Likelihood, calm: usize, z: f64, run: usize) -> f64 {
+    fn excursion(likelihood: &mut Horizon, calm: usize, z: f64, run: usize) -> f64 {
         for k in 0..calm {
             likelihood.score(0.5 + 0.1 * (k % 7) as f64);
         }
@@ -381,7 +423,7 @@ mod tests {
     #[test]
     fn the_slow_likelihood_catches_a_sustained_shift_the_fast_one_misses() {
         let mut quick = fast(50);
-        let mut slow = Likelihood::new(Likelihood::SLOW, Likelihood::SLOW_SHRINK, 50);
+        let mut slow = Horizon(Likelihood::new(Likelihood::SLOW, Likelihood::SLOW_SHRINK, 50), LongRun::default());
         let calm = |k: usize| 0.3 + 0.7 * ((k * 7919) % 13) as f64 / 12.0;
         for k in 0..2_000 {
             quick.score(calm(k));
