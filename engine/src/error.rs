@@ -36,6 +36,28 @@ pub enum EngineError {
         /// Why.
         reason: String,
     },
+    /// Timestamps spread over far more grid steps than there are points.
+    #[error(
+        "the series spans {steps} steps of {} but has {points} points (at most {allowed} steps): \
+         a stray timestamp far from the others, or data to aggregate to a coarser grain",
+        step_text(*step)
+    )]
+    SparseGrid {
+        /// Points in the series.
+        points: usize,
+        /// Steps of the sampling grid from the first to the last point.
+        steps: u128,
+        /// The sampling step, microseconds.
+        step: i64,
+        /// The most steps allowed for this many points.
+        allowed: u64,
+    },
+    /// Every value is NULL or not finite.
+    #[error("no finite values: all {points} are NULL or NaN")]
+    NoFiniteValues {
+        /// Points in the series.
+        points: usize,
+    },
     /// Two inputs that must have equal lengths do not.
     #[error("{what}: lengths differ ({left} vs {right})")]
     LengthMismatch {
@@ -46,6 +68,21 @@ pub enum EngineError {
         /// Length of the second input.
         right: usize,
     },
+}
+
+/// A step in microseconds in words: `1 day`, `5 minutes`, `250 microseconds`.
+fn step_text(micros: i64) -> String {
+    const UNITS: [(i64, &str); 6] = [
+        (86_400_000_000, "day"),
+        (3_600_000_000, "hour"),
+        (60_000_000, "minute"),
+        (1_000_000, "second"),
+        (1_000, "millisecond"),
+        (1, "microsecond"),
+    ];
+    let (size, unit) = UNITS.iter().copied().find(|(size, _)| micros % size == 0).unwrap_or((1, "microsecond"));
+    let count = micros / size;
+    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
 }
 
 /// Shorthand for engine results.

@@ -12,6 +12,7 @@ pub mod evaluate;
 pub mod forecast;
 pub mod rca;
 pub mod seasonality;
+pub mod series;
 pub mod stats;
 pub mod synth;
 pub mod tree;

@@ -318,35 +318,59 @@ pub fn localize(leaves: &Leaves, config: &LocalizeConfig) -> Vec<Segment> {
             CuboidIndex { of_leaf, segments, pure }
         })
         .collect();
-    let mut covered = vec![false; leaves.len()];
-    let mut chosen: Vec<Segment> = Vec::new();
-    let mut fresh: Vec<usize> = Vec::new();
-    loop {
-        let remaining = (0..leaves.len()).filter(|&i| abnormal[i] && !covered[i]).count();
-        if remaining == 0 || (remaining as f64) < config.residual * total_abnormal as f64 {
-            break;
+    // Greedy cover, lazily: each segment's count of uncovered abnormal leaves only falls, so a
+    // heap entry whose count is stale is refreshed and pushed back instead of rescanning every
+    // leaf for every pick (which was quadratic: 100,000 one-leaf causes took a minute).
+    // Order: most uncovered leaves, then the earliest cuboid (fewest dimensions), then the
+    // earliest segment.
+    let mut fresh: Vec<Vec<usize>> = cuboids.iter().map(|c| vec![0; c.segments.len()]).collect();
+    for (c, cuboid) in cuboids.iter().enumerate() {
+        for i in (0..leaves.len()).filter(|&i| abnormal[i]) {
+            fresh[c][cuboid.of_leaf[i] as usize] += 1;
         }
-        // Best pure segment by (uncovered abnormal leaves, fewer dimensions); ties keep the
-        // first found, and cuboids come smallest first.
-        let mut best: Option<(usize, usize, usize)> = None;
-        for (c, cuboid) in cuboids.iter().enumerate() {
-            fresh.clear();
-            fresh.resize(cuboid.segments.len(), 0);
-            for i in (0..leaves.len()).filter(|&i| abnormal[i] && !covered[i]) {
-                fresh[cuboid.of_leaf[i] as usize] += 1;
+    }
+    let mut members: Vec<Vec<Vec<usize>>> = cuboids.iter().map(|c| vec![Vec::new(); c.segments.len()]).collect();
+    for (c, cuboid) in cuboids.iter().enumerate() {
+        for (i, &s) in cuboid.of_leaf.iter().enumerate() {
+            members[c][s as usize].push(i);
+        }
+    }
+    use std::cmp::Reverse;
+    let mut heap: std::collections::BinaryHeap<(usize, Reverse<usize>, Reverse<usize>)> = cuboids
+        .iter()
+        .enumerate()
+        .flat_map(|(c, cuboid)| {
+            let fresh = &fresh[c];
+            (0..cuboid.segments.len())
+                .filter(move |&s| cuboid.pure[s] && fresh[s] > 0)
+                .map(move |s| (fresh[s], Reverse(c), Reverse(s)))
+        })
+        .collect();
+    let mut covered = vec![false; leaves.len()];
+    let mut remaining = total_abnormal;
+    let mut chosen: Vec<Segment> = Vec::new();
+    while remaining > 0 && (remaining as f64) >= config.residual * total_abnormal as f64 {
+        let Some((count, Reverse(c), Reverse(s))) = heap.pop() else { break };
+        let now = fresh[c][s];
+        if now != count {
+            if now > 0 {
+                heap.push((now, Reverse(c), Reverse(s)));
             }
-            for (s, &count) in fresh.iter().enumerate() {
-                if cuboid.pure[s] && count > 0 && best.is_none_or(|(f, _, _)| count > f) {
-                    best = Some((count, c, s));
+            continue;
+        }
+        for &i in &members[c][s] {
+            if covered[i] {
+                continue;
+            }
+            covered[i] = true;
+            if abnormal[i] {
+                remaining -= 1;
+                for (other, cuboid) in cuboids.iter().enumerate() {
+                    fresh[other][cuboid.of_leaf[i] as usize] -= 1;
                 }
             }
         }
-        let Some((_, c, s)) = best else { break };
-        let cuboid = &cuboids[c];
-        for (flag, &segment) in covered.iter_mut().zip(&cuboid.of_leaf) {
-            *flag |= segment as usize == s;
-        }
-        chosen.push(cuboid.segments[s].clone());
+        chosen.push(cuboids[c].segments[s].clone());
     }
     chosen
 }
@@ -514,7 +538,8 @@ pub fn analyze(leaves: &Leaves, max_depth: usize) -> Vec<Finding> {
         }
         located.denominators = None;
     }
-    let causes = localize(&located, &LocalizeConfig { max_depth, ..LocalizeConfig::default() });
+    let causes: std::collections::HashSet<Segment> =
+        localize(&located, &LocalizeConfig { max_depth, ..LocalizeConfig::default() }).into_iter().collect();
     let mut findings: Vec<Finding> = contributions(leaves, max_depth)
         .into_iter()
         .map(|contribution| Finding { is_root_cause: causes.contains(&contribution.segment), contribution })

@@ -12,9 +12,8 @@
 //! weekly pattern it reported 16 (4 after differencing) where the autocorrelation gives 7.
 //! The first differences were tried too: they amplify noise over smooth seasons.
 
-use crate::detect::{default_period, MAX_PERIOD};
 use crate::error::Result;
-use crate::forecast::regularize;
+use crate::series::{default_period, regularize, MAX_PERIOD};
 
 /// Smallest autocorrelation that counts as a season.
 pub const MIN_STRENGTH: f64 = 0.2;

@@ -6,7 +6,7 @@
 //! is always a prefix of the values ordered by anomaly rate (Breiman et al., 1984), so a split
 //! search is one sort and one pass per dimension.
 //!
-//! Written by hand: linfa-trees 0.8 (the crate DESIGN names) misses splits inside subtrees when
+//! Written by hand: linfa-trees 0.8 (the crate the original design named) misses splits inside subtrees when
 //! features have tied values, which categorical codes always do. Its split search walks the
 //! presorted order of *all* rows and skips rows outside the subtree before comparing a row's
 //! value with the next one, so the boundary between two groups of equal values is never tried
@@ -155,8 +155,9 @@ pub fn fit(dimensions: &[String], rows: &[(Vec<String>, bool)], max_depth: usize
         });
         let Some((score, d, left_values)) = split else { continue };
         decrease[d] += frame.members.len() as f64 * (impurity - score);
+        let left_values: std::collections::HashSet<&str> = left_values.iter().map(String::as_str).collect();
         let (left, right): (Vec<usize>, Vec<usize>) =
-            frame.members.iter().partition(|&&i| left_values.contains(&rows[i].0[d]));
+            frame.members.iter().partition(|&&i| left_values.contains(rows[i].0[d].as_str()));
         for members in [right, left] {
             let mut present: Vec<&str> = members.iter().map(|&i| rows[i].0[d].as_str()).collect();
             present.sort_unstable();

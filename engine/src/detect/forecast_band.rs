@@ -26,11 +26,28 @@ const CLIP: f64 = 2.0;
 
 /// The training values for the block starting at `start`: the last slots before it, gaps
 /// filled with the previous value (the models need a regular grid), `None` when too short.
-fn training(period: usize, by_slot: &[Option<f64>], start: usize) -> Option<Vec<f64>> {
-    let wanted = (TRAIN_CYCLES * period).clamp(MIN_TRAIN, MAX_TRAIN);
-    let from = start.saturating_sub(wanted);
-    let mut last = by_slot[from..start].iter().flatten().next().copied()?;
-    let y: Vec<f64> = by_slot[from..start]
+/// `written[k]` is what point `k` left in its slot for training (`None`: nothing); a later
+/// point in the same slot overwrites an earlier one. Built from the points rather than a
+/// slot-indexed array so that memory follows the number of points, not the span of the grid.
+fn training(period: usize, slots: &[i64], written: &[Option<Option<f64>>], start: i64) -> Option<Vec<f64>> {
+    let wanted = (TRAIN_CYCLES * period).clamp(MIN_TRAIN, MAX_TRAIN) as i64;
+    let from = (start - wanted).max(0);
+    let mut k = slots.partition_point(|&s| s < from);
+    let end = slots.partition_point(|&s| s < start);
+    let cells: Vec<Option<f64>> = (from..start)
+        .map(|slot| {
+            let mut cell = None;
+            while k < end && slots[k] == slot {
+                if let Some(value) = written[k] {
+                    cell = value;
+                }
+                k += 1;
+            }
+            cell
+        })
+        .collect();
+    let mut last = cells.iter().flatten().next().copied()?;
+    let y: Vec<f64> = cells
         .iter()
         .map(|v| {
             last = v.unwrap_or(last);
@@ -43,27 +60,25 @@ fn training(period: usize, by_slot: &[Option<f64>], start: usize) -> Option<Vec<
 pub(super) fn run(series: &Series) -> Vec<Option<Signal>> {
     let n = series.len();
     let mut out = vec![None; n];
-    let Some(&last_slot) = series.slots.last() else { return out };
     // Filled point by point: the model trains on the values seen so far, with the ones far
     // outside their band clipped to its edge so that an anomaly does not bend the next
     // block's forecast.
-    let mut by_slot = vec![None; last_slot as usize + 1];
+    let mut written: Vec<Option<Option<f64>>> = vec![None; n];
     let period = series.period;
-    let block = period.clamp(MIN_BLOCK, MAX_HORIZON);
+    let block = period.clamp(MIN_BLOCK, MAX_HORIZON) as i64;
     let model = if period > 1 { Model::Mstl } else { Model::Ets };
-    let mut fitted: Option<(usize, Option<Vec<f64>>)> = None;
+    let mut fitted: Option<(i64, Option<Vec<f64>>)> = None;
     let (mut errors, mut scratch) = (Vec::new(), Vec::new());
     for (i, (&slot, &value)) in series.slots.iter().zip(&series.values).enumerate() {
-        let slot = slot as usize;
         let start = slot - slot % block;
         if fitted.as_ref().is_none_or(|(s, _)| *s != start) {
-            let point = training(period, &by_slot, start)
-                .and_then(|y| forecast(&y, period, model, block, 0.9).ok())
+            let point = training(period, &series.slots, &written, start)
+                .and_then(|y| forecast(&y, period, model, block as usize, 0.9).ok())
                 .map(|f| f.point);
             fitted = Some((start, point));
         }
-        let Some(yhat) = fitted.as_ref().and_then(|(_, p)| p.as_ref()).map(|p| p[slot - start]) else {
-            by_slot[slot] = value;
+        let Some(yhat) = fitted.as_ref().and_then(|(_, p)| p.as_ref()).map(|p| p[(slot - start) as usize]) else {
+            written[i] = Some(value);
             continue;
         };
         let recent = &errors[errors.len().saturating_sub(ERRORS)..];
@@ -74,10 +89,10 @@ pub(super) fn run(series: &Series) -> Vec<Option<Signal>> {
         out[i] = band.map(|(center, spread)| Signal::new(yhat + center, spread, value));
         if let Some(v) = value {
             errors.push(v - yhat);
-            by_slot[slot] = Some(match band {
+            written[i] = Some(Some(match band {
                 Some((center, spread)) => v.clamp(yhat + center - CLIP * spread, yhat + center + CLIP * spread),
                 None => v,
-            });
+            }));
         }
     }
     out
@@ -103,6 +118,17 @@ mod tests {
         assert!(z(150) > 5.0, "spike z {}", z(150));
         let calm = (60..150).filter(|&i| z(i).abs() > 3.5).count();
         assert_eq!(calm, 0, "normal days outside the band");
+    }
+
+    #[test]
+    fn a_gap_of_many_seasons_costs_no_memory_and_the_series_resumes() {
+        // One point 10 million days after the others: the old slot array asked for 80 MB.
+        let mut series = weekly(200);
+        series.slots.push(10_000_000);
+        series.values.push(Some(100.0));
+        let signals = run(&series);
+        assert_eq!(signals.len(), 201);
+        assert!(signals[200].is_none(), "nothing to train on before a point so far away");
     }
 
     #[test]

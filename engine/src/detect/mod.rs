@@ -30,6 +30,7 @@ mod seasonal;
 mod streaming;
 
 use crate::error::{EngineError, Result};
+use crate::series::{self, default_period, Grid, MAX_PERIOD};
 use crate::MICROS_PER_DAY;
 use streaming::Scale;
 
@@ -39,8 +40,6 @@ pub const ANOMALY_SCORE: f64 = 50.0;
 pub const MAJOR_SCORE: f64 = 70.0;
 /// Score at which an anomaly becomes `critical`.
 pub const CRITICAL_SCORE: f64 = 90.0;
-/// Upper bound for a seasonal period, in samples.
-pub const MAX_PERIOD: usize = 1_000;
 
 /// Which detector scores the points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -373,41 +372,6 @@ impl Series {
     }
 }
 
-/// The sampling step: the most common gap between consecutive timestamps (a day when there
-/// are fewer than two).
-pub fn sampling_step(ts: &[i64]) -> i64 {
-    let mut gaps: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).collect();
-    gaps.sort_unstable();
-    let mut best = (MICROS_PER_DAY, 0usize);
-    for run in gaps.chunk_by(|a, b| a == b) {
-        if run.len() > best.1 {
-            best = (run[0], run.len());
-        }
-    }
-    best.0
-}
-
-/// Seasonal period implied by the sampling step when none is given: a week for daily data,
-/// a day for sub-daily data whose step divides the day (24 hourly, 96 every 15 minutes, 288
-/// every 5 minutes; up to `MAX_PERIOD` samples), none (1) otherwise. It follows from the
-/// cadence alone, never from the values, so a replay with `as_of` uses the same period as the
-/// live run. On NAB (mostly 5-minute data) the daily season took the standard score from 42.0
-/// to 52.1.
-pub fn default_period(step: i64) -> usize {
-    match step {
-        MICROS_PER_DAY => 7,
-        s if s > 0 && s < MICROS_PER_DAY && MICROS_PER_DAY % s == 0 => {
-            let per_day = (MICROS_PER_DAY / s) as usize;
-            if per_day <= MAX_PERIOD {
-                per_day
-            } else {
-                1
-            }
-        }
-        _ => 1,
-    }
-}
-
 /// The weekly lag the seasonal baseline prefers for sub-daily data whose (daily) period came
 /// from the cadence: hourly and 5-minute business data differ between weekdays and weekends,
 /// which a daily season alone flags every weekend. On NAB (`streaming`) this took the standard
@@ -418,13 +382,8 @@ fn weekly_lag(step: i64, given: Option<usize>, period: usize) -> Option<usize> {
 }
 
 fn place_on_grid(ts: &[i64], values: &[Option<f64>], config: &DetectConfig, scale: Scale) -> Result<Series> {
-    if ts.len() != values.len() {
-        return Err(EngineError::LengthMismatch { what: "timestamps and values", left: ts.len(), right: values.len() });
-    }
-    if let Some(position) = ts.windows(2).position(|w| w[1] <= w[0]) {
-        return Err(EngineError::UnsortedTimestamps { position: position + 1 });
-    }
-    let step = sampling_step(ts);
+    series::check(ts, values)?;
+    let grid = Grid::of(ts)?;
     let period = match config.period {
         Some(p) if p == 0 || p > MAX_PERIOD => {
             return Err(EngineError::InvalidParameter {
@@ -434,7 +393,7 @@ fn place_on_grid(ts: &[i64], values: &[Option<f64>], config: &DetectConfig, scal
             })
         }
         Some(p) => p,
-        None => default_period(step),
+        None => default_period(grid.step),
     };
     for (name, value) in [("min_delta", config.noise.min_delta), ("min_pct", config.noise.min_pct)] {
         if !(value.is_finite() && value >= 0.0) {
@@ -445,11 +404,8 @@ fn place_on_grid(ts: &[i64], values: &[Option<f64>], config: &DetectConfig, scal
             });
         }
     }
-    let origin = ts.first().copied().unwrap_or(0);
-    // Slot numbers place each point on the sampling grid, so lags and phases survive gaps.
-    let slots = ts.iter().map(|t| ((t - origin) as f64 / step as f64).round() as i64).collect();
     let values = values.iter().map(|v| v.filter(|v| v.is_finite()).map(|v| scale.forward(v))).collect();
-    Ok(Series { values, slots, period, week: weekly_lag(step, config.period, period) })
+    Ok(Series { values, slots: grid.slots, period, week: weekly_lag(grid.step, config.period, period) })
 }
 
 /// Scores every point of a series; `values[i]` is `None` (or non-finite) where missing.
