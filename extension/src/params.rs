@@ -51,6 +51,18 @@ pub fn declare_positional(params: &[Kind]) -> Option<Vec<LogicalTypeHandle>> {
     Some(params.iter().map(|kind| kind.handle()).collect())
 }
 
+/// The positional `source` argument: a table or view name, or a parenthesised query. A NULL
+/// is refused here, before anything reads it as text (which would throw inside DuckDB).
+pub fn source(bind: &BindInfo) -> CallResult<String> {
+    let value = bind.get_parameter(0);
+    if value.is_null() {
+        return Err(fail(
+            "source must not be NULL: name a table or view, or pass a parenthesised query such as '(SELECT * FROM t)'",
+        ));
+    }
+    Ok(value.to_string())
+}
+
 /// Named parameter as given, `None` when absent; an explicit NULL is an error.
 fn named(bind: &BindInfo, name: &str) -> CallResult<Option<duckdb::vtab::Value>> {
     match bind.get_named_parameter(name) {
@@ -119,26 +131,65 @@ pub fn text_list(bind: &BindInfo, name: &str) -> CallResult<Vec<String>> {
 }
 
 /// A MAP(VARCHAR, DOUBLE) parameter, e.g. `MAP {'sessions': 0.05}`. The C API offers no map
-/// accessors through duckdb-rs's `Value`, so this parses DuckDB's own rendering, `{k=v, ...}`,
-/// and refuses keys it could not read back unambiguously.
+/// accessors through duckdb-rs's `Value`, so this reads DuckDB's own rendering of the map.
 pub fn double_map(bind: &BindInfo, name: &str) -> CallResult<Vec<(String, f64)>> {
     let Some(value) = named(bind, name)? else { return Ok(Vec::new()) };
     let text = value.to_string();
-    let inner = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')).unwrap_or_default();
-    if inner.trim().is_empty() {
-        return Ok(Vec::new());
-    }
-    inner
-        .split(", ")
-        .map(|pair| {
-            let (key, number) =
-                pair.rsplit_once('=').ok_or_else(|| fail(format!("{name}: cannot read entry '{pair}'")))?;
-            if key.is_empty() || key.contains(['=', ',', '{', '}']) {
-                return Err(fail(format!("{name}: names must be plain KPI names, got '{key}'")));
-            }
-            let number =
-                number.parse::<f64>().map_err(|_| fail(format!("{name}: '{key}' needs a number, got '{number}'")))?;
-            Ok((key.to_string(), number))
+    let pairs = parse_map(&text).ok_or_else(|| fail(format!("{name}: cannot read the map {text}")))?;
+    pairs
+        .into_iter()
+        .map(|(key, number)| match number.parse::<f64>() {
+            Ok(v) if v.is_finite() => Ok((key, v)),
+            _ => Err(fail(format!("{name}: '{key}' needs a finite number, got {number}"))),
         })
         .collect()
+}
+
+/// Splits DuckDB's rendering of a map, `{a=1.5, 'b, c'=-2.0, 'it\'s'=4.0}`, into keys and value
+/// texts. DuckDB quotes a key that holds `,`, `=`, braces, quotes or edge spaces, escaping `'`
+/// and `\` with a backslash; other keys are bare. `None` when the text is not such a rendering.
+fn parse_map(text: &str) -> Option<Vec<(String, String)>> {
+    let mut rest = text.strip_prefix('{')?.strip_suffix('}')?;
+    let mut pairs = Vec::new();
+    while !rest.is_empty() {
+        let key = if let Some(quoted) = rest.strip_prefix('\'') {
+            let mut key = String::new();
+            let mut chars = quoted.char_indices();
+            let end = loop {
+                match chars.next()? {
+                    (_, '\\') => key.push(chars.next()?.1),
+                    (i, '\'') => break i,
+                    (_, c) => key.push(c),
+                }
+            };
+            rest = &quoted[end + 1..];
+            key
+        } else {
+            let end = rest.find('=')?;
+            let key = rest[..end].to_string();
+            rest = &rest[end..];
+            key
+        };
+        rest = rest.strip_prefix('=')?;
+        let end = rest.find(", ").unwrap_or(rest.len());
+        pairs.push((key, rest[..end].to_string()));
+        rest = rest[end..].strip_prefix(", ").unwrap_or(&rest[end..]);
+    }
+    Some(pairs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_map;
+
+    #[test]
+    fn map_keys_with_separators_quotes_and_spaces_are_read_back_exactly() {
+        let pairs = parse_map(r"{a=1.5, 'b, c'=-2.0, 'd=e'=3.0, 'it\'s'=4.0, 'q\\'=5.0, é ü=6.0, ''=7.0}").unwrap();
+        let keys: Vec<&str> = pairs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["a", "b, c", "d=e", "it's", "q\\", "é ü", ""]);
+        assert_eq!(pairs[1].1, "-2.0");
+        assert_eq!(parse_map("{}"), Some(vec![]));
+        assert_eq!(parse_map("{a=1, 'unterminated=2}"), None);
+        assert_eq!(parse_map("[1, 2]"), None);
+    }
 }

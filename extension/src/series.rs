@@ -3,7 +3,7 @@
 
 use crate::guard::{fail, CallResult};
 use crate::params;
-use crate::source::{quote_ident, Side, Source};
+use crate::source::{explain, quote_ident, Reader, Source};
 use crate::table::Values;
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::MICROS_PER_DAY;
@@ -31,68 +31,113 @@ pub struct Series {
     pub groups: Vec<Group>,
 }
 
-/// Reads the series named by the `ts`, `value`, `group_by` and (if declared) `as_of` and
-/// `label` parameters. `reserved` are the function's output column names, which a group column may
-/// not take.
-pub fn read(bind: &BindInfo, reserved: &[&str]) -> CallResult<Series> {
-    let side = Side::of(bind)?;
-    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
-    let ts = match params::text(bind, "ts")? {
-        Some(ts) => ts,
-        None => source.sole_temporal_column()?,
-    };
-    let is_date = source.require_temporal("ts", &ts)?;
-    let value = params::text(bind, "value")?.ok_or_else(|| {
-        fail("value is required: a numeric column (summed per timestamp) or an aggregate such as 'sum(orders) / sum(sessions)'")
-    })?;
-    let value_sql = source.value_expression(&value)?;
-    let group_by = params::text_list(bind, "group_by")?;
-    for column in &group_by {
-        source.require_column("group_by", column)?;
-        if reserved.contains(&column.as_str()) {
+/// What to read: the parameters every series function shares, parsed once.
+pub struct Spec {
+    /// The source as given.
+    pub source: String,
+    /// `ts`, when given (else the source's only time column).
+    pub ts: Option<String>,
+    /// `value`: a numeric column or an aggregate expression.
+    pub value: String,
+    /// `group_by` columns.
+    pub group_by: Vec<String>,
+    /// `as_of`: only rows up to this moment are read (replay).
+    pub as_of: Option<chrono::NaiveDateTime>,
+    /// `label`: a per-row condition, for functions scored against labels.
+    pub label: Option<String>,
+}
+
+impl Spec {
+    /// Parses the source, `ts`, `value` and `group_by`; `as_of` and `label` are left for the
+    /// functions that declare them.
+    pub fn parse(bind: &BindInfo) -> CallResult<Spec> {
+        let value = params::text(bind, "value")?.ok_or_else(|| {
+            fail("value is required: a numeric column (summed per timestamp) or an aggregate such as 'sum(orders) / sum(sessions)'")
+        })?;
+        Ok(Spec {
+            source: params::source(bind)?,
+            ts: params::text(bind, "ts")?,
+            value,
+            group_by: params::text_list(bind, "group_by")?,
+            as_of: None,
+            label: None,
+        })
+    }
+
+    /// Reads the series. `reserved` are the function's output column names, which a group
+    /// column may not take.
+    pub fn read(self, reader: &Reader, reserved: &[&str]) -> CallResult<Series> {
+        let source = Source::open(reader, "source", &self.source)?;
+        let ts = source.time_column(self.ts)?;
+        let is_date = source.require_temporal("ts", &ts)?;
+        let value = self.value;
+        let value_sql = source.value_expression(&value)?;
+        let group_by = self.group_by;
+        source.require_columns("group_by", &group_by)?;
+        if let Some(column) = group_by.iter().find(|c| reserved.contains(&c.as_str())) {
             return Err(fail(format!(
                 "group_by column '{column}' clashes with an output column; rename it in a query"
             )));
         }
+        let ts_sql = quote_ident(&ts);
+        // Replay: only rows known at `as_of` are read, so results are what was known then.
+        let as_of = self
+            .as_of
+            .map(|t| format!(" AND CAST({ts_sql} AS TIMESTAMP) <= TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.6f")))
+            .unwrap_or_default();
+        let label = match &self.label {
+            Some(label) => format!(", bool_or({}) AS kpiscope_label", source.condition("label", label)?),
+            None => String::new(),
+        };
+        let width = group_by.len();
+        let select_groups: String = group_by.iter().map(|g| format!("CAST({} AS VARCHAR), ", quote_ident(g))).collect();
+        // Grouped by position (the keys and the timestamp), so a value that is not an aggregate
+        // is refused by DuckDB instead of splitting a timestamp into several rows.
+        let keys = (1..=width + 1).map(|i| i.to_string()).collect::<Vec<_>>().join(", ");
+        let sql = format!(
+            "SELECT {select_groups}epoch_us(CAST({ts_sql} AS TIMESTAMP)) AS kpiscope_ts, \
+             CAST({value_sql} AS DOUBLE) AS kpiscope_value{label} \
+             FROM {} WHERE {ts_sql} IS NOT NULL{as_of} GROUP BY {keys} ORDER BY {keys}",
+            source.from()
+        );
+        let labelled = !label.is_empty();
+        type Row = (Vec<Option<String>>, Option<i64>, Option<f64>, bool);
+        let rows: Vec<Row> = reader
+            .query(&sql, |row| {
+                let key = (0..width).map(|i| row.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()?;
+                let label = if labelled { row.get::<_, Option<bool>>(width + 2)?.unwrap_or(false) } else { false };
+                Ok((key, row.get(width)?, row.get(width + 1)?, label))
+            })
+            .map_err(|e| {
+                let text = explain(&e);
+                if text.contains("must appear in the GROUP BY clause") {
+                    fail(format!(
+                        "value '{value}' must aggregate the rows of each timestamp: write it with aggregates, \
+                         e.g. 'sum(orders) / sum(sessions)' instead of 'orders / sessions'"
+                    ))
+                } else {
+                    fail(format!("cannot compute value '{value}' from '{}': {text}", source.name()))
+                }
+            })?;
+        if rows.iter().any(|r| r.1.is_none()) {
+            // epoch_us is NULL only for the infinite timestamps; NULL ones were filtered above.
+            return Err(fail(format!(
+                "ts column '{ts}' holds 'infinity' or '-infinity'; filter them out, e.g. \
+                 '(SELECT * FROM {} WHERE isfinite({ts_sql}))'",
+                source.name()
+            )));
+        }
+        let groups = rows
+            .chunk_by(|a, b| a.0 == b.0)
+            .map(|g| Group {
+                key: g[0].0.clone(),
+                ts: g.iter().filter_map(|r| r.1).collect(),
+                values: g.iter().map(|r| r.2).collect(),
+                labels: if labelled { g.iter().map(|r| r.3).collect() } else { Vec::new() },
+            })
+            .collect();
+        Ok(Series { group_by, is_date, groups })
     }
-    let ts_sql = quote_ident(&ts);
-    // Replay: only rows known at `as_of` are read, so results are what was known then.
-    let as_of = params::timestamp(bind, "as_of")?
-        .map(|t| format!(" AND CAST({ts_sql} AS TIMESTAMP) <= TIMESTAMP '{}'", t.format("%Y-%m-%d %H:%M:%S%.6f")))
-        .unwrap_or_default();
-    let label = match params::text(bind, "label")? {
-        Some(label) => format!(", bool_or({}) AS kpiscope_label", source.condition("label", &label)?),
-        None => String::new(),
-    };
-    let select_groups: String = group_by.iter().map(|g| format!("CAST({} AS VARCHAR), ", quote_ident(g))).collect();
-    let sql = format!(
-        "SELECT {select_groups}epoch_us(CAST({ts_sql} AS TIMESTAMP)) AS kpiscope_ts, \
-         CAST({value_sql} AS DOUBLE) AS kpiscope_value{label} \
-         FROM {} WHERE {ts_sql} IS NOT NULL{as_of} GROUP BY ALL ORDER BY ALL",
-        source.from()
-    );
-    let width = group_by.len();
-    let labelled = !label.is_empty();
-    type Row = (Vec<Option<String>>, i64, Option<f64>, bool);
-    let rows: Vec<Row> = side
-        .query(&sql, |row| {
-            let key = (0..width).map(|i| row.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()?;
-            let label = if labelled { row.get(width + 2)? } else { false };
-            Ok((key, row.get(width)?, row.get(width + 1)?, label))
-        })
-        .map_err(|e| {
-            fail(format!("cannot compute value '{value}' from '{}': {}", source.name(), e.to_string().trim_end()))
-        })?;
-    let groups = rows
-        .chunk_by(|a, b| a.0 == b.0)
-        .map(|g| Group {
-            key: g[0].0.clone(),
-            ts: g.iter().map(|r| r.1).collect(),
-            values: g.iter().map(|r| r.2).collect(),
-            labels: if labelled { g.iter().map(|r| r.3).collect() } else { Vec::new() },
-        })
-        .collect();
-    Ok(Series { group_by, is_date, groups })
 }
 
 /// Timestamps (microseconds) as an output column of the input's type: DATE or TIMESTAMP.
@@ -101,6 +146,18 @@ pub fn ts_values(is_date: bool, ts: Vec<i64>) -> Values {
         Values::Date(ts.iter().map(|t| Some(t.div_euclid(MICROS_PER_DAY) as i32)).collect())
     } else {
         Values::Timestamp(ts.into_iter().map(Some).collect())
+    }
+}
+
+impl Group {
+    /// The group as `col=value, ...` for messages; empty without `group_by`.
+    pub fn describe(&self, group_by: &[String]) -> String {
+        group_by
+            .iter()
+            .zip(&self.key)
+            .map(|(name, value)| format!("{name}={}", value.as_deref().unwrap_or("NULL")))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -120,5 +177,23 @@ impl Series {
                 (name.clone(), Values::Varchar(values))
             })
             .collect()
+    }
+
+    /// Runs `f` on every group's series, naming the group in the first error.
+    pub fn each<T: Send>(
+        &self,
+        value: &str,
+        f: impl Fn(&Group) -> kpiscope_engine::error::Result<T> + Sync,
+    ) -> CallResult<Vec<T>> {
+        use rayon::prelude::*;
+        let results: Vec<_> = self.groups.par_iter().map(|g| f(g).map_err(|e| (g, e))).collect();
+        results.into_iter().collect::<Result<Vec<_>, _>>().map_err(|(group, error)| self.error(value, group, error))
+    }
+
+    /// An engine error about one group's series, with the value and the group named.
+    pub fn error(&self, value: &str, group: &Group, error: kpiscope_engine::EngineError) -> Box<dyn std::error::Error> {
+        let which = group.describe(&self.group_by);
+        let place = if which.is_empty() { String::new() } else { format!(" (group {which})") };
+        fail(format!("value '{value}'{place}: {error}"))
     }
 }

@@ -1,28 +1,71 @@
 //! Reads user tables for table functions that take a source by name.
 //!
-//! The extension keeps a second connection to the caller's database, opened at load time.
-//! It sees committed tables and views of that database, not the caller's TEMP objects or
-//! uncommitted changes: errors say so, because that is the first thing a user will hit.
+//! The C API gives a bind callback no way to run a query on the caller's own connection, so
+//! the extension reads through side connections to the same database (see
+//! docs/ARCHITECTURE.md, "The side connections"). They see committed tables and views of that
+//! database, not the caller's TEMP objects or uncommitted changes: errors say so, because that
+//! is the first thing a user will hit.
+//!
+//! Three rules keep a side read from harming the caller:
+//! - every statement we run is one `SELECT * FROM query('...')`, with all text the user gave
+//!   inside that string literal: DuckDB's `query()` accepts exactly one SELECT statement, so
+//!   no argument can smuggle in a second statement;
+//! - every read runs in a `READ ONLY` transaction, so nothing can write even if a check is
+//!   missed (`nextval`, a function with side effects);
+//! - no lock is held while a query runs: a source that itself calls kpiscope (a view over
+//!   `detect_anomalies`) is read on another connection of the pool, never a deadlock.
 
 use crate::guard::{fail, CallResult};
 use duckdb::vtab::BindInfo;
 use duckdb::Connection;
-use std::sync::{Arc, Mutex};
+use std::cell::Cell;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
 
-/// A connection to the database that loaded the extension, handed to every function as
-/// its extra info. One per `LOAD`: a process may load the extension into several databases,
-/// and each must read its own tables. (It keeps its database open until the process exits;
-/// the C API offers no way to run a query on the caller's own connection.)
+/// Side connections per database. Each nesting level of a kpiscope call inside another one's
+/// source, and each concurrent call, holds one while it reads.
+pub const POOL_SIZE: usize = 8;
+
+/// How long a nested read waits for a free connection before giving up. A top-level read
+/// waits as long as it takes (the connections it waits for are held by reads that end); a
+/// nested one might wait for a connection that its own caller holds.
+const NESTED_WAIT: Duration = Duration::from_secs(10);
+
+thread_local! {
+    /// Side connections this thread holds: above zero, a read is nested inside another.
+    static HELD: Cell<usize> = const { Cell::new(0) };
+}
+
+struct Pool {
+    free: Mutex<Vec<Connection>>,
+    returned: Condvar,
+}
+
+impl Pool {
+    fn free(&self) -> MutexGuard<'_, Vec<Connection>> {
+        // The list is only pushed and popped; a panic elsewhere cannot leave it inconsistent.
+        self.free.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The side connections of the database that loaded the extension, handed to every function
+/// as its extra info. One pool per `LOAD`: a process may load the extension into several
+/// databases, and each must read its own tables.
+///
+/// The connections are opened at load time because the database handle DuckDB gives the
+/// entry point is valid only during the load. They keep their database open until the
+/// process exits.
 #[derive(Clone)]
-pub struct Side(Arc<Mutex<Connection>>);
+pub struct Side(Arc<Pool>);
 
 impl Side {
-    /// Wraps a connection opened by the entry point.
-    pub fn new(connection: Connection) -> Self {
-        Self(Arc::new(Mutex::new(connection)))
+    /// Opens [`POOL_SIZE`] connections beside `connection` (call at load time only).
+    pub fn open(connection: &Connection) -> duckdb::Result<Self> {
+        let free = (0..POOL_SIZE).map(|_| connection.try_clone()).collect::<duckdb::Result<Vec<_>>>()?;
+        Ok(Self(Arc::new(Pool { free: Mutex::new(free), returned: Condvar::new() })))
     }
 
-    /// The side connection registered with the function being bound.
+    /// The side connections registered with the function being bound.
     pub fn of(bind: &BindInfo) -> CallResult<Self> {
         // SAFETY: every function is registered with a `Side` as extra info (functions::
         // register), which DuckDB keeps alive as long as the function exists.
@@ -31,14 +74,83 @@ impl Side {
         side.cloned().ok_or_else(|| fail("extension not initialised (LOAD kpiscope first)"))
     }
 
-    /// Runs a query, mapping each row with `map`.
-    pub fn query<T>(&self, sql: &str, map: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>) -> CallResult<Vec<T>> {
-        // A panic while holding the lock is caught by the guard; the connection itself is
-        // still usable, so recover it rather than failing every later call.
-        let connection = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut stmt = connection.prepare(sql)?;
+    /// A read-only session on a free connection, for the duration of one function's bind.
+    pub fn reader(&self) -> CallResult<Reader> {
+        let nested = HELD.get() > 0;
+        let mut free = self.0.free();
+        let connection = loop {
+            if let Some(connection) = free.pop() {
+                break connection;
+            }
+            if nested {
+                let (guard, timeout) =
+                    self.0.returned.wait_timeout(free, NESTED_WAIT).unwrap_or_else(|poisoned| poisoned.into_inner());
+                free = guard;
+                if timeout.timed_out() && free.is_empty() {
+                    return Err(fail(format!(
+                        "all {POOL_SIZE} side connections are busy with nested or concurrent kpiscope calls; \
+                         materialise the inner result first (CREATE TABLE ... AS SELECT ...) or retry"
+                    )));
+                }
+            } else {
+                free = self.0.returned.wait(free).unwrap_or_else(|poisoned| poisoned.into_inner());
+            }
+        };
+        drop(free);
+        let reader = Reader { connection: Some(connection), pool: self.0.clone() };
+        HELD.set(HELD.get() + 1);
+        reader.execute("BEGIN TRANSACTION READ ONLY")?;
+        Ok(reader)
+    }
+}
+
+/// One side connection in a read-only transaction; given back to the pool when dropped.
+pub struct Reader {
+    connection: Option<Connection>,
+    pool: Arc<Pool>,
+}
+
+impl Reader {
+    fn connection(&self) -> &Connection {
+        self.connection.as_ref().expect("present until drop")
+    }
+
+    fn execute(&self, sql: &str) -> CallResult<()> {
+        self.connection().execute_batch(sql).map_err(|e| fail(format!("side connection: {e}")))
+    }
+
+    /// Runs one SELECT statement, mapping each row with `map`. `select` is passed to DuckDB's
+    /// `query()` as a string literal, which refuses anything but a single SELECT.
+    pub fn query<T>(
+        &self,
+        select: &str,
+        map: impl FnMut(&duckdb::Row<'_>) -> duckdb::Result<T>,
+    ) -> duckdb::Result<Vec<T>> {
+        let sql = format!("SELECT * FROM query({})", quote_literal(select));
+        let mut stmt = self.connection().prepare(&sql)?;
         let rows = stmt.query_map([], map)?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        rows.collect()
+    }
+
+    /// The columns and types `select` returns, without running it.
+    pub fn describe(&self, select: &str) -> duckdb::Result<Vec<(String, String)>> {
+        let sql =
+            format!("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM query({}))", quote_literal(select));
+        let mut stmt = self.connection().prepare(&sql)?;
+        let rows = stmt.query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?;
+        rows.collect()
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        HELD.set(HELD.get().saturating_sub(1));
+        if let Some(connection) = self.connection.take() {
+            // Ends the read-only transaction (also after a failed query, which aborts it).
+            let _ = connection.execute_batch("ROLLBACK");
+            self.pool.free().push(connection);
+            self.pool.returned.notify_one();
+        }
     }
 }
 
@@ -56,6 +168,18 @@ pub fn key_sql(column: &str) -> String {
 /// Quotes a string literal for SQL.
 pub fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
+}
+
+/// DuckDB's message, trimmed, with a hint where DuckDB's own words would puzzle a user.
+pub fn explain(error: &duckdb::Error) -> String {
+    let text = error.to_string();
+    // DuckDB appends the position in our generated query ("LINE 1: ... query('...')"), which
+    // points into SQL the user never wrote.
+    let text = text.split("\n\nLINE ").next().unwrap_or(&text).trim_end().to_string();
+    if text.contains("Expected a single SELECT statement") {
+        return "it must be a single SELECT statement (kpiscope functions only read)".to_string();
+    }
+    text
 }
 
 /// A resolved source: the SQL to select from and its columns with their types.
@@ -90,29 +214,35 @@ fn base_type(sql_type: &str) -> &str {
     sql_type.split('(').next().unwrap_or(sql_type).trim()
 }
 
+/// Whether `text` is a plain column name rather than an expression.
+fn is_plain_name(text: &str) -> bool {
+    text.chars().all(|c| c.is_alphanumeric() || c == '_')
+}
+
 impl Source {
-    /// Resolves `source`: a table or view name, or a parenthesised query.
-    pub fn open(side: &Side, source: &str) -> CallResult<Self> {
+    /// Resolves `source`: a table or view name, or a parenthesised query. `role` names the
+    /// parameter in errors (`source`, `events`, `tree`).
+    pub fn open(reader: &Reader, role: &str, source: &str) -> CallResult<Self> {
         let trimmed = source.trim();
         if trimmed.is_empty() {
-            return Err(fail("source must name a table or view, or be a parenthesised query"));
+            return Err(fail(format!("{role} must name a table or view, or be a parenthesised query")));
         }
         let from = if trimmed.starts_with('(') {
             format!("{trimmed} AS kpiscope_source")
         } else {
             format!("query_table({}) AS kpiscope_source", quote_literal(trimmed))
         };
-        let columns = side
-            .query(&format!("DESCRIBE SELECT * FROM {from}"), |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-            })
-            .map_err(|e| {
-                fail(format!(
-                    "cannot read source '{trimmed}': {}. kpiscope reads through its own connection, \
-                 so TEMP tables and uncommitted changes are invisible to it",
-                    e.to_string().trim_end()
-                ))
-            })?;
+        let columns = reader.describe(&format!("SELECT * FROM {from}")).map_err(|e| {
+            let hint = if trimmed.starts_with('(') {
+                ""
+            } else if trimmed.contains('"') {
+                ". A name with quotes can be read as a parenthesised query: '(SELECT * FROM \"my\"\"table\")'"
+            } else {
+                ". kpiscope reads through its own connection, so TEMP tables and uncommitted changes are \
+                 invisible to it"
+            };
+            fail(format!("cannot read {role} '{trimmed}': {}{hint}", explain(&e)))
+        })?;
         Ok(Self { name: trimmed.to_string(), from, columns })
     }
 
@@ -131,6 +261,17 @@ impl Source {
         })
     }
 
+    /// Checks a list of columns: each exists, none twice.
+    pub fn require_columns(&self, role: &str, columns: &[String]) -> CallResult<()> {
+        for (i, column) in columns.iter().enumerate() {
+            self.require_column(role, column)?;
+            if columns[..i].contains(column) {
+                return Err(fail(format!("{role} lists '{column}' twice")));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks that `column` exists and holds dates or timestamps; true when it is a DATE.
     pub fn require_temporal(&self, role: &str, column: &str) -> CallResult<bool> {
         let sql_type = self.require_column(role, column)?;
@@ -140,8 +281,11 @@ impl Source {
         Ok(sql_type == "DATE")
     }
 
-    /// The only temporal column, used when the caller names none.
-    pub fn sole_temporal_column(&self) -> CallResult<String> {
+    /// The `ts` column the caller named, or else the only temporal column.
+    pub fn time_column(&self, named: Option<String>) -> CallResult<String> {
+        if let Some(ts) = named {
+            return Ok(ts);
+        }
         let temporal: Vec<&str> = self
             .columns
             .iter()
@@ -168,8 +312,7 @@ impl Source {
             }
             return Ok(format!("sum({})", quote_ident(value)));
         }
-        let plain_name = value.chars().all(|c| c.is_alphanumeric() || c == '_');
-        if plain_name {
+        if is_plain_name(value) {
             return Err(fail(format!(
                 "value column '{value}' not found in '{}'; columns are: {}",
                 self.name,
@@ -185,7 +328,7 @@ impl Source {
         match self.column_type(text) {
             Some("BOOLEAN") => Ok(format!("coalesce({}, false)", quote_ident(text))),
             Some(other) => Err(fail(format!("{role} column '{text}' must be BOOLEAN, but it is {other}"))),
-            None if text.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+            None if is_plain_name(text) => {
                 Err(fail(format!("{role} column '{text}' not found in '{}'; columns are: {}", self.name, self.names())))
             }
             None => Ok(format!("coalesce(CAST(({text}) AS BOOLEAN), false)")),

@@ -2,13 +2,13 @@
 //! breaks per series, one row per step of the sampling grid.
 
 use super::materialized_vtab;
-use crate::guard::{fail, CallResult};
+use crate::guard::CallResult;
 use crate::params::Kind;
-use crate::series;
+use crate::series::{self, Spec};
+use crate::source::Side;
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::changepoints::change_points_series;
-use rayon::prelude::*;
 
 const PARAMS: &[(&str, Kind)] =
     &[("ts", Kind::Text), ("value", Kind::Text), ("group_by", Kind::TextList), ("period", Kind::Integer)];
@@ -17,9 +17,10 @@ const OUTPUT: &[&str] = &["ts", "value", "is_change_point", "probability", "mean
 
 fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
     let period = super::period(bind)?;
-    let input = series::read(bind, OUTPUT)?;
-    let results: Vec<_> = input.groups.par_iter().map(|g| change_points_series(&g.ts, &g.values, period)).collect();
-    let results = results.into_iter().collect::<Result<Vec<_>, _>>().map_err(fail)?;
+    let spec = Spec::parse(bind)?;
+    let value = spec.value.clone();
+    let input = spec.read(&Side::of(bind)?.reader()?, OUTPUT)?;
+    let results = input.each(&value, |g| change_points_series(&g.ts, &g.values, period))?;
     let counts: Vec<usize> = results.iter().map(|r| r.0.len()).collect();
     let mut columns = input.group_columns(&counts);
     let ts: Vec<i64> = results.iter().flat_map(|r| r.0.iter().copied()).collect();

@@ -4,8 +4,8 @@
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
-use crate::series;
-use crate::source::{quote_ident, Side, Source};
+use crate::series::{self, Spec};
+use crate::source::{explain, quote_ident, Reader, Side, Source};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::detect::{
@@ -52,8 +52,10 @@ pub(super) fn method_and_sensitivity(bind: &BindInfo) -> CallResult<(Method, Sen
 
 fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
     let text = |name| params::text(bind, name);
+    let mut spec = Spec::parse(bind)?;
+    spec.as_of = params::timestamp(bind, "as_of")?;
     let (method, sensitivity) = method_and_sensitivity(bind)?;
-    let config = DetectConfig {
+    let mut config = DetectConfig {
         method,
         sensitivity,
         period: super::period(bind)?,
@@ -64,16 +66,21 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
             min_history: params::integer(bind, "min_history", 0, 1_000_000)?.unwrap_or(0) as usize,
             cooldown: params::integer(bind, "cooldown", 0, 1_000_000)?.unwrap_or(0) as usize,
         },
-        events: match text("events")? {
-            Some(name) => read_events(&Side::of(bind)?, &name)?,
-            None => Vec::new(),
-        },
+        events: Vec::new(),
     };
-    let input = series::read(bind, OUTPUT)?;
+    let events = text("events")?;
+    let value = spec.value.clone();
+    let reader = Side::of(bind)?.reader()?;
+    if let Some(name) = events {
+        config.events = read_events(&reader, &name)?;
+    }
+    let input = spec.read(&reader, OUTPUT)?;
+    drop(reader);
     let refs: Vec<SeriesRef<'_>> = input.groups.iter().map(|g| (g.ts.as_slice(), g.values.as_slice())).collect();
     let mut table = Output::new(input.group_by.len(), input.is_date);
     for (group, verdicts) in input.groups.iter().zip(detect_many(&refs, &config)) {
-        for ((ts, value), verdict) in group.ts.iter().zip(&group.values).zip(verdicts.map_err(fail)?) {
+        let verdicts = verdicts.map_err(|e| input.error(&value, group, e))?;
+        for ((ts, value), verdict) in group.ts.iter().zip(&group.values).zip(verdicts) {
             table.push(&group.key, *ts, *value, verdict);
         }
     }
@@ -82,9 +89,9 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
 
 /// The `events` table: its one DATE or TIMESTAMP column gives the day, `name` what happened,
 /// and an optional BOOLEAN `suppress` (default true) whether that day's points may be flagged.
-fn read_events(side: &Side, name: &str) -> CallResult<Vec<Event>> {
-    let events = Source::open(side, name)?;
-    let day = events.sole_temporal_column()?;
+fn read_events(reader: &Reader, name: &str) -> CallResult<Vec<Event>> {
+    let events = Source::open(reader, "events", name)?;
+    let day = events.time_column(None)?;
     events.require_column("events", "name")?;
     let suppress = match events.require_column("events", "suppress") {
         Ok(_) => events.condition("events", "suppress")?,
@@ -95,15 +102,21 @@ fn read_events(side: &Side, name: &str) -> CallResult<Vec<Event>> {
         quote_ident(&day),
         events.from()
     );
-    side.query(&sql, |row| {
-        Ok((row.get::<_, Option<i32>>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, Option<bool>>(2)?))
-    })?
-    .into_iter()
-    .filter_map(|(day, name, suppress)| {
-        day.map(|day| Event { day, name: name.unwrap_or_else(|| "event".into()), suppress: suppress.unwrap_or(true) })
-    })
-    .map(Ok)
-    .collect()
+    reader
+        .query(&sql, |row| {
+            Ok((row.get::<_, Option<i32>>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, Option<bool>>(2)?))
+        })
+        .map_err(|e| fail(format!("cannot read events '{}': {}", events.name(), explain(&e))))?
+        .into_iter()
+        .filter_map(|(day, name, suppress)| {
+            day.map(|day| Event {
+                day,
+                name: name.unwrap_or_else(|| "event".into()),
+                suppress: suppress.unwrap_or(true),
+            })
+        })
+        .map(Ok)
+        .collect()
 }
 
 /// Result columns as they fill up.

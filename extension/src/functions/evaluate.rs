@@ -5,8 +5,8 @@
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
-use crate::series;
-use crate::source::{quote_ident, Side, Source};
+use crate::series::Spec;
+use crate::source::{explain, quote_ident, Side, Source};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::detect::DetectConfig;
@@ -20,12 +20,10 @@ const PARAMS: &[(&str, Kind)] =
 type InputRow = (Vec<Option<String>>, bool, bool);
 
 fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
-    let side = Side::of(bind)?;
-    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
-    let ts = match params::text(bind, "ts")? {
-        Some(ts) => ts,
-        None => source.sole_temporal_column()?,
-    };
+    let name = params::source(bind)?;
+    let reader = Side::of(bind)?.reader()?;
+    let source = Source::open(&reader, "source", &name)?;
+    let ts = source.time_column(params::text(bind, "ts")?)?;
     source.require_temporal("ts", &ts)?;
     let label = params::text(bind, "label")?.ok_or_else(|| {
         fail("label is required: a BOOLEAN column or a condition such as 'injected_anomaly IS NOT NULL'")
@@ -33,9 +31,7 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
     let label_sql = source.condition("label", &label)?;
     let flag = source.condition("flag", &params::text(bind, "flag")?.unwrap_or_else(|| "is_anomaly".into()))?;
     let group_by = params::text_list(bind, "group_by")?;
-    for column in &group_by {
-        source.require_column("group_by", column)?;
-    }
+    source.require_columns("group_by", &group_by)?;
     let groups: String = group_by.iter().map(|g| format!("CAST({} AS VARCHAR), ", quote_ident(g))).collect();
     let order: String = group_by.iter().map(|g| format!("{}, ", quote_ident(g))).collect();
     let sql = format!(
@@ -44,12 +40,13 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
         quote_ident(&ts)
     );
     let width = group_by.len();
-    let rows: Vec<InputRow> = side
+    let rows: Vec<InputRow> = reader
         .query(&sql, |row| {
             let key = (0..width).map(|i| row.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()?;
             Ok((key, row.get(width)?, row.get(width + 1)?))
         })
-        .map_err(|e| fail(format!("cannot evaluate '{}': {}", source.name(), e.to_string().trim_end())))?;
+        .map_err(|e| fail(format!("cannot evaluate '{}': {}", source.name(), explain(&e))))?;
+    drop(reader);
 
     let mut keys: Vec<Vec<Option<String>>> = Vec::new();
     let mut scores: Vec<Scores> = Vec::new();
@@ -109,7 +106,9 @@ fn compute_compare(bind: &BindInfo) -> CallResult<ResultTable> {
     }
     let (_, sensitivity) = super::detect::method_and_sensitivity(bind)?;
     let config = DetectConfig { sensitivity, period: super::period(bind)?, ..DetectConfig::default() };
-    let input = series::read(bind, &[])?;
+    let mut spec = Spec::parse(bind)?;
+    spec.label = params::text(bind, "label")?;
+    let input = spec.read(&Side::of(bind)?.reader()?, &[])?;
     let labelled: Vec<LabelledSeries<'_>> =
         input.groups.iter().map(|g| (g.ts.as_slice(), g.values.as_slice(), g.labels.as_slice())).collect();
     let results = compare_detectors(&labelled, &config).map_err(fail)?;
@@ -130,8 +129,9 @@ const RCA_PARAMS: &[(&str, Kind)] = &[("predicted", Kind::Text), ("label", Kind:
 /// `evaluate_rca(source, predicted := 'predicted', label := 'label', group_by := [...])`: one row
 /// per case with predicted and labelled cause sets as text (`a=1&b=2;c=3`), scored by micro-F1.
 fn compute_rca(bind: &BindInfo) -> CallResult<ResultTable> {
-    let side = Side::of(bind)?;
-    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
+    let name = params::source(bind)?;
+    let reader = Side::of(bind)?.reader()?;
+    let source = Source::open(&reader, "source", &name)?;
     let column = |name: &str| -> CallResult<String> {
         let column = params::text(bind, name)?.unwrap_or_else(|| name.to_string());
         source.require_column(name, &column)?;
@@ -139,9 +139,7 @@ fn compute_rca(bind: &BindInfo) -> CallResult<ResultTable> {
     };
     let (predicted, label) = (column("predicted")?, column("label")?);
     let group_by = params::text_list(bind, "group_by")?;
-    for g in &group_by {
-        source.require_column("group_by", g)?;
-    }
+    source.require_columns("group_by", &group_by)?;
     let groups: String = group_by.iter().map(|g| format!("CAST({} AS VARCHAR), ", quote_ident(g))).collect();
     let order = if group_by.is_empty() {
         String::new()
@@ -150,12 +148,13 @@ fn compute_rca(bind: &BindInfo) -> CallResult<ResultTable> {
     };
     let sql = format!("SELECT {groups}{predicted}, {label} FROM {}{order}", source.from());
     let width = group_by.len();
-    let rows: Vec<(Vec<Option<String>>, String, String)> = side
+    let rows: Vec<(Vec<Option<String>>, String, String)> = reader
         .query(&sql, |row| {
             let key = (0..width).map(|i| row.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()?;
             Ok((key, row.get(width)?, row.get(width + 1)?))
         })
-        .map_err(|e| fail(format!("cannot evaluate '{}': {}", source.name(), e.to_string().trim_end())))?;
+        .map_err(|e| fail(format!("cannot evaluate '{}': {}", source.name(), explain(&e))))?;
+    drop(reader);
     let mut keys: Vec<Vec<Option<String>>> = Vec::new();
     let mut scores: Vec<(u64, SetMatch)> = Vec::new();
     for group in rows.chunk_by(|a, b| a.0 == b.0) {

@@ -4,11 +4,11 @@
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
-use crate::series;
+use crate::series::{self, Spec};
+use crate::source::Side;
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::forecast::{compare_series, forecast_series, Model, MAX_HORIZON};
-use rayon::prelude::*;
 
 const FORECAST_PARAMS: &[(&str, Kind)] = &[
     ("ts", Kind::Text),
@@ -44,10 +44,10 @@ fn settings(bind: &BindInfo, default_horizon: i64) -> CallResult<(usize, f64, Op
 fn forecasts(bind: &BindInfo) -> CallResult<ResultTable> {
     let (horizon, level, period) = settings(bind, 30)?;
     let model = params::text(bind, "model")?.map(|m| Model::parse(&m)).transpose().map_err(fail)?.unwrap_or_default();
-    let input = series::read(bind, FORECAST_OUTPUT)?;
-    let results: Vec<_> =
-        input.groups.par_iter().map(|g| forecast_series(&g.ts, &g.values, period, model, horizon, level)).collect();
-    let results = results.into_iter().collect::<Result<Vec<_>, _>>().map_err(fail)?;
+    let spec = Spec::parse(bind)?;
+    let value = spec.value.clone();
+    let input = spec.read(&Side::of(bind)?.reader()?, FORECAST_OUTPUT)?;
+    let results = input.each(&value, |g| forecast_series(&g.ts, &g.values, period, model, horizon, level))?;
     let counts: Vec<usize> = results.iter().map(|r| r.ts.len()).collect();
     let mut columns = input.group_columns(&counts);
     let ts: Vec<i64> = results.iter().flat_map(|r| r.ts.iter().copied()).collect();
@@ -72,10 +72,10 @@ fn forecasts(bind: &BindInfo) -> CallResult<ResultTable> {
 fn comparisons(bind: &BindInfo) -> CallResult<ResultTable> {
     let (horizon, level, period) = settings(bind, 14)?;
     let folds = params::integer(bind, "folds", 1, 20)?.unwrap_or(3) as usize;
-    let input = series::read(bind, COMPARE_OUTPUT)?;
-    let results: Vec<_> =
-        input.groups.par_iter().map(|g| compare_series(&g.ts, &g.values, period, horizon, folds, level)).collect();
-    let results = results.into_iter().collect::<Result<Vec<_>, _>>().map_err(fail)?;
+    let spec = Spec::parse(bind)?;
+    let value = spec.value.clone();
+    let input = spec.read(&Side::of(bind)?.reader()?, COMPARE_OUTPUT)?;
+    let results = input.each(&value, |g| compare_series(&g.ts, &g.values, period, horizon, folds, level))?;
     let counts: Vec<usize> = results.iter().map(Vec::len).collect();
     let mut columns = input.group_columns(&counts);
     let rows: Vec<&kpiscope_engine::forecast::ModelScore> = results.iter().flatten().collect();

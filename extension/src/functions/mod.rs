@@ -39,7 +39,7 @@ pub fn register(con: &Connection, side: &Side) -> Result<(), Box<dyn Error>> {
 
 /// The `period` parameter shared by the series functions: seasonal period in samples.
 pub(super) fn period(bind: &duckdb::vtab::BindInfo) -> crate::guard::CallResult<Option<usize>> {
-    let max = kpiscope_engine::detect::MAX_PERIOD as i64;
+    let max = kpiscope_engine::series::MAX_PERIOD as i64;
     Ok(crate::params::integer(bind, "period", 1, max)?.map(|p| p as usize))
 }
 

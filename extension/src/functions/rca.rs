@@ -13,7 +13,7 @@
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
-use crate::source::{key_sql, quote_ident, Side, Source};
+use crate::source::{explain, key_sql, quote_ident, Reader, Side, Source};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::detect::{detect, DetectConfig, Detection};
@@ -65,9 +65,7 @@ fn dimensions(bind: &BindInfo, source: &Source) -> CallResult<(Vec<String>, usiz
     if dimensions.is_empty() || dimensions.len() > 8 {
         return Err(fail("dimensions must list 1 to 8 columns to break the change down by"));
     }
-    for column in &dimensions {
-        source.require_column("dimensions", column)?;
-    }
+    source.require_columns("dimensions", &dimensions)?;
     let max_depth = params::integer(bind, "max_depth", 1, 4)?.unwrap_or(3) as usize;
     Ok((dimensions, max_depth))
 }
@@ -80,7 +78,7 @@ fn key_columns(dimensions: &[String]) -> Vec<String> {
 /// `days` limits the days read.
 fn daily_leaves(
     bind: &BindInfo,
-    side: &Side,
+    reader: &Reader,
     source: &Source,
     dimensions: &[String],
     days: Option<&[i32]>,
@@ -91,10 +89,7 @@ fn daily_leaves(
         (None, Some(n), Some(d)) => vec![summed(source, "numerator", &n)?, summed(source, "denominator", &d)?],
         _ => return Err(fail("give metric := 'column', or numerator := and denominator := for a ratio KPI")),
     };
-    let ts = match text("ts")? {
-        Some(ts) => ts,
-        None => source.sole_temporal_column()?,
-    };
+    let ts = source.time_column(text("ts")?)?;
     source.require_temporal("ts", &ts)?;
     let day = format!("CAST({} AS DATE)", quote_ident(&ts));
     let filter = match days {
@@ -112,13 +107,26 @@ fn daily_leaves(
     );
     let width = dimensions.len();
     let finite = |v: Option<f64>| v.filter(|v| v.is_finite()).unwrap_or(0.0);
-    let rows = side
+    let rows = reader
         .query(&sql, |row| {
             let key = (0..width).map(|i| row.get::<_, String>(i)).collect::<Result<Vec<_>, _>>()?;
             let denominator = if measures.len() == 2 { Some(finite(row.get(width + 2)?)) } else { None };
-            Ok((key, row.get::<_, i32>(width)?, finite(row.get(width + 1)?), denominator))
+            Ok((key, row.get::<_, Option<i32>>(width)?, finite(row.get(width + 1)?), denominator))
         })
-        .map_err(|e| fail(format!("cannot read '{}': {}", source.name(), e.to_string().trim_end())))?;
+        .map_err(|e| fail(format!("cannot read '{}': {}", source.name(), explain(&e))))?;
+    let rows = rows
+        .into_iter()
+        .map(|(key, day, value, denominator)| match day {
+            Some(day) => Ok((key, day, value, denominator)),
+            // CAST to DATE of a non-NULL time is NULL only for 'infinity' / '-infinity'.
+            None => Err(fail(format!(
+                "ts column '{ts}' holds 'infinity' or '-infinity'; filter them out, e.g. \
+                 '(SELECT * FROM {} WHERE isfinite({}))'",
+                source.name(),
+                quote_ident(&ts)
+            ))),
+        })
+        .collect::<CallResult<Vec<_>>>()?;
     Ok(DailyLeaves { dimensions: dimensions.to_vec(), rows })
 }
 
@@ -146,7 +154,7 @@ fn baseline(bind: &BindInfo) -> CallResult<Baseline> {
 
 /// Explicit leaves: `actual` and `expected` summed per leaf.
 fn explicit_leaves(
-    side: &Side,
+    reader: &Reader,
     source: &Source,
     dimensions: &[String],
     actual: &str,
@@ -160,22 +168,23 @@ fn explicit_leaves(
         source.from()
     );
     let width = dimensions.len();
-    let rows = side
+    let rows = reader
         .query(&sql, |row| {
             let key = (0..width).map(|i| row.get::<_, String>(i)).collect::<Result<Vec<_>, _>>()?;
             let value = |k| row.get::<_, Option<f64>>(k).map(|v| v.filter(|v| v.is_finite()).unwrap_or(0.0));
             Ok((key, value(width)?, value(width + 1)?))
         })
-        .map_err(|e| fail(format!("cannot read leaves from '{}': {}", source.name(), e.to_string().trim_end())))?;
+        .map_err(|e| fail(format!("cannot read leaves from '{}': {}", source.name(), explain(&e))))?;
     Ok(Leaves::from_rows(dimensions.to_vec(), rows))
 }
 
 fn contributions(bind: &BindInfo) -> CallResult<ResultTable> {
-    let side = Side::of(bind)?;
-    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
+    let name = params::source(bind)?;
+    let reader = Side::of(bind)?.reader()?;
+    let source = Source::open(&reader, "source", &name)?;
     let (dimensions, max_depth) = dimensions(bind, &source)?;
     let leaves = match (params::text(bind, "actual")?, params::text(bind, "expected")?) {
-        (Some(actual), Some(expected)) => explicit_leaves(&side, &source, &dimensions, &actual, &expected)?,
+        (Some(actual), Some(expected)) => explicit_leaves(&reader, &source, &dimensions, &actual, &expected)?,
         (Some(_), None) | (None, Some(_)) => return Err(fail("give both actual and expected columns")),
         (None, None) => {
             let test = params::date(bind, "test")?.ok_or_else(|| {
@@ -185,9 +194,10 @@ fn contributions(bind: &BindInfo) -> CallResult<ResultTable> {
             let baseline = baseline(bind)?;
             let mut days = baseline.days(test);
             days.push(test);
-            daily_leaves(bind, &side, &source, &dimensions, Some(&days))?.compare(test, baseline)
+            daily_leaves(bind, &reader, &source, &dimensions, Some(&days))?.compare(test, baseline)
         }
     };
+    drop(reader);
     let findings = analyze(&leaves, max_depth);
     let pairs: Vec<(&Finding, &Leaves)> = findings.iter().map(|f| (f, &leaves)).collect();
     let mut columns = finding_columns(&pairs);
@@ -226,8 +236,9 @@ struct AnomalousDay<'a> {
 }
 
 fn anomalies(bind: &BindInfo) -> CallResult<ResultTable> {
-    let side = Side::of(bind)?;
-    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
+    let name = params::source(bind)?;
+    let reader = Side::of(bind)?.reader()?;
+    let source = Source::open(&reader, "source", &name)?;
     let (dimensions, max_depth) = dimensions(bind, &source)?;
     let top = params::integer(bind, "top", 1, 1000)?.unwrap_or(3) as usize;
     let baseline = match params::text(bind, "baseline")? {
@@ -236,9 +247,15 @@ fn anomalies(bind: &BindInfo) -> CallResult<ResultTable> {
     };
     let (method, sensitivity) = super::detect::method_and_sensitivity(bind)?;
     let config = DetectConfig { method, sensitivity, ..DetectConfig::default() };
-    let daily = daily_leaves(bind, &side, &source, &dimensions, None)?;
+    let daily = daily_leaves(bind, &reader, &source, &dimensions, None)?;
+    drop(reader);
     let totals = daily.totals();
-    let ts: Vec<i64> = totals.iter().map(|(d, _)| i64::from(*d) * MICROS_PER_DAY).collect();
+    // Days far from today (DuckDB dates reach 5 million years) do not fit as microseconds.
+    let ts: Vec<i64> = totals
+        .iter()
+        .map(|(d, _)| i64::from(*d).checked_mul(MICROS_PER_DAY))
+        .collect::<Option<_>>()
+        .ok_or_else(|| fail("ts holds dates beyond the TIMESTAMP range (years 290308 BC to 294247)"))?;
     let values: Vec<Option<f64>> = totals.iter().map(|(_, v)| *v).collect();
     let verdicts = detect(&ts, &values, &config).map_err(fail)?;
 

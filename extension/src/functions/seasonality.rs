@@ -2,14 +2,14 @@
 //! periods of each series, strongest first, to pass as `period :=` to the other functions.
 
 use super::materialized_vtab;
-use crate::guard::{fail, CallResult};
+use crate::guard::CallResult;
 use crate::params::Kind;
-use crate::series;
+use crate::series::Spec;
+use crate::source::Side;
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::seasonality::seasonality;
 use kpiscope_engine::MICROS_PER_DAY;
-use rayon::prelude::*;
 
 const PARAMS: &[(&str, Kind)] = &[("ts", Kind::Text), ("value", Kind::Text), ("group_by", Kind::TextList)];
 
@@ -22,9 +22,10 @@ struct Row {
 }
 
 fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
-    let input = series::read(bind, OUTPUT)?;
-    let results: Vec<_> = input.groups.par_iter().map(|g| seasonality(&g.ts, &g.values)).collect();
-    let results = results.into_iter().collect::<Result<Vec<_>, _>>().map_err(fail)?;
+    let spec = Spec::parse(bind)?;
+    let value = spec.value.clone();
+    let input = spec.read(&Side::of(bind)?.reader()?, OUTPUT)?;
+    let results = input.each(&value, |g| seasonality(&g.ts, &g.values))?;
     // A series without a season still gets a row (period NULL), so every group is answered.
     let rows: Vec<Vec<Row>> = results
         .iter()

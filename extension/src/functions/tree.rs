@@ -5,7 +5,7 @@
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
-use crate::source::{key_sql, Side, Source};
+use crate::source::{explain, key_sql, Side, Source};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::tree::{fit, Tree};
@@ -13,15 +13,14 @@ use kpiscope_engine::tree::{fit, Tree};
 const PARAMS: &[(&str, Kind)] = &[("dimensions", Kind::TextList), ("label", Kind::Text), ("max_depth", Kind::Integer)];
 
 fn fitted(bind: &BindInfo) -> CallResult<Tree> {
-    let side = Side::of(bind)?;
-    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
+    let name = params::source(bind)?;
+    let reader = Side::of(bind)?.reader()?;
+    let source = Source::open(&reader, "source", &name)?;
     let dimensions = params::text_list(bind, "dimensions")?;
     if dimensions.is_empty() || dimensions.len() > 16 {
         return Err(fail("dimensions must list 1 to 16 columns for the tree to split on"));
     }
-    for column in &dimensions {
-        source.require_column("dimensions", column)?;
-    }
+    source.require_columns("dimensions", &dimensions)?;
     let label = params::text(bind, "label")?.ok_or_else(|| {
         fail("label is required: a BOOLEAN column or a condition such as 'is_anomaly' or 'delta < 0'")
     })?;
@@ -30,12 +29,13 @@ fn fitted(bind: &BindInfo) -> CallResult<Tree> {
     let keys: Vec<String> = dimensions.iter().map(|d| key_sql(d)).collect();
     let sql = format!("SELECT {}, {label_sql} FROM {}", keys.join(", "), source.from());
     let width = dimensions.len();
-    let rows = side
+    let rows = reader
         .query(&sql, |row| {
             let key = (0..width).map(|i| row.get::<_, String>(i)).collect::<Result<Vec<_>, _>>()?;
             Ok((key, row.get::<_, bool>(width)?))
         })
-        .map_err(|e| fail(format!("cannot read '{}': {}", source.name(), e.to_string().trim_end())))?;
+        .map_err(|e| fail(format!("cannot read '{}': {}", source.name(), explain(&e))))?;
+    drop(reader);
     fit(&dimensions, &rows, max_depth).map_err(fail)
 }
 

@@ -13,7 +13,7 @@
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
-use crate::source::{quote_ident, Side, Source};
+use crate::source::{explain, quote_ident, Reader, Side, Source};
 use crate::table::{ResultTable, Values};
 use chrono::Duration;
 use duckdb::vtab::BindInfo;
@@ -35,7 +35,7 @@ const REVENUE_LEAVES: [(&str, &str); 4] = [
     ("aov", "CAST(sum(revenue) AS DOUBLE) / sum(successful_payments)"),
 ];
 
-fn load_tree(side: &Side, bind: &BindInfo, source: &Source, day: &str) -> CallResult<Tree> {
+fn load_tree(reader: &Reader, bind: &BindInfo, source: &Source, day: &str) -> CallResult<Tree> {
     let Some(name) = params::text(bind, "tree")? else {
         for column in ["sessions", "orders", "successful_payments", "revenue"] {
             source.value_expression(column).map_err(|_| {
@@ -49,19 +49,25 @@ fn load_tree(side: &Side, bind: &BindInfo, source: &Source, day: &str) -> CallRe
         let leaves = REVENUE_LEAVES.iter().map(|(leaf, sql)| (leaf.to_string(), sql.replace("{day}", day))).collect();
         return Ok(Tree { tree: DriverTree::revenue(), leaves });
     };
-    let table = Source::open(side, &name)?;
+    let table = Source::open(reader, "tree", &name)?;
     for column in ["kpi", "parent", "expression"] {
         table.require_column("tree", column)?;
     }
-    let rows = side.query(
-        &format!(
-            "SELECT CAST(kpi AS VARCHAR), CAST(parent AS VARCHAR), CAST(expression AS VARCHAR) FROM {}",
-            table.from()
-        ),
-        |row| {
-            Ok((row.get::<_, Option<String>>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, Option<String>>(2)?))
-        },
-    )?;
+    let rows = reader
+        .query(
+            &format!(
+                "SELECT CAST(kpi AS VARCHAR), CAST(parent AS VARCHAR), CAST(expression AS VARCHAR) FROM {}",
+                table.from()
+            ),
+            |row| {
+                Ok((
+                    row.get::<_, Option<String>>(0)?,
+                    row.get::<_, Option<String>>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                ))
+            },
+        )
+        .map_err(|e| fail(format!("cannot read tree '{name}': {}", explain(&e))))?;
     let mut edges = Vec::with_capacity(rows.len());
     let mut expressions = BTreeMap::new();
     for (kpi, parent, expression) in rows {
@@ -87,7 +93,7 @@ fn load_tree(side: &Side, bind: &BindInfo, source: &Source, day: &str) -> CallRe
 
 /// Each leaf's value over the rows of `source` matching `condition` (`what` names them in errors).
 fn leaf_values(
-    side: &Side,
+    reader: &Reader,
     source: &Source,
     tree: &Tree,
     condition: &str,
@@ -95,15 +101,13 @@ fn leaf_values(
 ) -> CallResult<BTreeMap<String, f64>> {
     let select = tree.leaves.iter().map(|(_, sql)| sql.as_str()).collect::<Vec<_>>().join(", ");
     let sql = format!("SELECT count(*), {select} FROM {} WHERE {condition}", source.from());
-    let rows = side
+    let rows = reader
         .query(&sql, |row| {
             let values =
                 (1..=tree.leaves.len()).map(|k| row.get::<_, Option<f64>>(k)).collect::<Result<Vec<_>, _>>()?;
             Ok((row.get::<_, i64>(0)?, values))
         })
-        .map_err(|e| {
-            fail(format!("cannot evaluate the tree over '{}': {}", source.name(), e.to_string().trim_end()))
-        })?;
+        .map_err(|e| fail(format!("cannot evaluate the tree over '{}': {}", source.name(), explain(&e))))?;
     let (count, values) = rows.into_iter().next().unwrap_or((0, Vec::new()));
     if count == 0 {
         return Err(fail(format!("'{}' has no rows {what}", source.name())));
@@ -119,10 +123,7 @@ fn leaf_values(
 }
 
 fn day_of(source: &Source, bind: &BindInfo) -> CallResult<String> {
-    let ts = match params::text(bind, "ts")? {
-        Some(ts) => ts,
-        None => source.sole_temporal_column()?,
-    };
+    let ts = source.time_column(params::text(bind, "ts")?)?;
     source.require_temporal("ts", &ts)?;
     Ok(format!("CAST({} AS DATE)", quote_ident(&ts)))
 }
@@ -131,14 +132,16 @@ const WHAT_IF_PARAMS: &[(&str, Kind)] =
     &[("levers", Kind::DoubleMap), ("ts", Kind::Text), ("days", Kind::Integer), ("tree", Kind::Text)];
 
 fn what_if(bind: &BindInfo) -> CallResult<ResultTable> {
-    let side = Side::of(bind)?;
-    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
+    let name = params::source(bind)?;
+    let reader = Side::of(bind)?.reader()?;
+    let source = Source::open(&reader, "source", &name)?;
     let levers: BTreeMap<String, f64> = params::double_map(bind, "levers")?.into_iter().collect();
     let days = params::integer(bind, "days", 1, 3660)?.unwrap_or(28);
     let day = day_of(&source, bind)?;
-    let tree = load_tree(&side, bind, &source, &day)?;
+    let tree = load_tree(&reader, bind, &source, &day)?;
     let window = format!("{day} > (SELECT max({day}) FROM {}) - {days}", source.from());
-    let baseline = leaf_values(&side, &source, &tree, &window, "to take a baseline from")?;
+    let baseline = leaf_values(&reader, &source, &tree, &window, "to take a baseline from")?;
+    drop(reader);
     let rows = simulate(&tree.tree, &baseline, &levers).map_err(fail)?;
     let col = |name: &str, values: Values| (name.to_string(), values);
     Ok(ResultTable::new(vec![
@@ -162,18 +165,25 @@ const DECOMPOSE_PARAMS: &[(&str, Kind)] =
     &[("test", Kind::Date), ("baseline", Kind::Date), ("ts", Kind::Text), ("tree", Kind::Text)];
 
 fn decompose_change(bind: &BindInfo) -> CallResult<ResultTable> {
-    let side = Side::of(bind)?;
-    let source = Source::open(&side, &bind.get_parameter(0).to_string())?;
+    let name = params::source(bind)?;
+    let reader = Side::of(bind)?.reader()?;
+    let source = Source::open(&reader, "source", &name)?;
     let test = params::date(bind, "test")?.ok_or_else(|| fail("test := DATE '...' is required: the day to explain"))?;
-    let base = params::date(bind, "baseline")?.unwrap_or(test - Duration::days(7));
+    let base = match params::date(bind, "baseline")? {
+        Some(base) => base,
+        None => test
+            .checked_sub_signed(Duration::days(7))
+            .ok_or_else(|| fail(format!("test {test} has no day a week before it; give baseline := DATE '...'")))?,
+    };
     if base == test {
         return Err(fail("baseline must be another day than test"));
     }
     let day = day_of(&source, bind)?;
-    let tree = load_tree(&side, bind, &source, &day)?;
+    let tree = load_tree(&reader, bind, &source, &day)?;
     let on = |d: chrono::NaiveDate| format!("{day} = DATE '{d}'");
-    let before = leaf_values(&side, &source, &tree, &on(base), &format!("on the baseline day {base}"))?;
-    let after = leaf_values(&side, &source, &tree, &on(test), &format!("on the test day {test}"))?;
+    let before = leaf_values(&reader, &source, &tree, &on(base), &format!("on the baseline day {base}"))?;
+    let after = leaf_values(&reader, &source, &tree, &on(test), &format!("on the test day {test}"))?;
+    drop(reader);
     let parts: BTreeMap<String, f64> = decompose(&tree.tree, &before, &after).map_err(fail)?.into_iter().collect();
     let (before, after) = (tree.tree.evaluate(&before).map_err(fail)?, tree.tree.evaluate(&after).map_err(fail)?);
     let total = after[0].1 - before[0].1;
