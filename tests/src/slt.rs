@@ -1,6 +1,6 @@
 //! A runner for the subset of DuckDB's sqllogictest dialect our `.test` files use.
 //!
-//! Written here because no runner on crates.io parses DuckDB's dialect offline (DESIGN 6).
+//! Written here because no runner on crates.io parses DuckDB's dialect offline (docs/ARCHITECTURE.md, "Testing").
 //! Records are separated by blank lines:
 //!
 //! ```text

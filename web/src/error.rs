@@ -41,14 +41,36 @@ impl From<duckdb::Error> for AppError {
     }
 }
 
+/// The error page, inside the site's layout (navigation included), escaped by minijinja.
+fn page(status: StatusCode, message: &str) -> Option<String> {
+    static TEMPLATES: std::sync::OnceLock<Option<minijinja::Environment<'static>>> = std::sync::OnceLock::new();
+    let templates = TEMPLATES.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        env.add_template("base.html", include_str!("../templates/base.html")).ok()?;
+        env.add_template("error.html", include_str!("../templates/error.html")).ok()?;
+        Some(env)
+    });
+    let template = templates.as_ref()?.get_template("error.html").ok()?;
+    template
+        .render(minijinja::context! {
+            status => status.to_string(),
+            message => message,
+            tabs => crate::TABS,
+            page => minijinja::context! { tab => "" },
+        })
+        .ok()
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let message = self.message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
-        let body = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>kpiscope: {code}</title></head>\
-             <body><h1>{code}</h1><p class=\"error\">{message}</p><p><a href=\"/\">Back to the overview</a></p></body></html>",
-            code = self.status
-        );
+        let body = page(self.status, &self.message).unwrap_or_else(|| {
+            // The templates are compiled into the binary; this plain page is only a fallback.
+            let message = self.message.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+            format!(
+                "<!doctype html><title>kpiscope: {}</title><h1>{}</h1><p class=\"error\">{message}</p>",
+                self.status, self.status
+            )
+        });
         (self.status, Html(body)).into_response()
     }
 }

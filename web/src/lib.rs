@@ -14,11 +14,11 @@ mod store;
 mod tabs;
 
 pub use error::AppError;
-pub use store::Store;
+pub use store::{Session, Store};
 pub use tabs::TABS;
 
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -26,14 +26,22 @@ use context::Context;
 use minijinja::{context as jinja, Environment};
 use params::Params;
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// Rendered pages kept per database generation: a page depends only on the refreshed file
+/// and its URL, so a repeated request (50 people watching the same incident) costs a lookup.
+const CACHED_PAGES: usize = 256;
 
 /// Shared by all requests.
 pub struct AppState {
     store: Store,
     templates: Environment<'static>,
     reports_dir: Option<PathBuf>,
+    pages: Mutex<lru::LruCache<String, Arc<str>>>,
+    /// Pages rendered at once: more than the cores only makes every request slower.
+    renders: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -44,7 +52,14 @@ impl AppState {
             .add_template("base.html", include_str!("../templates/base.html"))
             .and_then(|()| templates.add_template("tab.html", include_str!("../templates/tab.html")))
             .map_err(AppError::internal)?;
-        Ok(AppState { store: Store::open(db, extension)?, templates, reports_dir })
+        let cores = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
+        Ok(AppState {
+            store: Store::open(db, extension)?,
+            templates,
+            reports_dir,
+            pages: Mutex::new(lru::LruCache::new(NonZeroUsize::new(CACHED_PAGES).expect("non-zero"))),
+            renders: tokio::sync::Semaphore::new(cores),
+        })
     }
 }
 
@@ -71,38 +86,64 @@ pub async fn serve(state: AppState, addr: SocketAddr) -> std::io::Result<()> {
         .await
 }
 
-async fn overview(state: State<Arc<AppState>>, params: Query<Params>) -> Result<Response, AppError> {
-    render_tab(state.0, "overview".into(), params.0).await
+async fn overview(state: State<Arc<AppState>>, uri: Uri, params: Query<Params>) -> Result<Response, AppError> {
+    render_tab(state.0, "overview".into(), uri, params.0).await
 }
 
 async fn tab(
     State(state): State<Arc<AppState>>,
     UrlPath(slug): UrlPath<String>,
+    uri: Uri,
     Query(params): Query<Params>,
 ) -> Result<Response, AppError> {
     if !TABS.iter().any(|(s, _)| *s == slug) {
         return Err(AppError::not_found(format!("no tab {slug:?}")));
     }
-    render_tab(state, slug, params).await
+    render_tab(state, slug, uri, params).await
 }
 
-/// Runs a closure with a connection and the context on the blocking pool.
+/// Runs a closure with a session (the given one, or a new one) and the context on the
+/// blocking pool.
 async fn blocking<T: Send + 'static>(
     state: &Arc<AppState>,
-    work: impl FnOnce(&AppState, &duckdb::Connection, &Context) -> Result<T, AppError> + Send + 'static,
+    session: Option<Session>,
+    work: impl FnOnce(&AppState, &Session, &Context) -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
     let state = Arc::clone(state);
     tokio::task::spawn_blocking(move || {
-        let connection = state.store.connection()?;
-        let context = Context::load(&connection)?;
-        work(&state, &connection, &context)
+        let session = match session {
+            Some(session) => session,
+            None => state.store.connection()?,
+        };
+        let context = Context::load(&session)?;
+        work(&state, &session, &context)
     })
     .await
     .map_err(AppError::internal)?
 }
 
-async fn render_tab(state: Arc<AppState>, slug: String, params: Params) -> Result<Response, AppError> {
-    let html = blocking(&state, move |state, connection, context| {
+async fn render_tab(state: Arc<AppState>, slug: String, uri: Uri, params: Params) -> Result<Response, AppError> {
+    let lookup = Arc::clone(&state);
+    let (session, key, cached) = tokio::task::spawn_blocking(move || {
+        let session = lookup.store.connection()?;
+        let key = format!("{}\n{uri}", session.generation());
+        let cached = lookup.pages.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+        Ok::<_, AppError>((session, key, cached))
+    })
+    .await
+    .map_err(AppError::internal)??;
+    // The reports tab lists files that change without a refresh; every other page is a
+    // function of the database generation and the URL.
+    let cacheable = slug != "reports";
+    if let Some(page) = cached.filter(|_| cacheable) {
+        return Ok(Html(page.to_string()).into_response());
+    }
+    let _permit = state.renders.acquire().await.map_err(AppError::internal)?;
+    // While this request waited for its turn, another one may have rendered the same page.
+    if let Some(page) = state.pages.lock().unwrap_or_else(|p| p.into_inner()).get(&key).filter(|_| cacheable) {
+        return Ok(Html(page.to_string()).into_response());
+    }
+    let html = blocking(&state, Some(session), move |state, connection, context| {
         let request = tabs::Request {
             connection,
             context,
@@ -123,6 +164,9 @@ async fn render_tab(state: Arc<AppState>, slug: String, params: Params) -> Resul
             .map_err(AppError::internal)
     })
     .await?;
+    if cacheable {
+        state.pages.lock().unwrap_or_else(|p| p.into_inner()).put(key, Arc::from(html.as_str()));
+    }
     Ok(Html(html).into_response())
 }
 
@@ -156,10 +200,11 @@ async fn csv(
     let Some(view) = CSV_VIEWS.iter().find(|v| **v == view).copied() else {
         return Err(AppError::not_found(format!("no view {view:?} to download")));
     };
-    let body = blocking(&state, move |_, connection, context| {
+    let body = blocking(&state, None, move |_, connection, context| {
         let has_kpi = kpiscope_db::read::query(
             connection,
-            "SELECT count(*) FROM duckdb_columns() WHERE table_name = ? AND column_name = 'kpi'",
+            "SELECT count(*) FROM duckdb_columns()
+             WHERE database_name = current_database() AND table_name = ? AND column_name = 'kpi'",
             &[&view],
         )?
         .rows[0][0]

@@ -7,8 +7,9 @@ use crate::context::{Context, Kpi};
 use crate::error::AppError;
 use crate::page::{url, Control, Link, Page, Section, TableView};
 use crate::params::{Params, DIMENSIONS, LEVERS};
+use crate::store::Session;
 use chrono::{Duration, NaiveDate};
-use duckdb::{Connection, ToSql};
+use duckdb::ToSql;
 use kpiscope_charts::{
     bar_chart, compact, heatmap, percent, time_chart, tree_chart, Bar, HeatCell, TimePoint, TreeNode,
 };
@@ -18,7 +19,7 @@ use std::path::Path;
 /// Everything a tab builder reads.
 pub struct Request<'a> {
     /// Connection to the current database.
-    pub connection: &'a Connection,
+    pub connection: &'a Session,
     /// Catalogue and stamp.
     pub context: &'a Context,
     /// The query parameters.
@@ -244,7 +245,10 @@ fn contributions(request: &Request, kpi: &Kpi, day: NaiveDate) -> Result<(Table,
     if !request.live {
         return Ok((stored, "not stored for this day, and the server runs without the extension"));
     }
-    let source = "rca_contributions('kpi_daily', ts := 'day', dimensions := ['channel', 'region', 'cohort'], test := ?";
+    let source = format!(
+        "rca_contributions('{}', ts := 'day', dimensions := ['channel', 'region', 'cohort'], test := ?",
+        request.connection.source("kpi_daily")
+    );
     let columns =
         "row_number() OVER (ORDER BY contribution DESC) AS rank, segment, baseline, actual, delta, contribution,
                    surprise, explanatory_power, is_root_cause";
@@ -602,7 +606,8 @@ fn what_if(request: &Request) -> Result<Page, AppError> {
                 request.connection,
                 &format!(
                     "SELECT kpi, baseline, scenario, delta, delta_pct, lever, contribution
-                     FROM what_if('kpi_daily', ts := 'day', levers := MAP {{{map}}})"
+                     FROM what_if('{}', ts := 'day', levers := MAP {{{map}}})",
+                    request.connection.source("kpi_daily")
                 ),
                 &values,
             )?;
@@ -708,9 +713,12 @@ fn replay(request: &Request) -> Result<Page, AppError> {
     let (series, origin) = if request.live {
         let live = query(
             request.connection,
-            "SELECT ts AS day, value AS actual, expected, lower, upper, CASE WHEN is_anomaly THEN severity END AS severity,
-                    false AS forecast, is_anomaly, score
-             FROM detect_anomalies('kpi_daily', ts := 'day', value := ?, as_of := ?) WHERE ts >= ? ORDER BY ts",
+            &format!(
+                "SELECT ts AS day, value AS actual, expected, lower, upper, CASE WHEN is_anomaly THEN severity END AS severity,
+                        false AS forecast, is_anomaly, score
+                 FROM detect_anomalies('{}', ts := 'day', value := ?, as_of := ?) WHERE ts >= ? ORDER BY ts",
+                request.connection.source("kpi_daily")
+            ),
             &[&kpi.expression, &as_of, &from],
         )?;
         (live, "replayed live by the extension with data up to that day")

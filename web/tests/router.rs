@@ -210,3 +210,20 @@ async fn reports_center_lists_and_serves_only_report_files() {
     let (status, _) = get(&state, "/reports/files/secrets.txt").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn error_pages_keep_the_layout_and_navigation() {
+    let state = state(true);
+    let (status, body) = get(&state, "/rca?day=2030-01-01").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("<nav>") && body.contains("href=\"/anomalies\""), "navigation on the error page: {body}");
+    assert!(body.contains("class=\"error\"") && body.contains("<style>"), "styled: {body}");
+}
+
+#[test]
+fn an_unreadable_database_is_a_503_without_paths_or_process_ids() {
+    let missing = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-router-missing").join("gone.duckdb");
+    let Err(error) = AppState::new(&missing, None, None) else { panic!("a missing file cannot be served") };
+    assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!error.message.contains("gone.duckdb") && !error.message.contains("PID"), "{}", error.message);
+}

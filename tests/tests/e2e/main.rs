@@ -5,4 +5,5 @@ mod duckdb_cli;
 mod kpiscope_cli;
 mod reports;
 mod rust_client;
+mod serve;
 mod viewer;

@@ -2,10 +2,9 @@
 //! Chromium (Debian's `chromium`, which `make test` installs), the rendered DOM checked for
 //! its chart and table, and a screenshot of each tab written to `build/screenshots/`.
 
-use kpiscope_tests::{kpiscope_bin, repo_root, scratch_dir};
-use std::io::{BufRead, BufReader};
+use kpiscope_tests::{kpiscope_bin, repo_root, scratch_dir, Server};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 const TABS: [&str; 13] = [
     "",
@@ -27,30 +26,6 @@ fn chromium() -> PathBuf {
     let path = std::env::var_os("KPISCOPE_CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
     assert!(path.is_file(), "chromium not found at {} (make test installs Debian's chromium)", path.display());
     path
-}
-
-/// Stops the server when the test ends, pass or fail.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_server(db: &Path) -> (Server, String) {
-    let mut child = Command::new(kpiscope_bin())
-        .args(["serve", "--addr", "127.0.0.1:0", "--db"])
-        .arg(db)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("kpiscope serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout piped")).read_line(&mut line).expect("server prints its URL");
-    let url = line.split_whitespace().find(|w| w.starts_with("http://")).expect("URL in the first line").to_string();
-    (Server(child), url)
 }
 
 fn browse(profile: &Path, args: &[&str], url: &str) -> std::process::Output {
@@ -80,7 +55,8 @@ fn every_tab_renders_in_headless_chromium_with_chart_and_table() {
     let db = scratch.join("demo.duckdb");
     let demo = Command::new(kpiscope_bin()).args(["demo", "--db"]).arg(&db).output().expect("kpiscope runs");
     assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
-    let (_server, base) = start_server(&db);
+    let server = Server::start(&db);
+    let base = &server.url;
     let shots = repo_root().join("build/screenshots");
     std::fs::create_dir_all(&shots).expect("build/ is writable");
     for tab in TABS {
