@@ -1,5 +1,5 @@
 //! DuckDB loads a file as an extension only if it ends with a 534-byte metadata footer
-//! (DESIGN 2.3). DuckDB ships this as a Python build script; we write our own so the build
+//! (docs/ARCHITECTURE.md, "The metadata footer"). DuckDB ships this as a Python build script; we write our own so the build
 //! needs nothing but cargo.
 //!
 //! Layout after the raw shared library: a 22-byte header, eight NUL-padded 32-byte ASCII

@@ -44,6 +44,23 @@ def test_python_client_sees_errors_as_exceptions_and_keeps_working(con):
     assert con.execute("SELECT 42").fetchone()[0] == 42
 
 
+def test_a_null_source_is_an_exception_in_python_not_an_abort(con):
+    # A NULL read as text threw a C++ exception through Rust: the interpreter died, and no
+    # try/except could catch it.
+    for sql in ["SELECT * FROM detect_anomalies(NULL, value := 'revenue')",
+                "SELECT * FROM change_points(NULL::VARCHAR, value := 'revenue')",
+                "SELECT * FROM rca_contributions(NULL, dimensions := ['a'])"]:
+        with pytest.raises(duckdb.BinderException, match="kpiscope: source must not be NULL"):
+            con.execute(sql)
+    assert con.execute("SELECT 42").fetchone()[0] == 42
+
+
+def test_python_client_nests_kpiscope_calls_without_deadlock(con):
+    con.execute("CREATE TABLE kpi AS FROM generate_kpi_data(days := 90, anomalies := 2)")
+    con.execute("CREATE VIEW v AS SELECT ts AS day, value AS revenue FROM detect_anomalies('kpi', value := 'revenue')")
+    assert con.execute("SELECT count(*) FROM forecast_kpi('v', value := 'revenue', horizon := 4)").fetchone()[0] == 4
+
+
 KPISCOPE = Path(os.environ.get("KPISCOPE_BIN", REPO / "build/release/kpiscope"))
 
 
