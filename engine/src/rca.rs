@@ -16,6 +16,7 @@
 //! whose leaves are nearly all abnormal, preferring fewer fixed dimensions on ties.
 
 use crate::stats::median_in_place;
+use crate::MICROS_PER_DAY;
 use std::collections::HashMap;
 
 /// Leaves with their dimension values coded as small integers.
@@ -375,15 +376,17 @@ pub fn localize(leaves: &Leaves, config: &LocalizeConfig) -> Vec<Segment> {
     chosen
 }
 
-/// Which days a time-based comparison uses as its baseline.
+/// Which earlier times a time-based comparison uses as its baseline. Times are microseconds
+/// since the Unix epoch; "same weekday" and "previous days" keep the time of day, so they fit
+/// daily, weekly and hourly data alike (an hour is compared with the same hour).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Baseline {
-    /// The N days before the test day.
+    /// The same time of day on each of the N days before.
     PreviousDays(u32),
-    /// The same weekday in each of the N weeks before the test day.
+    /// The same time of the week in each of the N weeks before.
     SameWeekday(u32),
-    /// A fixed range of days (days since 1970-01-01, inclusive).
-    Range(i32, i32),
+    /// Every time in a fixed span (inclusive).
+    Range(i64, i64),
 }
 
 impl Baseline {
@@ -400,58 +403,72 @@ impl Baseline {
         }
     }
 
-    /// The baseline days for `test` (days since 1970-01-01), oldest first.
-    pub fn days(self, test: i32) -> Vec<i32> {
+    /// The baseline times for `test`, oldest first; `None` for a span (any time inside it).
+    pub fn times(self, test: i64) -> Option<Vec<i64>> {
+        const WEEK: i64 = 7 * MICROS_PER_DAY;
+        let back = |n: u32, step: i64| (1..=i64::from(n)).rev().map(|k| test.saturating_sub(k * step)).collect();
         match self {
-            Self::PreviousDays(n) => (1..=n as i32).rev().map(|k| test - k).collect(),
-            Self::SameWeekday(n) => (1..=n as i32).rev().map(|k| test - 7 * k).collect(),
-            Self::Range(start, end) => (start..=end).collect(),
+            Self::PreviousDays(n) => Some(back(n, MICROS_PER_DAY)),
+            Self::SameWeekday(n) => Some(back(n, WEEK)),
+            Self::Range(..) => None,
+        }
+    }
+
+    /// Whether `t` is a baseline time for `test`.
+    pub fn includes(self, t: i64, test: i64) -> bool {
+        match self {
+            Self::Range(start, end) => (start..=end).contains(&t) && t != test,
+            other => other.times(test).is_some_and(|times| times.contains(&t)),
         }
     }
 }
 
-/// Daily values per leaf: the input of time-based root-cause analysis.
+/// Values per leaf and time step: the input of time-based root-cause analysis.
 #[derive(Debug, Clone, Default)]
-pub struct DailyLeaves {
+pub struct TimedLeaves {
     /// Dimension names.
     pub dimensions: Vec<String>,
-    /// Per row: dimension values, day (since 1970-01-01), numerator, denominator (ratio KPIs).
-    pub rows: Vec<(Vec<String>, i32, f64, Option<f64>)>,
+    /// Per row: dimension values, time (microseconds), numerator, denominator (ratio KPIs).
+    pub rows: Vec<(Vec<String>, i64, f64, Option<f64>)>,
 }
 
-impl DailyLeaves {
+impl TimedLeaves {
     /// Whether the KPI is a ratio (rows carry denominators).
     pub fn is_ratio(&self) -> bool {
         self.rows.first().is_some_and(|r| r.3.is_some())
     }
 
-    /// The KPI per day over all leaves, in day order: the sum, or the ratio of sums.
-    pub fn totals(&self) -> Vec<(i32, Option<f64>)> {
-        let mut by_day: std::collections::BTreeMap<i32, [f64; 2]> = std::collections::BTreeMap::new();
-        for (_, day, num, den) in &self.rows {
-            let entry = by_day.entry(*day).or_insert([0.0; 2]);
+    /// The KPI per time step over all leaves, in time order: the sum, or the ratio of sums.
+    pub fn totals(&self) -> Vec<(i64, Option<f64>)> {
+        let mut by_time: std::collections::BTreeMap<i64, [f64; 2]> = std::collections::BTreeMap::new();
+        for (_, t, num, den) in &self.rows {
+            let entry = by_time.entry(*t).or_insert([0.0; 2]);
             entry[0] += num;
             entry[1] += den.unwrap_or(0.0);
         }
         let ratio = self.is_ratio();
-        by_day
+        by_time
             .into_iter()
-            .map(|(day, [num, den])| (day, if ratio { (den > 0.0).then(|| num / den) } else { Some(num) }))
+            .map(|(t, [num, den])| (t, if ratio { (den > 0.0).then(|| num / den) } else { Some(num) }))
             .collect()
     }
 
-    /// Leaves comparing `test` with the median of each leaf's daily values over the baseline
-    /// days: one unusual baseline day (an earlier anomaly) must not make the test day look odd.
-    /// Baseline days without a row for a leaf are skipped.
-    pub fn compare(&self, test: i32, baseline: Baseline) -> Leaves {
-        let days = baseline.days(test);
-        /// Test-day (numerator, denominator), and the baseline days' numerators and denominators.
+    /// Leaves comparing `test` with the median of each leaf's values over the baseline
+    /// times: one unusual baseline time (an earlier anomaly) must not make the test look odd.
+    /// Baseline times without a row for a leaf are skipped.
+    pub fn compare(&self, test: i64, baseline: Baseline) -> Leaves {
+        /// Test (numerator, denominator), and the baseline's numerators and denominators.
         #[derive(Default)]
         struct Cell([f64; 2], Vec<f64>, Vec<f64>);
         let mut cells: std::collections::BTreeMap<&Vec<String>, Cell> = std::collections::BTreeMap::new();
-        for (key, day, num, den) in &self.rows {
-            let on_test = *day == test;
-            if !on_test && !days.contains(day) {
+        let times = baseline.times(test);
+        for (key, t, num, den) in &self.rows {
+            let on_test = *t == test;
+            let in_baseline = match &times {
+                Some(times) => times.contains(t),
+                None => baseline.includes(*t, test),
+            };
+            if !on_test && !in_baseline {
                 continue;
             }
             let cell = cells.entry(key).or_default();
@@ -626,28 +643,35 @@ mod tests {
     }
 
     #[test]
-    fn baselines_pick_their_days() {
-        assert_eq!(Baseline::PreviousDays(3).days(100), vec![97, 98, 99]);
-        assert_eq!(Baseline::SameWeekday(2).days(100), vec![86, 93]);
-        assert_eq!(Baseline::Range(5, 7).days(100), vec![5, 6, 7]);
+    fn baselines_pick_their_times_keeping_the_time_of_day() {
+        const D: i64 = MICROS_PER_DAY;
+        assert_eq!(Baseline::PreviousDays(3).times(100 * D), Some(vec![97 * D, 98 * D, 99 * D]));
+        assert_eq!(Baseline::SameWeekday(2).times(100 * D), Some(vec![86 * D, 93 * D]));
+        let hour = 3_600_000_000;
+        assert_eq!(Baseline::SameWeekday(1).times(100 * D + 5 * hour), Some(vec![93 * D + 5 * hour]));
+        assert!(Baseline::Range(5 * D, 7 * D).includes(6 * D, 100 * D));
+        assert!(!Baseline::Range(5 * D, 7 * D).includes(8 * D, 100 * D));
         assert!(Baseline::parse("last_year").unwrap_err().to_string().contains("previous_7d"));
     }
 
     #[test]
-    fn daily_comparison_uses_the_median_baseline_day() {
+    fn time_comparison_uses_the_median_baseline_value() {
+        const D: i64 = MICROS_PER_DAY;
         let key = |s: &str| vec![s.to_string()];
         let rows = vec![
-            (key("A"), 1, 10.0, None),
-            (key("A"), 2, 1000.0, None), // an earlier anomaly in the baseline
-            (key("A"), 3, 12.0, None),
-            (key("A"), 4, 5.0, None),
-            (key("B"), 4, 7.0, None),
+            (key("A"), D, 10.0, None),
+            (key("A"), 2 * D, 1000.0, None), // an earlier anomaly in the baseline
+            (key("A"), 3 * D, 12.0, None),
+            (key("A"), 4 * D, 5.0, None),
+            (key("B"), 4 * D, 7.0, None),
         ];
-        let daily = DailyLeaves { dimensions: vec!["d".into()], rows };
-        let leaves = daily.compare(4, Baseline::PreviousDays(3));
+        let timed = TimedLeaves { dimensions: vec!["d".into()], rows };
+        let leaves = timed.compare(4 * D, Baseline::PreviousDays(3));
         assert_eq!(leaves.expected, vec![12.0, 0.0]);
         assert_eq!(leaves.actual, vec![5.0, 7.0]);
-        assert_eq!(daily.totals(), vec![(1, Some(10.0)), (2, Some(1000.0)), (3, Some(12.0)), (4, Some(12.0))]);
+        assert_eq!(timed.totals(), vec![(D, Some(10.0)), (2 * D, Some(1000.0)), (3 * D, Some(12.0)), (4 * D, Some(12.0))]);
+        let spanned = timed.compare(4 * D, Baseline::Range(D, 3 * D));
+        assert_eq!(spanned.expected, vec![12.0, 0.0]);
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! root-cause set is exactly that segment.
 
 use anyhow::Result;
-use kpiscope_engine::epoch_days;
-use kpiscope_engine::rca::{analyze, Baseline, DailyLeaves};
+use kpiscope_engine::{epoch_days, MICROS_PER_DAY};
+use kpiscope_engine::rca::{analyze, Baseline, TimedLeaves};
 use kpiscope_engine::synth::{generate, AnomalyKind, GeneratorConfig, KpiRow};
 use std::collections::BTreeMap;
 
@@ -36,11 +36,11 @@ fn main() -> Result<()> {
                 .map(|row| {
                     let (num, den) = kpi(anomaly.kind, row);
                     let key = vec![row.channel.to_string(), row.region.to_string(), row.cohort.to_string()];
-                    (key, epoch_days(row.day), num, den)
+                    (key, i64::from(epoch_days(row.day)) * MICROS_PER_DAY, num, den)
                 })
                 .collect();
-            let daily = DailyLeaves { dimensions, rows };
-            let leaves = daily.compare(epoch_days(anomaly.start), Baseline::SameWeekday(4));
+            let daily = TimedLeaves { dimensions, rows };
+            let leaves = daily.compare(i64::from(epoch_days(anomaly.start)) * MICROS_PER_DAY, Baseline::SameWeekday(4));
             let findings = analyze(&leaves, 3);
             let truth = anomaly.scope.label();
             let first = findings.first().map(|f| f.contribution.segment.label(&leaves)).unwrap_or_default();

@@ -4,11 +4,13 @@
 //! one of two ways:
 //! - explicit: `actual := 'real', expected := 'predict'`, one row per leaf;
 //! - time-based: `ts := 'day', metric := 'revenue'` (or `numerator := 'orders',
-//!   denominator := 'sessions'` for a ratio), `test := DATE '...'` against `baseline :=
-//!   'previous_7d' | 'same_weekday_4w'` or `baseline_start := DATE, baseline_end := DATE`.
+//!   denominator := 'sessions'` for a ratio), `test := DATE '...'` (or a TIMESTAMP, for hourly
+//!   data) against `baseline := 'previous_7d' | 'same_weekday_4w'` or `baseline_start :=,
+//!   baseline_end :=`.
 //!
 //! `rca_anomalies(source, ts := ..., metric := ..., dimensions := [...], top := 3, ...)`:
-//! detection on the KPI's total, then the top segments behind every anomalous day.
+//! detection on the KPI's total, then the top segments behind every anomalous time step; or,
+//! with `anomalies := 'table'`, the top segments behind the times that table lists.
 
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
@@ -17,9 +19,7 @@ use crate::source::{explain, key_sql, quote_ident, Reader, Side, Source};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::detect::{detect, DetectConfig, Detection};
-use kpiscope_engine::epoch_days;
-use kpiscope_engine::rca::{analyze, Baseline, DailyLeaves, Finding, Leaves};
-use kpiscope_engine::MICROS_PER_DAY;
+use kpiscope_engine::rca::{analyze, Baseline, Finding, Leaves, TimedLeaves};
 
 const CONTRIBUTION_PARAMS: &[(&str, Kind)] = &[
     ("dimensions", Kind::TextList),
@@ -29,10 +29,10 @@ const CONTRIBUTION_PARAMS: &[(&str, Kind)] = &[
     ("metric", Kind::Text),
     ("numerator", Kind::Text),
     ("denominator", Kind::Text),
-    ("test", Kind::Date),
+    ("test", Kind::Timestamp),
     ("baseline", Kind::Text),
-    ("baseline_start", Kind::Date),
-    ("baseline_end", Kind::Date),
+    ("baseline_start", Kind::Timestamp),
+    ("baseline_end", Kind::Timestamp),
     ("max_depth", Kind::Integer),
 ];
 
@@ -47,6 +47,7 @@ const ANOMALY_PARAMS: &[(&str, Kind)] = &[
     ("top", Kind::Integer),
     ("method", Kind::Text),
     ("sensitivity", Kind::Text),
+    ("anomalies", Kind::Text),
 ];
 
 fn summed(source: &Source, role: &str, column: &str) -> CallResult<String> {
@@ -74,34 +75,40 @@ fn key_columns(dimensions: &[String]) -> Vec<String> {
     dimensions.iter().map(|d| key_sql(d)).collect()
 }
 
-/// Reads the KPI per leaf and day: `metric` summed, or `numerator` and `denominator` summed.
-/// `days` limits the days read.
-fn daily_leaves(
+/// The time column: DATE or TIMESTAMP, and the SQL of each row's time in microseconds.
+struct Time {
+    is_date: bool,
+    micros: String,
+    column: String,
+}
+
+fn time_of(bind: &BindInfo, source: &Source) -> CallResult<Time> {
+    let ts = source.time_column(params::text(bind, "ts")?)?;
+    let is_date = source.require_temporal("ts", &ts)?;
+    Ok(Time { is_date, micros: format!("epoch_us(CAST({} AS TIMESTAMP))", quote_ident(&ts)), column: ts })
+}
+
+/// Reads the KPI per leaf and time step: `metric` summed, or `numerator` and `denominator`
+/// summed. `times` limits the times read (`None`: all; the baseline's span for a range).
+fn timed_leaves(
     bind: &BindInfo,
     reader: &Reader,
     source: &Source,
     dimensions: &[String],
-    days: Option<&[i32]>,
-) -> CallResult<DailyLeaves> {
+    time: &Time,
+    filter: Option<String>,
+) -> CallResult<TimedLeaves> {
     let text = |name| params::text(bind, name);
     let measures = match (text("metric")?, text("numerator")?, text("denominator")?) {
         (Some(metric), None, None) => vec![summed(source, "metric", &metric)?],
         (None, Some(n), Some(d)) => vec![summed(source, "numerator", &n)?, summed(source, "denominator", &d)?],
         _ => return Err(fail("give metric := 'column', or numerator := and denominator := for a ratio KPI")),
     };
-    let ts = source.time_column(text("ts")?)?;
-    source.require_temporal("ts", &ts)?;
-    let day = format!("CAST({} AS DATE)", quote_ident(&ts));
-    let filter = match days {
-        Some(days) => format!(
-            "{day} IN ({})",
-            days.iter().map(|d| format!("DATE '1970-01-01' + {d}")).collect::<Vec<_>>().join(", ")
-        ),
-        None => format!("{day} IS NOT NULL"),
-    };
+    let filter = filter.unwrap_or_else(|| format!("{} IS NOT NULL", quote_ident(&time.column)));
     let sql = format!(
-        "SELECT {}, CAST({day} - DATE '1970-01-01' AS INTEGER), {} FROM {} WHERE {filter} GROUP BY ALL ORDER BY ALL",
+        "SELECT {}, {} AS kpiscope_t, {} FROM {} WHERE {filter} GROUP BY ALL ORDER BY ALL",
         key_columns(dimensions).join(", "),
+        time.micros,
         measures.iter().map(|m| format!("CAST({m} AS DOUBLE)")).collect::<Vec<_>>().join(", "),
         source.from()
     );
@@ -111,34 +118,41 @@ fn daily_leaves(
         .query(&sql, |row| {
             let key = (0..width).map(|i| row.get::<_, String>(i)).collect::<Result<Vec<_>, _>>()?;
             let denominator = if measures.len() == 2 { Some(finite(row.get(width + 2)?)) } else { None };
-            Ok((key, row.get::<_, Option<i32>>(width)?, finite(row.get(width + 1)?), denominator))
+            Ok((key, row.get::<_, Option<i64>>(width)?, finite(row.get(width + 1)?), denominator))
         })
         .map_err(|e| fail(format!("cannot read '{}': {}", source.name(), explain(&e))))?;
     let rows = rows
         .into_iter()
-        .map(|(key, day, value, denominator)| match day {
-            Some(day) => Ok((key, day, value, denominator)),
-            // CAST to DATE of a non-NULL time is NULL only for 'infinity' / '-infinity'.
+        .map(|(key, t, value, denominator)| match t {
+            Some(t) => Ok((key, t, value, denominator)),
+            // epoch_us of a non-NULL time is NULL only for 'infinity' / '-infinity'.
             None => Err(fail(format!(
-                "ts column '{ts}' holds 'infinity' or '-infinity'; filter them out, e.g. \
+                "ts column '{}' holds 'infinity' or '-infinity'; filter them out, e.g. \
                  '(SELECT * FROM {} WHERE isfinite({}))'",
+                time.column,
                 source.name(),
-                quote_ident(&ts)
+                quote_ident(&time.column)
             ))),
         })
         .collect::<CallResult<Vec<_>>>()?;
-    Ok(DailyLeaves { dimensions: dimensions.to_vec(), rows })
+    Ok(TimedLeaves { dimensions: dimensions.to_vec(), rows })
+}
+
+fn micros(t: chrono::NaiveDateTime) -> i64 {
+    t.and_utc().timestamp_micros()
 }
 
 fn baseline(bind: &BindInfo) -> CallResult<Baseline> {
-    let start = params::date(bind, "baseline_start")?;
-    let end = params::date(bind, "baseline_end")?;
+    let start = params::timestamp(bind, "baseline_start")?;
+    let end = params::timestamp(bind, "baseline_end")?;
     match (params::text(bind, "baseline")?, start, end) {
         (None, Some(start), Some(end)) if start <= end => {
             if (end - start).num_days() >= 3660 {
                 return Err(fail("the baseline range spans more than 3660 days"));
             }
-            Ok(Baseline::Range(epoch_days(start), epoch_days(end)))
+            // A DATE end names its whole day.
+            let end = if end.time() == chrono::NaiveTime::MIN { end + chrono::Duration::days(1) - chrono::Duration::microseconds(1) } else { end };
+            Ok(Baseline::Range(micros(start), micros(end)))
         }
         (None, Some(_), Some(_)) => Err(fail("baseline_start must not be after baseline_end")),
         (None, Some(_), None) | (None, None, Some(_)) => {
@@ -187,14 +201,23 @@ fn contributions(bind: &BindInfo) -> CallResult<ResultTable> {
         (Some(actual), Some(expected)) => explicit_leaves(&reader, &source, &dimensions, &actual, &expected)?,
         (Some(_), None) | (None, Some(_)) => return Err(fail("give both actual and expected columns")),
         (None, None) => {
-            let test = params::date(bind, "test")?.ok_or_else(|| {
+            let test = params::timestamp(bind, "test")?.ok_or_else(|| {
                 fail("say what changed: test := DATE '...' (with ts and metric), or actual := and expected := columns")
             })?;
-            let test = epoch_days(test);
+            let test = micros(test);
             let baseline = baseline(bind)?;
-            let mut days = baseline.days(test);
-            days.push(test);
-            daily_leaves(bind, &reader, &source, &dimensions, Some(&days))?.compare(test, baseline)
+            let time = time_of(bind, &source)?;
+            let filter = match (baseline.times(test), baseline) {
+                (Some(mut times), _) => {
+                    times.push(test);
+                    format!("{} IN ({})", time.micros, times.iter().map(i64::to_string).collect::<Vec<_>>().join(", "))
+                }
+                (None, Baseline::Range(start, end)) => {
+                    format!("({0} BETWEEN {start} AND {end} OR {0} = {test})", time.micros)
+                }
+                (None, _) => unreachable!("only a range has no list of times"),
+            };
+            timed_leaves(bind, &reader, &source, &dimensions, &time, Some(filter))?.compare(test, baseline)
         }
     };
     drop(reader);
@@ -227,12 +250,44 @@ fn finding_columns(findings: &[(&Finding, &Leaves)]) -> Vec<(String, Values)> {
     ]
 }
 
-/// A day the detector flagged, with the leaves comparing it to its baseline.
-struct AnomalousDay<'a> {
-    day: i32,
+/// A time step to explain, with the leaves comparing it to its baseline.
+struct Anomalous<'a> {
+    t: i64,
     value: Option<f64>,
-    verdict: &'a Detection,
+    verdict: Verdict<'a>,
     leaves: Leaves,
+}
+
+/// What the detector said about a time step: this function's own detection, or the
+/// columns of the `anomalies :=` table.
+enum Verdict<'a> {
+    Detected(&'a Detection),
+    Given { expected: Option<f64>, score: Option<f64>, severity: Option<String> },
+}
+
+/// The `anomalies :=` table: its time column and, when present, `expected`, `score` and
+/// `severity`, one row per time step to explain.
+type GivenRow = (i64, Option<f64>, Option<f64>, Option<String>);
+
+fn given_anomalies(reader: &Reader, name: &str) -> CallResult<Vec<GivenRow>> {
+    let table = Source::open(reader, "anomalies", name)?;
+    let ts = table.time_column(None)?;
+    let optional = |column: &str, cast: &str| match table.require_column("anomalies", column) {
+        Ok(_) => format!("CAST({} AS {cast})", quote_ident(column)),
+        Err(_) => format!("NULL::{cast}"),
+    };
+    let sql = format!(
+        "SELECT DISTINCT epoch_us(CAST({} AS TIMESTAMP)), {}, {}, {} FROM {} WHERE isfinite({}) ORDER BY 1",
+        quote_ident(&ts),
+        optional("expected", "DOUBLE"),
+        optional("score", "DOUBLE"),
+        optional("severity", "VARCHAR"),
+        table.from(),
+        quote_ident(&ts)
+    );
+    reader
+        .query(&sql, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+        .map_err(|e| fail(format!("cannot read anomalies '{name}': {}", explain(&e))))
 }
 
 fn anomalies(bind: &BindInfo) -> CallResult<ResultTable> {
@@ -247,47 +302,66 @@ fn anomalies(bind: &BindInfo) -> CallResult<ResultTable> {
     };
     let (method, sensitivity) = super::detect::method_and_sensitivity(bind)?;
     let config = DetectConfig { method, sensitivity, ..DetectConfig::default() };
-    let daily = daily_leaves(bind, &reader, &source, &dimensions, None)?;
+    let given = match params::text(bind, "anomalies")? {
+        Some(table) => Some(given_anomalies(&reader, &table)?),
+        None => None,
+    };
+    let time = time_of(bind, &source)?;
+    let timed = timed_leaves(bind, &reader, &source, &dimensions, &time, None)?;
     drop(reader);
-    let totals = daily.totals();
-    // Days far from today (DuckDB dates reach 5 million years) do not fit as microseconds.
-    let ts: Vec<i64> = totals
-        .iter()
-        .map(|(d, _)| i64::from(*d).checked_mul(MICROS_PER_DAY))
-        .collect::<Option<_>>()
-        .ok_or_else(|| fail("ts holds dates beyond the TIMESTAMP range (years 290308 BC to 294247)"))?;
+    let totals = timed.totals();
+    let ts: Vec<i64> = totals.iter().map(|(t, _)| *t).collect();
     let values: Vec<Option<f64>> = totals.iter().map(|(_, v)| *v).collect();
-    let verdicts = detect(&ts, &values, &config).map_err(fail)?;
-
-    // Per anomalous day, its top findings; then one output row per finding.
-    let days: Vec<AnomalousDay> = totals
-        .iter()
-        .zip(&verdicts)
-        .filter(|(_, verdict)| verdict.is_anomaly)
-        .map(|((day, value), verdict)| AnomalousDay {
-            day: *day,
-            value: *value,
-            verdict,
-            leaves: daily.compare(*day, baseline),
-        })
+    let detected = match &given {
+        Some(_) => Vec::new(),
+        None => detect(&ts, &values, &config).map_err(fail)?,
+    };
+    let explained: Vec<(i64, Option<f64>, Verdict)> = match &given {
+        Some(rows) => rows
+            .iter()
+            .filter_map(|(t, expected, score, severity)| {
+                let value = ts.binary_search(t).ok().map(|i| values[i])?;
+                Some((*t, value, Verdict::Given { expected: *expected, score: *score, severity: severity.clone() }))
+            })
+            .collect(),
+        None => totals
+            .iter()
+            .zip(&detected)
+            .filter(|(_, verdict)| verdict.is_anomaly)
+            .map(|((t, value), verdict)| (*t, *value, Verdict::Detected(verdict)))
+            .collect(),
+    };
+    // Per anomalous time step, its top findings; then one output row per finding.
+    let steps: Vec<Anomalous> = explained
+        .into_iter()
+        .map(|(t, value, verdict)| Anomalous { t, value, verdict, leaves: timed.compare(t, baseline) })
         .collect();
     let analyses: Vec<Vec<Finding>> =
-        days.iter().map(|d| analyze(&d.leaves, max_depth).into_iter().take(top).collect()).collect();
-    let rows: Vec<(&AnomalousDay, usize, &Finding)> = days
+        steps.iter().map(|d| analyze(&d.leaves, max_depth).into_iter().take(top).collect()).collect();
+    let rows: Vec<(&Anomalous, usize, &Finding)> = steps
         .iter()
         .zip(&analyses)
-        .flat_map(|(day, findings)| findings.iter().enumerate().map(move |(rank, f)| (day, rank + 1, f)))
+        .flat_map(|(step, findings)| findings.iter().enumerate().map(move |(rank, f)| (step, rank + 1, f)))
         .collect();
-    let number = |f: &dyn Fn(&AnomalousDay) -> Option<f64>| Values::Double(rows.iter().map(|(d, _, _)| f(d)).collect());
+    let number = |f: &dyn Fn(&Anomalous) -> Option<f64>| Values::Double(rows.iter().map(|(d, _, _)| f(d)).collect());
+    let expected = |d: &Anomalous| match &d.verdict {
+        Verdict::Detected(v) => v.expected,
+        Verdict::Given { expected, .. } => *expected,
+    };
+    let score = |d: &Anomalous| match &d.verdict {
+        Verdict::Detected(v) => v.score,
+        Verdict::Given { score, .. } => *score,
+    };
+    let severity = |d: &Anomalous| match &d.verdict {
+        Verdict::Detected(v) => Some(v.severity.as_str().to_string()),
+        Verdict::Given { severity, .. } => severity.clone(),
+    };
     let mut columns = vec![
-        ("ts".to_string(), Values::Date(rows.iter().map(|(d, _, _)| Some(d.day)).collect())),
+        ("ts".to_string(), crate::series::ts_values(time.is_date, rows.iter().map(|(d, _, _)| d.t).collect())),
         ("value".to_string(), number(&|d| d.value)),
-        ("expected".to_string(), number(&|d| d.verdict.expected)),
-        ("score".to_string(), number(&|d| d.verdict.score)),
-        (
-            "severity".to_string(),
-            Values::Varchar(rows.iter().map(|(d, _, _)| Some(d.verdict.severity.as_str().to_string())).collect()),
-        ),
+        ("expected".to_string(), number(&expected)),
+        ("score".to_string(), number(&score)),
+        ("severity".to_string(), Values::Varchar(rows.iter().map(|(d, _, _)| severity(d)).collect())),
         ("rank".to_string(), Values::BigInt(rows.iter().map(|(_, rank, _)| Some(*rank as i64)).collect())),
     ];
     let pairs: Vec<(&Finding, &Leaves)> = rows.iter().map(|(d, _, f)| (*f, &d.leaves)).collect();
