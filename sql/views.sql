@@ -8,14 +8,14 @@ CREATE OR REPLACE VIEW tab_kpi_overview AS
 WITH daily AS (
     SELECT a.kpi, a.ts, a.value, a.expected, a.is_anomaly, a.severity,
            lag(a.value, 1) OVER w AS day_before,
-           lag(a.value, 7) OVER w AS week_before,
-           avg(a.value) OVER (w ROWS BETWEEN 27 PRECEDING AND CURRENT ROW) AS avg_28d,
-           count(*) FILTER (a.is_anomaly) OVER (w ROWS BETWEEN 29 PRECEDING AND CURRENT ROW) AS anomalies_30d
+           lag(a.value, CASE (SELECT grain FROM kpi_model) WHEN 'hourly' THEN 168 WHEN 'weekly' THEN 1 ELSE 7 END) OVER w AS week_before,
+           avg(a.value) OVER (w RANGE BETWEEN INTERVAL 27 DAY PRECEDING AND CURRENT ROW) AS avg_28d,
+           count(*) FILTER (a.is_anomaly) OVER (w RANGE BETWEEN INTERVAL 29 DAY PRECEDING AND CURRENT ROW) AS anomalies_30d
     FROM kpi_anomalies a
     WINDOW w AS (PARTITION BY a.kpi ORDER BY a.ts)
 )
 SELECT c.position::INTEGER AS position, d.kpi::VARCHAR AS kpi, c.label::VARCHAR AS label,
-       c.unit::VARCHAR AS unit, d.ts::DATE AS day, d.value::DOUBLE AS value,
+       c.unit::VARCHAR AS unit, d.ts AS ts, d.value::DOUBLE AS value,
        d.expected::DOUBLE AS expected, (d.value / nullif(d.expected, 0) - 1)::DOUBLE AS vs_expected_pct,
        (d.value / nullif(d.day_before, 0) - 1)::DOUBLE AS day_over_day_pct,
        (d.value / nullif(d.week_before, 0) - 1)::DOUBLE AS week_over_week_pct,
@@ -24,77 +24,86 @@ SELECT c.position::INTEGER AS position, d.kpi::VARCHAR AS kpi, c.label::VARCHAR 
 FROM daily d JOIN kpi_catalog c USING (kpi)
 WHERE d.ts = (SELECT max(ts) FROM kpi_anomalies);
 
-COMMENT ON VIEW tab_kpi_overview IS 'KPI overview: each KPI on the latest day against its expected value, the day and week before, and its recent anomalies.';
+COMMENT ON VIEW tab_kpi_overview IS 'KPI overview: each KPI at the latest time step against its expected value, the step and week before, and its recent anomalies.';
 COMMENT ON COLUMN tab_kpi_overview.position IS 'Display order of the KPI.';
 COMMENT ON COLUMN tab_kpi_overview.kpi IS 'KPI key (see kpi_catalog).';
 COMMENT ON COLUMN tab_kpi_overview.label IS 'KPI name for display.';
-COMMENT ON COLUMN tab_kpi_overview.unit IS 'currency, count or ratio.';
-COMMENT ON COLUMN tab_kpi_overview.day IS 'Latest day with data.';
-COMMENT ON COLUMN tab_kpi_overview.value IS 'Daily total of the KPI on that day.';
-COMMENT ON COLUMN tab_kpi_overview.expected IS 'Value the detector expected from the history before that day.';
+COMMENT ON COLUMN tab_kpi_overview.unit IS 'count, currency, percent (a share 0-1) or number.';
+COMMENT ON COLUMN tab_kpi_overview.ts IS 'Latest time step with data (a DATE, or a TIMESTAMP for hourly data).';
+COMMENT ON COLUMN tab_kpi_overview.value IS 'Total of the KPI in that time step.';
+COMMENT ON COLUMN tab_kpi_overview.expected IS 'Value the detector expected from the history before that step.';
 COMMENT ON COLUMN tab_kpi_overview.vs_expected_pct IS 'value / expected - 1.';
-COMMENT ON COLUMN tab_kpi_overview.day_over_day_pct IS 'Change against the day before.';
-COMMENT ON COLUMN tab_kpi_overview.week_over_week_pct IS 'Change against the same weekday one week before.';
-COMMENT ON COLUMN tab_kpi_overview.avg_28d IS 'Average daily value over the last 28 days.';
-COMMENT ON COLUMN tab_kpi_overview.anomalies_30d IS 'Anomalous days in the last 30 days.';
-COMMENT ON COLUMN tab_kpi_overview.is_anomaly IS 'Whether the latest day is anomalous.';
-COMMENT ON COLUMN tab_kpi_overview.severity IS 'Severity of the latest day: normal, minor, major or critical.';
+COMMENT ON COLUMN tab_kpi_overview.day_over_day_pct IS 'Change against the step before.';
+COMMENT ON COLUMN tab_kpi_overview.week_over_week_pct IS 'Change against the same time one week before.';
+COMMENT ON COLUMN tab_kpi_overview.avg_28d IS 'Average value per step over the last 28 days.';
+COMMENT ON COLUMN tab_kpi_overview.anomalies_30d IS 'Anomalous steps in the last 30 days.';
+COMMENT ON COLUMN tab_kpi_overview.is_anomaly IS 'Whether the latest step is anomalous.';
+COMMENT ON COLUMN tab_kpi_overview.severity IS 'Severity of the latest step: none, minor, major or critical.';
 
 CREATE OR REPLACE VIEW tab_top_movers AS
-WITH members AS (
-    SELECT day, 'channel' AS dimension, channel AS member, revenue FROM kpi_daily
-    UNION ALL SELECT day, 'region', region, revenue FROM kpi_daily
-    UNION ALL SELECT day, 'cohort', cohort, revenue FROM kpi_daily
+WITH windows AS (
+    SELECT max(ts) AS latest, CASE (SELECT grain FROM kpi_model) WHEN 'weekly' THEN INTERVAL 28 DAY ELSE INTERVAL 7 DAY END AS span
+    FROM kpi_member_series
 ),
-weeks AS (
-    SELECT dimension, member,
-           sum(revenue) FILTER (day > (SELECT max(day) FROM kpi_daily) - 7) AS last_7d,
-           sum(revenue) FILTER (day <= (SELECT max(day) FROM kpi_daily) - 7
-                                AND day > (SELECT max(day) FROM kpi_daily) - 14) AS previous_7d
-    FROM members GROUP BY ALL
+sums AS (
+    SELECT m.kpi, m.dimension, m.member, c.kind,
+           sum(m.num) FILTER (m.ts > w.latest - w.span) AS num_last, sum(m.den) FILTER (m.ts > w.latest - w.span) AS den_last,
+           sum(m.num) FILTER (m.ts <= w.latest - w.span AND m.ts > w.latest - 2 * w.span) AS num_previous,
+           sum(m.den) FILTER (m.ts <= w.latest - w.span AND m.ts > w.latest - 2 * w.span) AS den_previous
+    FROM kpi_member_series m JOIN kpi_catalog c USING (kpi), windows w
+    WHERE m.dimension <> 'all'
+    GROUP BY ALL
+),
+periods AS (
+    SELECT kpi, dimension, member,
+           CASE WHEN kind = 'ratio' THEN num_last / nullif(den_last, 0) ELSE num_last END AS last_period,
+           CASE WHEN kind = 'ratio' THEN num_previous / nullif(den_previous, 0) ELSE num_previous END AS previous_period
+    FROM sums
 )
-SELECT dimension::VARCHAR AS dimension, member::VARCHAR AS member, last_7d::DOUBLE AS revenue_last_7d,
-       previous_7d::DOUBLE AS revenue_previous_7d, (last_7d - previous_7d)::DOUBLE AS change,
-       (last_7d / nullif(previous_7d, 0) - 1)::DOUBLE AS change_pct,
-       row_number() OVER (ORDER BY abs(last_7d - previous_7d) DESC)::BIGINT AS rank
-FROM weeks;
+SELECT kpi::VARCHAR AS kpi, dimension::VARCHAR AS dimension, member::VARCHAR AS member,
+       last_period::DOUBLE AS last_period, previous_period::DOUBLE AS previous_period,
+       (last_period - previous_period)::DOUBLE AS change,
+       (last_period / nullif(previous_period, 0) - 1)::DOUBLE AS change_pct,
+       row_number() OVER (PARTITION BY kpi ORDER BY abs(last_period / nullif(previous_period, 0) - 1) DESC NULLS LAST)::BIGINT AS rank
+FROM periods;
 
-COMMENT ON VIEW tab_top_movers IS 'KPI overview, top movers: revenue of each channel, region and cohort over the last 7 days against the 7 before.';
-COMMENT ON COLUMN tab_top_movers.dimension IS 'channel, region or cohort.';
+COMMENT ON VIEW tab_top_movers IS 'KPI overview, top movers: each KPI for every member of each dimension over the last 7 days (28 for weekly data) against the period before.';
+COMMENT ON COLUMN tab_top_movers.kpi IS 'KPI key.';
+COMMENT ON COLUMN tab_top_movers.dimension IS 'Dimension (see kpi_dimensions).';
 COMMENT ON COLUMN tab_top_movers.member IS 'Value of the dimension.';
-COMMENT ON COLUMN tab_top_movers.revenue_last_7d IS 'Revenue over the last 7 days with data.';
-COMMENT ON COLUMN tab_top_movers.revenue_previous_7d IS 'Revenue over the 7 days before those.';
-COMMENT ON COLUMN tab_top_movers.change IS 'revenue_last_7d - revenue_previous_7d.';
+COMMENT ON COLUMN tab_top_movers.last_period IS 'The KPI over the last period (a sum; for ratio KPIs the ratio of sums).';
+COMMENT ON COLUMN tab_top_movers.previous_period IS 'The KPI over the period before.';
+COMMENT ON COLUMN tab_top_movers.change IS 'last_period - previous_period.';
 COMMENT ON COLUMN tab_top_movers.change_pct IS 'Relative change.';
-COMMENT ON COLUMN tab_top_movers.rank IS '1 = largest absolute change.';
+COMMENT ON COLUMN tab_top_movers.rank IS '1 = largest relative change, per KPI.';
 
 -- Anomalies & severity -------------------------------------------------------------------
 CREATE OR REPLACE VIEW tab_anomalies AS
-SELECT a.kpi::VARCHAR AS kpi, c.label::VARCHAR AS label, a.ts::DATE AS day, a.value::DOUBLE AS value,
+SELECT a.kpi::VARCHAR AS kpi, c.label::VARCHAR AS label, a.ts AS ts, a.value::DOUBLE AS value,
        a.expected::DOUBLE AS expected, a.lower::DOUBLE AS lower, a.upper::DOUBLE AS upper,
        (a.value / nullif(a.expected, 0) - 1)::DOUBLE AS deviation_pct, a.score::DOUBLE AS score,
        a.is_anomaly::BOOLEAN AS is_anomaly, a.severity::VARCHAR AS severity,
        a.incident_id::BIGINT AS incident_id, a.explanation::VARCHAR AS explanation
 FROM kpi_anomalies a JOIN kpi_catalog c USING (kpi);
 
-COMMENT ON VIEW tab_anomalies IS 'Anomalies & severity: every KPI day with its expected band, 0-100 score and severity (walk-forward: each day judged only from the days before it).';
+COMMENT ON VIEW tab_anomalies IS 'Anomalies & severity: every KPI time step with its expected band, 0-100 score and severity (walk-forward: each step judged only from the steps before it).';
 COMMENT ON COLUMN tab_anomalies.kpi IS 'KPI key.';
 COMMENT ON COLUMN tab_anomalies.label IS 'KPI name for display.';
-COMMENT ON COLUMN tab_anomalies.day IS 'Day.';
-COMMENT ON COLUMN tab_anomalies.value IS 'Daily total.';
-COMMENT ON COLUMN tab_anomalies.expected IS 'Expected value from the history before the day.';
+COMMENT ON COLUMN tab_anomalies.ts IS 'Time step (a DATE, or a TIMESTAMP for hourly data).';
+COMMENT ON COLUMN tab_anomalies.value IS 'Total of the KPI.';
+COMMENT ON COLUMN tab_anomalies.expected IS 'Expected value from the history before the step.';
 COMMENT ON COLUMN tab_anomalies.lower IS 'Lower edge of the normal band.';
 COMMENT ON COLUMN tab_anomalies.upper IS 'Upper edge of the normal band.';
 COMMENT ON COLUMN tab_anomalies.deviation_pct IS 'value / expected - 1.';
 COMMENT ON COLUMN tab_anomalies.score IS 'Anomaly score 0-100; minor >= 50, major >= 70, critical >= 90.';
-COMMENT ON COLUMN tab_anomalies.is_anomaly IS 'Whether the day is flagged.';
-COMMENT ON COLUMN tab_anomalies.severity IS 'normal, minor, major or critical.';
-COMMENT ON COLUMN tab_anomalies.incident_id IS 'Adjacent flagged days share one incident id; NULL when not flagged.';
+COMMENT ON COLUMN tab_anomalies.is_anomaly IS 'Whether the step is flagged.';
+COMMENT ON COLUMN tab_anomalies.severity IS 'none, minor, major or critical.';
+COMMENT ON COLUMN tab_anomalies.incident_id IS 'Adjacent flagged steps share one incident id; NULL when not flagged.';
 COMMENT ON COLUMN tab_anomalies.explanation IS 'Plain-language reason for the verdict.';
 
 -- Root-cause analysis --------------------------------------------------------------------
 CREATE OR REPLACE VIEW tab_root_cause AS
-SELECT kpi::VARCHAR AS kpi, ts::DATE AS day, value::DOUBLE AS value, expected::DOUBLE AS expected,
+SELECT kpi::VARCHAR AS kpi, ts AS ts, value::DOUBLE AS value, expected::DOUBLE AS expected,
        score::DOUBLE AS score, severity::VARCHAR AS severity, rank::BIGINT AS rank,
        dimensions::VARCHAR AS dimensions, segment::VARCHAR AS segment, baseline::DOUBLE AS baseline,
        actual::DOUBLE AS actual, delta::DOUBLE AS delta, contribution::DOUBLE AS contribution,
@@ -102,18 +111,18 @@ SELECT kpi::VARCHAR AS kpi, ts::DATE AS day, value::DOUBLE AS value, expected::D
        is_root_cause::BOOLEAN AS is_root_cause
 FROM kpi_rca;
 
-COMMENT ON VIEW tab_root_cause IS 'Root-cause analysis: the top segments behind each anomalous day, ranked; is_root_cause marks the localised combination.';
+COMMENT ON VIEW tab_root_cause IS 'Root-cause analysis: the top segments behind each anomalous time step, ranked; is_root_cause marks the localised combination.';
 COMMENT ON COLUMN tab_root_cause.kpi IS 'KPI key.';
-COMMENT ON COLUMN tab_root_cause.day IS 'Anomalous day.';
-COMMENT ON COLUMN tab_root_cause.value IS 'Daily total on that day.';
-COMMENT ON COLUMN tab_root_cause.expected IS 'Expected daily total.';
-COMMENT ON COLUMN tab_root_cause.score IS 'Anomaly score of the day.';
-COMMENT ON COLUMN tab_root_cause.severity IS 'Severity of the day.';
+COMMENT ON COLUMN tab_root_cause.ts IS 'Anomalous time step.';
+COMMENT ON COLUMN tab_root_cause.value IS 'Total of the KPI in that step.';
+COMMENT ON COLUMN tab_root_cause.expected IS 'Expected total.';
+COMMENT ON COLUMN tab_root_cause.score IS 'Anomaly score of the step.';
+COMMENT ON COLUMN tab_root_cause.severity IS 'Severity of the step.';
 COMMENT ON COLUMN tab_root_cause.rank IS '1 = strongest explanation.';
 COMMENT ON COLUMN tab_root_cause.dimensions IS 'Dimensions the segment fixes.';
-COMMENT ON COLUMN tab_root_cause.segment IS 'Segment, e.g. channel=App & region=South.';
+COMMENT ON COLUMN tab_root_cause.segment IS 'Segment: dimension=value pairs joined by &.';
 COMMENT ON COLUMN tab_root_cause.baseline IS 'Segment value expected from its own history.';
-COMMENT ON COLUMN tab_root_cause.actual IS 'Segment value on the day.';
+COMMENT ON COLUMN tab_root_cause.actual IS 'Segment value at the step.';
 COMMENT ON COLUMN tab_root_cause.delta IS 'actual - baseline.';
 COMMENT ON COLUMN tab_root_cause.contribution IS 'Share of the total''s gap explained by the segment (1 = all of it).';
 COMMENT ON COLUMN tab_root_cause.surprise IS 'Adtributor surprise (Jensen-Shannon) of the segment.';
@@ -141,15 +150,15 @@ SELECT kpi::VARCHAR AS kpi, node_id::BIGINT AS node_id, parent_id::BIGINT AS par
        share::DOUBLE AS anomalous_share, impurity::DOUBLE AS impurity, is_leaf::BOOLEAN AS is_leaf
 FROM kpi_rca_tree;
 
-COMMENT ON VIEW tab_ml_rca IS 'ML-based RCA: decision tree over channel, region and cohort separating anomalous segment-days from normal ones (one row per node).';
+COMMENT ON VIEW tab_ml_rca IS 'ML-based RCA: per KPI, a decision tree over the dimensions separating anomalous segment time steps from normal ones (one row per node).';
 COMMENT ON COLUMN tab_ml_rca.kpi IS 'KPI key.';
 COMMENT ON COLUMN tab_ml_rca.node_id IS 'Node id; 1 is the root.';
 COMMENT ON COLUMN tab_ml_rca.parent_id IS 'Parent node; NULL for the root.';
 COMMENT ON COLUMN tab_ml_rca.depth IS 'Depth, root = 0.';
 COMMENT ON COLUMN tab_ml_rca.rule IS 'Condition that leads from the parent to this node.';
 COMMENT ON COLUMN tab_ml_rca.path IS 'All conditions from the root.';
-COMMENT ON COLUMN tab_ml_rca.samples IS 'Segment-days in the node.';
-COMMENT ON COLUMN tab_ml_rca.anomalous IS 'Anomalous segment-days in the node.';
+COMMENT ON COLUMN tab_ml_rca.samples IS 'Segment time steps in the node.';
+COMMENT ON COLUMN tab_ml_rca.anomalous IS 'Anomalous segment time steps in the node.';
 COMMENT ON COLUMN tab_ml_rca.anomalous_share IS 'anomalous / samples.';
 COMMENT ON COLUMN tab_ml_rca.impurity IS 'Gini impurity.';
 COMMENT ON COLUMN tab_ml_rca.is_leaf IS 'Whether the node is a leaf.';
@@ -164,107 +173,84 @@ COMMENT ON COLUMN tab_ml_rca_importance.importance IS 'Share of the impurity dec
 
 -- Change points & correlation -------------------------------------------------------------
 CREATE OR REPLACE VIEW tab_change_points AS
-SELECT kpi::VARCHAR AS kpi, ts::DATE AS day, value::DOUBLE AS value, is_change_point::BOOLEAN AS is_change_point,
+SELECT kpi::VARCHAR AS kpi, ts AS ts, value::DOUBLE AS value, is_change_point::BOOLEAN AS is_change_point,
        probability::DOUBLE AS probability, mean_before::DOUBLE AS mean_before, mean_after::DOUBLE AS mean_after,
        (mean_after / nullif(mean_before, 0) - 1)::DOUBLE AS shift_pct
 FROM kpi_change_points;
 
-COMMENT ON VIEW tab_change_points IS 'Change points: every KPI day, with structural breaks (BOCPD) flagged and the mean before and after.';
+COMMENT ON VIEW tab_change_points IS 'Change points: every KPI time step, with structural breaks (BOCPD) flagged and the mean before and after.';
 COMMENT ON COLUMN tab_change_points.kpi IS 'KPI key.';
-COMMENT ON COLUMN tab_change_points.day IS 'Day.';
-COMMENT ON COLUMN tab_change_points.value IS 'Daily total.';
-COMMENT ON COLUMN tab_change_points.is_change_point IS 'A new regime starts on this day.';
+COMMENT ON COLUMN tab_change_points.ts IS 'Time step.';
+COMMENT ON COLUMN tab_change_points.value IS 'Total of the KPI (gaps filled).';
+COMMENT ON COLUMN tab_change_points.is_change_point IS 'A new regime starts at this step.';
 COMMENT ON COLUMN tab_change_points.probability IS 'Probability that the level changed here.';
 COMMENT ON COLUMN tab_change_points.mean_before IS 'Mean of the regime before.';
-COMMENT ON COLUMN tab_change_points.mean_after IS 'Mean of the regime from this day.';
+COMMENT ON COLUMN tab_change_points.mean_after IS 'Mean of the regime from this step.';
 COMMENT ON COLUMN tab_change_points.shift_pct IS 'mean_after / mean_before - 1.';
 
 CREATE OR REPLACE VIEW tab_correlation AS
 SELECT x.kpi::VARCHAR AS kpi_x, y.kpi::VARCHAR AS kpi_y, corr(x.value, y.value)::DOUBLE AS correlation,
-       count(*)::BIGINT AS days
+       count(*)::BIGINT AS steps
 FROM kpi_anomalies x JOIN kpi_anomalies y ON x.ts = y.ts
 GROUP BY ALL;
 
-COMMENT ON VIEW tab_correlation IS 'Correlation matrix: Pearson correlation of the daily totals of every pair of KPIs.';
+COMMENT ON VIEW tab_correlation IS 'Correlation matrix: Pearson correlation of the totals of every pair of KPIs.';
 COMMENT ON COLUMN tab_correlation.kpi_x IS 'First KPI.';
 COMMENT ON COLUMN tab_correlation.kpi_y IS 'Second KPI.';
 COMMENT ON COLUMN tab_correlation.correlation IS 'Pearson correlation, -1 to 1.';
-COMMENT ON COLUMN tab_correlation.days IS 'Days both KPIs have.';
+COMMENT ON COLUMN tab_correlation.steps IS 'Time steps both KPIs have.';
 
 -- Forecasting ----------------------------------------------------------------------------
 CREATE OR REPLACE VIEW tab_forecast AS
-SELECT kpi::VARCHAR AS kpi, ts::DATE AS day, value::DOUBLE AS actual, expected::DOUBLE AS yhat,
+SELECT kpi::VARCHAR AS kpi, ts AS ts, value::DOUBLE AS actual, expected::DOUBLE AS yhat,
        lower::DOUBLE AS yhat_lower, upper::DOUBLE AS yhat_upper, false AS is_forecast, NULL::VARCHAR AS model
 FROM kpi_anomalies
-WHERE ts > (SELECT max(ts) FROM kpi_anomalies) - 90 AND kpi IN (SELECT kpi FROM kpi_forecast)
+WHERE ts > (SELECT max(ts) FROM kpi_anomalies)
+           - CASE (SELECT grain FROM kpi_model) WHEN 'hourly' THEN INTERVAL 14 DAY WHEN 'weekly' THEN INTERVAL 728 DAY ELSE INTERVAL 90 DAY END
+  AND kpi IN (SELECT kpi FROM kpi_forecast)
 UNION ALL
-SELECT kpi::VARCHAR, ts::DATE, NULL::DOUBLE, yhat::DOUBLE, yhat_lower::DOUBLE, yhat_upper::DOUBLE, true, model::VARCHAR
+SELECT kpi::VARCHAR, ts, NULL::DOUBLE, yhat::DOUBLE, yhat_lower::DOUBLE, yhat_upper::DOUBLE, true, model::VARCHAR
 FROM kpi_forecast;
 
-COMMENT ON VIEW tab_forecast IS 'Forecasting: the last 90 days (actual and expected band) followed by the forecast with its 90% interval.';
+COMMENT ON VIEW tab_forecast IS 'Forecasting: the recent history (90 days; 14 for hourly data, 104 weeks for weekly) with its expected band, followed by the forecast with its 90% interval.';
 COMMENT ON COLUMN tab_forecast.kpi IS 'KPI key.';
-COMMENT ON COLUMN tab_forecast.day IS 'Day.';
-COMMENT ON COLUMN tab_forecast.actual IS 'Observed daily total; NULL in the future.';
+COMMENT ON COLUMN tab_forecast.ts IS 'Time step.';
+COMMENT ON COLUMN tab_forecast.actual IS 'Observed total; NULL in the future.';
 COMMENT ON COLUMN tab_forecast.yhat IS 'Expected value (history) or point forecast (future).';
 COMMENT ON COLUMN tab_forecast.yhat_lower IS 'Lower edge of the band or interval.';
 COMMENT ON COLUMN tab_forecast.yhat_upper IS 'Upper edge of the band or interval.';
-COMMENT ON COLUMN tab_forecast.is_forecast IS 'True for days after the last observation.';
+COMMENT ON COLUMN tab_forecast.is_forecast IS 'True for steps after the last observation.';
 COMMENT ON COLUMN tab_forecast.model IS 'Forecasting model chosen by backtest (future rows).';
 
--- Cohort / channel / region trends --------------------------------------------------------
+-- Trends per dimension member --------------------------------------------------------------
 CREATE OR REPLACE VIEW tab_trends AS
-WITH members AS (
-    SELECT day, 'all' AS dimension, 'all' AS member, * EXCLUDE (day) FROM kpi_daily
-    UNION ALL BY NAME SELECT day, 'channel' AS dimension, channel AS member, * EXCLUDE (day) FROM kpi_daily
-    UNION ALL BY NAME SELECT day, 'region' AS dimension, region AS member, * EXCLUDE (day) FROM kpi_daily
-    UNION ALL BY NAME SELECT day, 'cohort' AS dimension, cohort AS member, * EXCLUDE (day) FROM kpi_daily
-)
-SELECT dimension::VARCHAR AS dimension, member::VARCHAR AS member, day::DATE AS day,
-       sum(revenue)::DOUBLE AS revenue, sum(orders)::DOUBLE AS orders, sum(sessions)::DOUBLE AS sessions,
-       (sum(orders) / nullif(sum(sessions), 0))::DOUBLE AS conversion_rate,
-       (sum(successful_payments) / nullif(sum(orders), 0))::DOUBLE AS payment_success_rate
-FROM members GROUP BY ALL;
+SELECT kpi::VARCHAR AS kpi, dimension::VARCHAR AS dimension, member::VARCHAR AS member, ts AS ts,
+       value::DOUBLE AS value
+FROM kpi_member_series;
 
-COMMENT ON VIEW tab_trends IS 'Cohort, channel and region trends: each KPI per day for every value of each dimension (dimension all = the total).';
-COMMENT ON COLUMN tab_trends.dimension IS 'all, channel, region or cohort.';
+COMMENT ON VIEW tab_trends IS 'Trends: each KPI per time step for every member of each dimension (dimension all = the total).';
+COMMENT ON COLUMN tab_trends.kpi IS 'KPI key.';
+COMMENT ON COLUMN tab_trends.dimension IS 'Dimension (see kpi_dimensions), or all.';
 COMMENT ON COLUMN tab_trends.member IS 'Value of the dimension.';
-COMMENT ON COLUMN tab_trends.day IS 'Day.';
-COMMENT ON COLUMN tab_trends.revenue IS 'Revenue.';
-COMMENT ON COLUMN tab_trends.orders IS 'Orders.';
-COMMENT ON COLUMN tab_trends.sessions IS 'Sessions.';
-COMMENT ON COLUMN tab_trends.conversion_rate IS 'orders / sessions.';
-COMMENT ON COLUMN tab_trends.payment_success_rate IS 'successful payments / orders.';
+COMMENT ON COLUMN tab_trends.ts IS 'Time step.';
+COMMENT ON COLUMN tab_trends.value IS 'The KPI for that member and step (for ratio KPIs the ratio of sums).';
 
 -- Date comparison ------------------------------------------------------------------------
-CREATE OR REPLACE VIEW kpi_daily_by_member AS
-SELECT t.dimension::VARCHAR AS dimension, t.member::VARCHAR AS member, t.day::DATE AS day, k.kpi::VARCHAR AS kpi,
-       k.value::DOUBLE AS value
-FROM tab_trends t,
-LATERAL (VALUES ('revenue', t.revenue), ('orders', t.orders), ('sessions', t.sessions),
-                ('conversion_rate', t.conversion_rate), ('payment_success_rate', t.payment_success_rate)) AS k(kpi, value);
-
-COMMENT ON VIEW kpi_daily_by_member IS 'tab_trends in long form: one row per dimension value, day and KPI (for comparisons between any two days).';
-COMMENT ON COLUMN kpi_daily_by_member.dimension IS 'all, channel, region or cohort.';
-COMMENT ON COLUMN kpi_daily_by_member.member IS 'Value of the dimension.';
-COMMENT ON COLUMN kpi_daily_by_member.day IS 'Day.';
-COMMENT ON COLUMN kpi_daily_by_member.kpi IS 'KPI key.';
-COMMENT ON COLUMN kpi_daily_by_member.value IS 'KPI value.';
-
 CREATE OR REPLACE VIEW tab_date_comparison AS
 SELECT a.kpi::VARCHAR AS kpi, a.dimension::VARCHAR AS dimension, a.member::VARCHAR AS member,
-       a.day::DATE AS day, b.day::DATE AS compare_day, a.value::DOUBLE AS value, b.value::DOUBLE AS compare_value,
+       a.ts AS ts, b.ts AS compare_ts, a.value::DOUBLE AS value, b.value::DOUBLE AS compare_value,
        (a.value - b.value)::DOUBLE AS delta, (a.value / nullif(b.value, 0) - 1)::DOUBLE AS delta_pct
-FROM kpi_daily_by_member a
-JOIN kpi_daily_by_member b ON a.kpi = b.kpi AND a.dimension = b.dimension AND a.member = b.member AND b.day = a.day - 7;
+FROM kpi_member_series a
+JOIN kpi_member_series b ON a.kpi = b.kpi AND a.dimension = b.dimension AND a.member = b.member AND b.ts = a.ts - INTERVAL 7 DAY;
 
-COMMENT ON VIEW tab_date_comparison IS 'Date comparison: each KPI, day and dimension value against the same weekday one week earlier.';
+COMMENT ON VIEW tab_date_comparison IS 'Date comparison: each KPI, time step and dimension member against the same time one week earlier.';
 COMMENT ON COLUMN tab_date_comparison.kpi IS 'KPI key.';
-COMMENT ON COLUMN tab_date_comparison.dimension IS 'all, channel, region or cohort.';
+COMMENT ON COLUMN tab_date_comparison.dimension IS 'Dimension, or all.';
 COMMENT ON COLUMN tab_date_comparison.member IS 'Value of the dimension.';
-COMMENT ON COLUMN tab_date_comparison.day IS 'Day.';
-COMMENT ON COLUMN tab_date_comparison.compare_day IS 'Day compared against (7 days earlier).';
-COMMENT ON COLUMN tab_date_comparison.value IS 'Value on day.';
-COMMENT ON COLUMN tab_date_comparison.compare_value IS 'Value on compare_day.';
+COMMENT ON COLUMN tab_date_comparison.ts IS 'Time step.';
+COMMENT ON COLUMN tab_date_comparison.compare_ts IS 'Step compared against (7 days earlier).';
+COMMENT ON COLUMN tab_date_comparison.value IS 'Value at ts.';
+COMMENT ON COLUMN tab_date_comparison.compare_value IS 'Value at compare_ts.';
 COMMENT ON COLUMN tab_date_comparison.delta IS 'value - compare_value.';
 COMMENT ON COLUMN tab_date_comparison.delta_pct IS 'value / compare_value - 1.';
 
@@ -275,12 +261,12 @@ SELECT scenario::VARCHAR AS scenario, lever_name::VARCHAR AS lever_name, lever_c
        delta::DOUBLE AS delta, delta_pct::DOUBLE AS delta_pct
 FROM kpi_what_if;
 
-COMMENT ON VIEW tab_what_if IS 'What-if simulator, baseline grid: each lever of revenue = sessions x conversion x payment success x AOV moved by -10% to +10% against the last 28 days.';
+COMMENT ON VIEW tab_what_if IS 'What-if simulator, baseline grid: each lever of the driver tree (kpi_drivers) moved by -10% to +10% against the last 28 days.';
 COMMENT ON COLUMN tab_what_if.scenario IS 'Scenario name.';
 COMMENT ON COLUMN tab_what_if.lever_name IS 'Lever moved.';
 COMMENT ON COLUMN tab_what_if.lever_change IS 'Relative change of the lever (-0.1 = -10%).';
 COMMENT ON COLUMN tab_what_if.kpi IS 'KPI of the driver tree.';
-COMMENT ON COLUMN tab_what_if.baseline IS 'Daily average over the last 28 days.';
+COMMENT ON COLUMN tab_what_if.baseline IS 'Value over the last 28 days (volumes per step).';
 COMMENT ON COLUMN tab_what_if.scenario_value IS 'Value under the scenario.';
 COMMENT ON COLUMN tab_what_if.delta IS 'scenario_value - baseline.';
 COMMENT ON COLUMN tab_what_if.delta_pct IS 'Relative change.';
@@ -292,7 +278,7 @@ SELECT kpi::VARCHAR AS kpi, model::VARCHAR AS model, folds::BIGINT AS folds, mae
        rank::BIGINT AS rank
 FROM kpi_model_comparison;
 
-COMMENT ON VIEW tab_model_comparison IS 'Model comparison: rolling-origin backtest of every forecasting model (3 folds of 14 days).';
+COMMENT ON VIEW tab_model_comparison IS 'Model comparison: rolling-origin backtest of every forecasting model on each KPI (3 folds).';
 COMMENT ON COLUMN tab_model_comparison.kpi IS 'KPI key.';
 COMMENT ON COLUMN tab_model_comparison.model IS 'Model.';
 COMMENT ON COLUMN tab_model_comparison.folds IS 'Backtest folds.';
@@ -309,55 +295,55 @@ SELECT kpi::VARCHAR AS kpi, method::VARCHAR AS method, rank::BIGINT AS rank, f1:
        tp::BIGINT AS tp, fp::BIGINT AS fp, fn::BIGINT AS fn
 FROM kpi_detector_comparison;
 
-COMMENT ON VIEW tab_detector_comparison IS 'Model comparison: every detection method on segment revenue scored against the labelled anomalies (kpi_anomaly_labels).';
+COMMENT ON VIEW tab_detector_comparison IS 'Model comparison: every detection method on the segments of each labelled KPI, scored against kpi_anomaly_labels.';
 COMMENT ON COLUMN tab_detector_comparison.kpi IS 'KPI key.';
 COMMENT ON COLUMN tab_detector_comparison.method IS 'Detection method (detect_anomalies method :=).';
 COMMENT ON COLUMN tab_detector_comparison.rank IS '1 = highest F1.';
-COMMENT ON COLUMN tab_detector_comparison.f1 IS 'F1 of the flagged segment-days against the labels.';
-COMMENT ON COLUMN tab_detector_comparison.point_adjusted_f1 IS 'F1 when a labelled run counts as found once any of its days is flagged.';
+COMMENT ON COLUMN tab_detector_comparison.f1 IS 'F1 of the flagged segment time steps against the labels.';
+COMMENT ON COLUMN tab_detector_comparison.point_adjusted_f1 IS 'F1 when a labelled run counts as found once any of its steps is flagged.';
 COMMENT ON COLUMN tab_detector_comparison.precision IS 'Share of flags that are labelled.';
-COMMENT ON COLUMN tab_detector_comparison.recall IS 'Share of labelled segment-days flagged.';
+COMMENT ON COLUMN tab_detector_comparison.recall IS 'Share of labelled segment time steps flagged.';
 COMMENT ON COLUMN tab_detector_comparison.tp IS 'Flagged and labelled.';
 COMMENT ON COLUMN tab_detector_comparison.fp IS 'Flagged, not labelled.';
 COMMENT ON COLUMN tab_detector_comparison.fn IS 'Labelled, not flagged.';
 
 -- Anomaly replay -------------------------------------------------------------------------
 CREATE OR REPLACE VIEW tab_replay AS
-SELECT kpi::VARCHAR AS kpi, ts::DATE AS as_of, value::DOUBLE AS value, expected::DOUBLE AS expected,
+SELECT kpi::VARCHAR AS kpi, ts AS as_of, value::DOUBLE AS value, expected::DOUBLE AS expected,
        lower::DOUBLE AS lower, upper::DOUBLE AS upper, score::DOUBLE AS score, is_anomaly::BOOLEAN AS is_anomaly,
        severity::VARCHAR AS severity,
        (count(*) FILTER (is_anomaly) OVER (PARTITION BY kpi ORDER BY ts))::BIGINT AS alerts_to_date
 FROM kpi_anomalies;
 
-COMMENT ON VIEW tab_replay IS 'Anomaly replay: what the detector said on each day with only the data known that day (detection is walk-forward, so this equals a replay).';
+COMMENT ON VIEW tab_replay IS 'Anomaly replay: what the detector said at each time step with only the data known then (detection is walk-forward, so this equals a replay).';
 COMMENT ON COLUMN tab_replay.kpi IS 'KPI key.';
-COMMENT ON COLUMN tab_replay.as_of IS 'Day of the verdict.';
-COMMENT ON COLUMN tab_replay.value IS 'Value that day.';
-COMMENT ON COLUMN tab_replay.expected IS 'Expectation from the days before.';
+COMMENT ON COLUMN tab_replay.as_of IS 'Time step of the verdict.';
+COMMENT ON COLUMN tab_replay.value IS 'Value at that step.';
+COMMENT ON COLUMN tab_replay.expected IS 'Expectation from the steps before.';
 COMMENT ON COLUMN tab_replay.lower IS 'Lower edge of the band.';
 COMMENT ON COLUMN tab_replay.upper IS 'Upper edge of the band.';
 COMMENT ON COLUMN tab_replay.score IS 'Anomaly score 0-100.';
-COMMENT ON COLUMN tab_replay.is_anomaly IS 'Alert raised that day.';
+COMMENT ON COLUMN tab_replay.is_anomaly IS 'Alert raised at that step.';
 COMMENT ON COLUMN tab_replay.severity IS 'Severity.';
-COMMENT ON COLUMN tab_replay.alerts_to_date IS 'Alerts raised up to and including that day.';
+COMMENT ON COLUMN tab_replay.alerts_to_date IS 'Alerts raised up to and including that step.';
 
 -- Actions --------------------------------------------------------------------------------
 CREATE OR REPLACE VIEW tab_actions AS
 SELECT kpi::VARCHAR AS kpi, segment::VARCHAR AS segment, lever::VARCHAR AS lever,
-       min(ts)::DATE AS first_day, max(ts)::DATE AS last_day, count(*)::BIGINT AS days,
+       min(ts) AS first_ts, max(ts) AS last_ts, count(*)::BIGINT AS steps,
        arg_max(severity, score)::VARCHAR AS severity, max(score)::DOUBLE AS score,
        median(change)::DOUBLE AS lever_change_pct, median(contribution)::DOUBLE AS contribution,
        arg_max(action, score)::VARCHAR AS action
 FROM kpi_actions
 GROUP BY kpi, segment, lever;
 
-COMMENT ON VIEW tab_actions IS 'Actions: suggested next steps, one per root-cause segment and driver-tree lever, from the RCA of each anomalous day.';
+COMMENT ON VIEW tab_actions IS 'Actions: suggested next steps, one per root-cause segment and driver-tree lever, from the RCA of each anomalous time step.';
 COMMENT ON COLUMN tab_actions.kpi IS 'KPI key.';
 COMMENT ON COLUMN tab_actions.segment IS 'Root-cause segment.';
-COMMENT ON COLUMN tab_actions.lever IS 'Lever of revenue = sessions x conversion x payment success x AOV that moved most.';
-COMMENT ON COLUMN tab_actions.first_day IS 'First anomalous day it explains.';
-COMMENT ON COLUMN tab_actions.last_day IS 'Last anomalous day it explains.';
-COMMENT ON COLUMN tab_actions.days IS 'Anomalous days it explains.';
+COMMENT ON COLUMN tab_actions.lever IS 'Lever of the driver tree that moved most in the segment (NULL without a tree).';
+COMMENT ON COLUMN tab_actions.first_ts IS 'First anomalous time step it explains.';
+COMMENT ON COLUMN tab_actions.last_ts IS 'Last anomalous time step it explains.';
+COMMENT ON COLUMN tab_actions.steps IS 'Anomalous time steps it explains.';
 COMMENT ON COLUMN tab_actions.severity IS 'Worst severity.';
 COMMENT ON COLUMN tab_actions.score IS 'Highest anomaly score.';
 COMMENT ON COLUMN tab_actions.lever_change_pct IS 'Median change of the lever against the same weekday of the previous four weeks.';

@@ -1,7 +1,8 @@
 //! `kpiscope`: one command in front of the whole product.
 //!
 //! - `kpiscope demo`: synthetic data -> extension -> analyses, into `demo/kpiscope.duckdb`.
-//! - `kpiscope refresh --db FILE`: reruns the analyses over an existing database, atomically.
+//! - `kpiscope init --source TABLE_OR_FILES`: proposes a KPI model (`kpiscope.toml`).
+//! - `kpiscope refresh --db FILE [--model kpiscope.toml]`: runs the model's analyses, atomically.
 //! - `kpiscope serve --db FILE`: the web viewer.
 //! - `kpiscope report --db FILE --out DIR`: Markdown, PDF and ZIP reports (exit codes in the README).
 
@@ -43,11 +44,30 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         anomalies: u32,
     },
-    /// Rerun the analyses over the KPI tables of an existing database.
+    /// Propose a KPI model (kpiscope.toml) from a table of a database, or from files.
+    Init {
+        /// A table or view of --db, or a path or glob of CSV, Parquet or JSON files.
+        #[arg(long)]
+        source: String,
+        /// Database holding the table (not needed for files).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Where to write the model.
+        #[arg(long, default_value = "kpiscope.toml")]
+        out: PathBuf,
+        /// Overwrite an existing model file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Run the analyses of a KPI model over a database: load the model (or reuse the one stored
+    /// by the last refresh), check it against the data, materialise every tab.
     Refresh {
         /// Database file.
         #[arg(long)]
         db: PathBuf,
+        /// The KPI model (default: the model stored by the last refresh).
+        #[arg(long)]
+        model: Option<PathBuf>,
     },
     /// Serve the dashboard tabs over a refreshed database (read-only).
     Serve {
@@ -89,9 +109,10 @@ fn main() -> Result<()> {
     let extension = cli.extension.unwrap_or_else(default_extension_path);
     match cli.command {
         Command::Demo { db, days, seed, anomalies } => demo(&db, &extension, Demo { days, seed, anomalies }),
-        Command::Refresh { db } => {
+        Command::Init { source, db, out, force } => init(&source, db.as_deref(), &out, force),
+        Command::Refresh { db, model } => {
             require_file(&db)?;
-            refresh(&db, &extension)
+            refresh(&db, &extension, model.as_deref())
         }
         Command::Report { db, out, as_of, kpis, format } => report(db, out, as_of, kpis, &format),
         Command::Serve { db, addr, reports, no_extension } => {
@@ -165,15 +186,59 @@ fn demo(db: &Path, extension: &Path, demo: Demo) -> Result<()> {
     Ok(())
 }
 
-fn refresh(db: &Path, extension: &Path) -> Result<()> {
+fn refresh(db: &Path, extension: &Path, model: Option<&Path>) -> Result<()> {
     let started = Instant::now();
-    refresh_file(db, extension, progress)?;
+    refresh_file(db, extension, model, progress)?;
     eprintln!("kpiscope: refreshed {} in {:.1}s", db.display(), started.elapsed().as_secs_f64());
     Ok(())
 }
 
+fn init(source: &str, db: Option<&Path>, out: &Path, force: bool) -> Result<()> {
+    use kpiscope_db::model::{propose, Proposal};
+    if out.exists() && !force {
+        bail!("{} exists; pass --force to overwrite it", out.display());
+    }
+    let path = Path::new(source);
+    let is_files = db.is_none() || source.contains(['/', '*']) || path.is_file();
+    let (proposal, from, connection) = if is_files {
+        let lower = source.to_ascii_lowercase();
+        let reader = if lower.contains(".parquet") {
+            "read_parquet"
+        } else if lower.contains(".json") {
+            "read_json"
+        } else {
+            "read_csv"
+        };
+        // The model file says the path relative to itself; DuckDB reads it from here.
+        let base = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let absolute = std::path::absolute(path)?;
+        let relative = pathdiff(&absolute, &std::path::absolute(base)?);
+        let from = format!("{reader}('{}')", absolute.display().to_string().replace('\'', "''"));
+        (Proposal::Files(relative), from, open(&OpenOptions::default())?)
+    } else {
+        let db = db.expect("checked above");
+        require_file(db)?;
+        let from = format!("query_table('{}')", source.replace('\'', "''"));
+        let connection = open(&OpenOptions { path: Some(db.to_path_buf()), extension: None, read_only: true })?;
+        (Proposal::Table(source.to_string()), from, connection)
+    };
+    let text = propose(&connection, &proposal, &from)?;
+    std::fs::write(out, &text).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "kpiscope: wrote {}; edit it, then run: kpiscope refresh --db FILE --model {}",
+        out.display(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// `path` relative to `base` when it lies below it, else absolute.
+fn pathdiff(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base).map_or_else(|_| path.display().to_string(), |p| p.display().to_string())
+}
+
 fn print_scores(connection: &duckdb::Connection) -> Result<()> {
-    let mut stmt = connection.prepare(include_str!("../../sql/demo_scores.sql"))?;
+    let mut stmt = connection.prepare(kpiscope_db::DEMO_SCORES_SQL)?;
     let rows = stmt.query_map([], |row| {
         Ok(format!(
             "  {:<12} tp {:>4}  fp {:>4}  fn {:>4}  precision {:.3}  recall {:.3}  f1 {:.3}",

@@ -8,14 +8,21 @@ use duckdb::{AccessMode, Config, Connection};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+pub mod catalog;
+pub mod model;
 pub mod read;
 mod refresh;
 
-pub use refresh::{create_demo, refresh_file, refresh_steps, remove_database, run_refresh, Demo, Step};
+pub use model::Loaded;
+pub use refresh::{create_demo, fixed_steps, refresh_file, remove_database, run_refresh, Demo, Step};
 
 /// Creates the demo KPI tables; `{days}`, `{seed}` and `{anomalies}` are filled in.
-pub const DEMO_DATA_SQL: &str = include_str!("../../sql/demo_data.sql");
-/// Runs the analyses and materialises their results as plain tables, step by step.
+pub const DEMO_DATA_SQL: &str = include_str!("../../examples/demo/data.sql");
+/// The demo's KPI model.
+pub const DEMO_MODEL: &str = include_str!("../../examples/demo/kpiscope.toml");
+/// Precision and recall of the demo's refreshed flags against its injected labels.
+pub const DEMO_SCORES_SQL: &str = include_str!("../../examples/demo/scores.sql");
+/// The fixed steps every refresh ends with (stamp, report register).
 pub const REFRESH_SQL: &str = include_str!("../../sql/refresh.sql");
 /// One view per dashboard tab over the refreshed tables.
 pub const VIEWS_SQL: &str = include_str!("../../sql/views.sql");
@@ -53,6 +60,19 @@ pub enum DbError {
         /// DuckDB's error.
         source: duckdb::Error,
     },
+    /// The KPI model is wrong.
+    #[error("{origin}:{}{message}", line.map(|l| format!("{l}: ")).unwrap_or_else(|| " ".into()))]
+    Model {
+        /// The model file, or the stored model.
+        origin: String,
+        /// Its line, when known.
+        line: Option<usize>,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// A refresh without a model file on a database never refreshed with one.
+    #[error("this database has no KPI model yet: pass --model kpiscope.toml (`kpiscope init` writes one)")]
+    NoModel,
     /// Copying, replacing or removing a database file failed.
     #[error("{action} {path}: {source}")]
     File {

@@ -1,6 +1,6 @@
 //! Query results as plain values, for the viewer's tables, CSV downloads and the reports.
 
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use duckdb::types::{TimeUnit, ValueRef};
 use duckdb::{Connection, ToSql};
 use std::fmt;
@@ -20,8 +20,8 @@ pub enum Cell {
     Text(String),
     /// DATE.
     Date(NaiveDate),
-    /// TIMESTAMP, formatted to the second.
-    Timestamp(String),
+    /// TIMESTAMP (microseconds dropped).
+    Timestamp(NaiveDateTime),
 }
 
 impl Cell {
@@ -30,6 +30,15 @@ impl Cell {
         match self {
             Cell::Int(v) => Some(*v as f64),
             Cell::Float(v) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// A DATE (at midnight) or TIMESTAMP as a point in time.
+    pub fn as_moment(&self) -> Option<NaiveDateTime> {
+        match self {
+            Cell::Date(d) => d.and_hms_opt(0, 0, 0),
+            Cell::Timestamp(t) => Some(*t),
             _ => None,
         }
     }
@@ -60,7 +69,8 @@ impl fmt::Display for Cell {
             Cell::Float(v) if v.abs() >= 1000.0 => write!(f, "{v:.0}"),
             Cell::Float(v) if v.abs() >= 1.0 => write!(f, "{v:.2}"),
             Cell::Float(v) => write!(f, "{v:.4}"),
-            Cell::Text(v) | Cell::Timestamp(v) => f.write_str(v),
+            Cell::Text(v) => f.write_str(v),
+            Cell::Timestamp(v) => write!(f, "{}", v.format("%Y-%m-%d %H:%M:%S")),
             Cell::Date(v) => write!(f, "{v}"),
         }
     }
@@ -144,8 +154,8 @@ fn cell(value: ValueRef<'_>) -> Cell {
                 TimeUnit::Microsecond => v,
                 TimeUnit::Nanosecond => v / 1000,
             };
-            DateTime::from_timestamp_micros(micros)
-                .map_or(Cell::Null, |t| Cell::Timestamp(t.naive_utc().format("%Y-%m-%d %H:%M:%S").to_string()))
+            DateTime::from_timestamp_micros(micros - micros.rem_euclid(1_000_000))
+                .map_or(Cell::Null, |t| Cell::Timestamp(t.naive_utc()))
         }
         other => Cell::Text(format!("{other:?}")),
     }

@@ -1,10 +1,12 @@
-//! `refresh`: the analyses, step by step, on a copy of the database swapped into place.
+//! `refresh`: the analyses the KPI model asks for, step by step, on a copy of the database
+//! swapped into place.
 
-use crate::{open, run_script, DbError, OpenOptions, DEMO_DATA_SQL, REFRESH_SQL, VIEWS_SQL};
+use crate::model::Loaded;
+use crate::{open, run_script, DbError, OpenOptions, DEMO_DATA_SQL, DEMO_MODEL, REFRESH_SQL, VIEWS_SQL};
 use duckdb::Connection;
 use std::path::{Path, PathBuf};
 
-/// One step of `sql/refresh.sql` (the text after a `-- step:` line).
+/// One step of a refresh.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     /// The step's name, for progress messages.
@@ -13,8 +15,15 @@ pub struct Step {
     pub sql: String,
 }
 
-/// The steps of `sql/refresh.sql` in order, then the tab views.
-pub fn refresh_steps() -> Vec<Step> {
+impl Step {
+    /// A named step.
+    pub fn new(name: &str, sql: String) -> Step {
+        Step { name: name.to_string(), sql }
+    }
+}
+
+/// The steps every model ends with: those of `sql/refresh.sql` in order, then the tab views.
+pub fn fixed_steps() -> Vec<Step> {
     let mut steps: Vec<Step> = Vec::new();
     for line in REFRESH_SQL.lines() {
         if let Some(name) = line.strip_prefix("-- step:") {
@@ -28,13 +37,41 @@ pub fn refresh_steps() -> Vec<Step> {
     steps
 }
 
-/// Runs every step on an open connection (extension loaded), reporting `(index, total, name)`
-/// before each.
-pub fn run_refresh(connection: &Connection, mut progress: impl FnMut(usize, usize, &str)) -> Result<(), DbError> {
-    let steps = refresh_steps();
+/// The KPIs with labelled anomalies in `kpi_anomaly_labels` (a label without a KPI counts for
+/// every KPI); none before the table exists.
+fn labelled_kpis(connection: &Connection, loaded: &Loaded) -> Result<Vec<String>, DbError> {
+    let script = |source| DbError::Script { script: "reading kpi_anomaly_labels".into(), source };
+    let exists: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'main' \
+             AND table_name = 'kpi_anomaly_labels' AND column_name IN ('ts', 'segment', 'kpi')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(script)?;
+    if exists < 3 {
+        return Ok(Vec::new());
+    }
+    let kpis: Vec<Option<String>> = connection
+        .prepare("SELECT DISTINCT kpi FROM kpi_anomaly_labels")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .map_err(script)?;
+    let all = kpis.iter().any(Option::is_none);
+    Ok(loaded.model.kpis.iter().map(|k| k.key.clone()).filter(|k| all || kpis.contains(&Some(k.clone()))).collect())
+}
+
+/// Runs every step of `loaded`'s refresh on an open connection (extension loaded), after
+/// checking the model against the data, reporting `(index, total, name)` before each step.
+pub fn run_refresh(
+    connection: &Connection,
+    loaded: &Loaded,
+    mut progress: impl FnMut(usize, usize, &str),
+) -> Result<(), DbError> {
+    loaded.check(connection)?;
+    let steps = loaded.steps(&labelled_kpis(connection, loaded)?);
     for (i, step) in steps.iter().enumerate() {
         progress(i + 1, steps.len(), &step.name);
-        run_script(connection, &format!("sql/refresh.sql (step {})", step.name), &step.sql)?;
+        run_script(connection, &format!("refresh step {}", step.name), &step.sql)?;
     }
     Ok(())
 }
@@ -42,7 +79,15 @@ pub fn run_refresh(connection: &Connection, mut progress: impl FnMut(usize, usiz
 /// Refreshes a database file atomically for readers: the analyses run on a copy beside it,
 /// which then replaces the original by `rename`. A reader holding the old file keeps a
 /// consistent (old) state; the next one opens the new state. Rerunning gives the same tables.
-pub fn refresh_file(db: &Path, extension: &Path, progress: impl FnMut(usize, usize, &str)) -> Result<(), DbError> {
+/// `model` is the model file to refresh with; without one, the model stored by the last
+/// refresh is used.
+pub fn refresh_file(
+    db: &Path,
+    extension: &Path,
+    model: Option<&Path>,
+    progress: impl FnMut(usize, usize, &str),
+) -> Result<(), DbError> {
+    let given = model.map(Loaded::from_file).transpose()?;
     let staging = sibling(db, "refreshing");
     remove_database(&staging)?;
     copy(db, &staging)?;
@@ -50,7 +95,13 @@ pub fn refresh_file(db: &Path, extension: &Path, progress: impl FnMut(usize, usi
     if wal.exists() {
         copy(&wal, &sibling(&staging, "wal"))?;
     }
-    build(&staging, extension, |connection| run_refresh(connection, progress))?;
+    build(&staging, extension, |connection| {
+        let loaded = match given {
+            Some(loaded) => loaded,
+            None => Loaded::stored(connection)?.ok_or(DbError::NoModel)?,
+        };
+        run_refresh(connection, &loaded, progress)
+    })?;
     std::fs::rename(&staging, db).map_err(|source| DbError::File { action: "replacing", path: db.into(), source })?;
     // The checkpoint folded the copied log into the file; a stale log beside it must not replay.
     remove_file(&wal)
@@ -95,8 +146,9 @@ pub fn create_demo(
             .replace("{days}", &demo.days.to_string())
             .replace("{seed}", &demo.seed.to_string())
             .replace("{anomalies}", &demo.anomalies.to_string());
-        run_script(connection, "sql/demo_data.sql", &sql)?;
-        run_refresh(connection, progress)
+        run_script(connection, "examples/demo/data.sql", &sql)?;
+        let loaded = Loaded::from_text(DEMO_MODEL.to_string(), "examples/demo/kpiscope.toml".into(), None)?;
+        run_refresh(connection, &loaded, progress)
     })?;
     remove_database(db)?;
     std::fs::rename(&staging, db).map_err(|source| DbError::File {
@@ -157,12 +209,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn refresh_is_split_into_named_steps_ending_with_the_views() {
-        let steps = refresh_steps();
-        assert!(steps.len() >= 10, "{}", steps.len());
+    fn the_demo_model_plans_every_analysis_then_the_fixed_steps() {
+        let loaded = Loaded::from_text(DEMO_MODEL.to_string(), "demo".into(), None).unwrap();
+        let steps = loaded.steps(&["revenue".to_string()]);
         assert_eq!(steps.last().unwrap().name, "tab views");
         assert!(steps.iter().all(|s| !s.sql.trim().is_empty()), "every step has SQL");
-        assert!(steps.iter().any(|s| s.sql.contains("CREATE OR REPLACE TABLE kpi_anomalies")));
+        let all: String = steps.iter().map(|s| s.sql.as_str()).collect();
+        for kpi in ["revenue", "orders", "sessions", "conversion_rate", "payment_success_rate"] {
+            assert!(all.contains(&format!("SELECT '{kpi}' AS kpi, * FROM detect_anomalies('kpi_facts'")), "{kpi}");
+            assert!(all.contains(&format!("'{kpi}' AS kpi, * FROM change_points")), "{kpi} change points");
+        }
+        assert_eq!(all.matches("FROM what_if('kpi_facts'").count(), 16, "4 levers x 4 changes");
+        assert_eq!(all.matches("FROM compare_detectors(").count(), 1, "only the labelled KPI");
     }
 
     #[test]

@@ -669,7 +669,10 @@ mod tests {
         let leaves = timed.compare(4 * D, Baseline::PreviousDays(3));
         assert_eq!(leaves.expected, vec![12.0, 0.0]);
         assert_eq!(leaves.actual, vec![5.0, 7.0]);
-        assert_eq!(timed.totals(), vec![(D, Some(10.0)), (2 * D, Some(1000.0)), (3 * D, Some(12.0)), (4 * D, Some(12.0))]);
+        assert_eq!(
+            timed.totals(),
+            vec![(D, Some(10.0)), (2 * D, Some(1000.0)), (3 * D, Some(12.0)), (4 * D, Some(12.0))]
+        );
         let spanned = timed.compare(4 * D, Baseline::Range(D, 3 * D));
         assert_eq!(spanned.expected, vec![12.0, 0.0]);
     }

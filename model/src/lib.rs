@@ -301,7 +301,8 @@ impl Detection {
     /// The settings as named arguments of `detect_anomalies`, e.g. `, sensitivity := 'low'`.
     pub fn arguments(&self) -> String {
         let mut out = String::new();
-        for (name, value) in [("method", &self.method), ("sensitivity", &self.sensitivity), ("direction", &self.direction)]
+        for (name, value) in
+            [("method", &self.method), ("sensitivity", &self.sensitivity), ("direction", &self.direction)]
         {
             if let Some(value) = value {
                 out.push_str(&format!(", {name} := {}", quote_literal(value)));
@@ -350,6 +351,8 @@ pub struct Driver {
     pub parent: Option<String>,
     /// Leaves: the aggregate SQL of the value.
     pub expression: Option<String>,
+    /// Leaves: what to check when this driver moved (shown in the Actions tab and the report).
+    pub action: Option<String>,
     /// Line of the node.
     pub line: usize,
 }
@@ -433,6 +436,7 @@ struct RawDriver {
     kpi: Spanned<String>,
     parent: Option<String>,
     expression: Option<String>,
+    action: Option<String>,
 }
 
 /// Turns byte offsets into 1-based lines.
@@ -491,22 +495,18 @@ impl Model {
         } else {
             let files = source_raw.files.as_ref().expect("counted above");
             let glob = nonempty(&lines, files, "files")?;
-            let format = FileFormat::of(&glob, source_raw.format.as_ref().map(|f| f.get_ref().as_str())).ok_or_else(
-                || {
+            let format =
+                FileFormat::of(&glob, source_raw.format.as_ref().map(|f| f.get_ref().as_str())).ok_or_else(|| {
                     error(
                         lines.of(files.span()),
                         format!("cannot tell how to read {glob:?}: add format = \"csv\", \"parquet\" or \"json\""),
                     )
-                },
-            )?;
+                })?;
             Source::Files { glob, format }
         };
-        let time = source_raw
-            .time
-            .as_ref()
-            .map(|t| lines.name(t))
-            .filter(|t| !t.name.is_empty())
-            .ok_or_else(|| error(source_line, "[source] needs time = \"column\": the column holding each row's time"))?;
+        let time = source_raw.time.as_ref().map(|t| lines.name(t)).filter(|t| !t.name.is_empty()).ok_or_else(|| {
+            error(source_line, "[source] needs time = \"column\": the column holding each row's time")
+        })?;
         let grain = match &source_raw.grain {
             None => Grain::Daily,
             Some(g) => Grain::parse(g.get_ref()).ok_or_else(|| {
@@ -589,11 +589,18 @@ fn kpi(lines: &Lines, spanned: Spanned<RawKpi>) -> Result<Kpi, ModelError> {
     if !is_key(&key.name) {
         return Err(error(
             key.line,
-            format!("KPI key {:?} must be lower-case letters, digits and underscores (e.g. \"conversion_rate\")", key.name),
+            format!(
+                "KPI key {:?} must be lower-case letters, digits and underscores (e.g. \"conversion_rate\")",
+                key.name
+            ),
         ));
     }
-    let measures = [raw.sum.is_some(), raw.count.as_ref().is_some_and(|c| *c.get_ref()), raw.count_distinct.is_some(),
-        raw.numerator.is_some() || raw.denominator.is_some()];
+    let measures = [
+        raw.sum.is_some(),
+        raw.count.as_ref().is_some_and(|c| *c.get_ref()),
+        raw.count_distinct.is_some(),
+        raw.numerator.is_some() || raw.denominator.is_some(),
+    ];
     if measures.iter().filter(|m| **m).count() != 1 {
         return Err(error(
             at,
@@ -616,7 +623,10 @@ fn kpi(lines: &Lines, spanned: Spanned<RawKpi>) -> Result<Kpi, ModelError> {
             _ => {
                 return Err(error(
                     at,
-                    format!("KPI {:?} is a ratio: give both numerator = \"column\" and denominator = \"column\"", key.name),
+                    format!(
+                        "KPI {:?} is a ratio: give both numerator = \"column\" and denominator = \"column\"",
+                        key.name
+                    ),
                 ))
             }
         }
@@ -628,10 +638,7 @@ fn kpi(lines: &Lines, spanned: Spanned<RawKpi>) -> Result<Kpi, ModelError> {
     }
     let unit = match &raw.unit {
         Some(u) => Unit::parse(u.get_ref()).ok_or_else(|| {
-            error(
-                lines.of(u.span()),
-                format!("unit must be count, currency, percent or number, got {:?}", u.get_ref()),
-            )
+            error(lines.of(u.span()), format!("unit must be count, currency, percent or number, got {:?}", u.get_ref()))
         })?,
         None => match measure {
             Measure::Ratio { .. } => Unit::Percent,
@@ -644,7 +651,8 @@ fn kpi(lines: &Lines, spanned: Spanned<RawKpi>) -> Result<Kpi, ModelError> {
         Some(spanned) => {
             let line = lines.of(spanned.span());
             let d = spanned.into_inner();
-            let check = |result: Result<(), kpiscope_engine::EngineError>| result.map_err(|e| error(line, e.to_string()));
+            let check =
+                |result: Result<(), kpiscope_engine::EngineError>| result.map_err(|e| error(line, e.to_string()));
             if let Some(m) = &d.method {
                 check(kpiscope_engine::detect::Method::parse(m).map(drop))?;
             }
@@ -691,6 +699,7 @@ fn drivers(lines: &Lines, raw: Vec<Spanned<RawDriver>>) -> Result<Vec<Driver>, M
                 kpi: d.kpi.into_inner().trim().to_string(),
                 parent: d.parent.map(|p| p.trim().to_string()).filter(|p| !p.is_empty()),
                 expression: d.expression.map(|e| e.trim().to_string()).filter(|e| !e.is_empty()),
+                action: d.action.map(|a| a.trim().to_string()).filter(|a| !a.is_empty()),
                 line,
             }
         })
@@ -763,7 +772,10 @@ cooldown = 3
         assert_eq!(model.grain, Grain::Daily);
         assert_eq!(model.dimensions.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(), ["country", "plan", "device"]);
         let [signups, conversion, mrr] = &model.kpis[..] else { panic!("three KPIs") };
-        assert_eq!((signups.label.as_str(), signups.unit, signups.measure.kind()), ("Signups", Unit::Count, "distinct"));
+        assert_eq!(
+            (signups.label.as_str(), signups.unit, signups.measure.kind()),
+            ("Signups", Unit::Count, "distinct")
+        );
         assert_eq!(signups.measure.value_sql(), "count(DISTINCT \"user_id\")");
         assert_eq!(conversion.unit, Unit::Percent);
         assert_eq!(conversion.measure.value_sql(), "sum(\"paid\") / sum(\"signups\")");
@@ -783,9 +795,12 @@ cooldown = 3
         assert!(half_ratio.message.contains("give both numerator"), "{half_ratio}");
         let bad_key = err("[source]\ntable = \"t\"\ntime = \"d\"\n[[kpis]]\nkey = \"Sign Ups\"\ncount = true\n");
         assert_eq!(bad_key.line, Some(5));
-        let twice = err("[source]\ntable = \"t\"\ntime = \"d\"\ndimensions = [\"a\", \"a\"]\n[[kpis]]\nkey = \"k\"\ncount = true\n");
+        let twice = err(
+            "[source]\ntable = \"t\"\ntime = \"d\"\ndimensions = [\"a\", \"a\"]\n[[kpis]]\nkey = \"k\"\ncount = true\n",
+        );
         assert!(twice.to_string().starts_with("line 4: dimension \"a\" is listed twice"), "{twice}");
-        let two_sources = err("[source]\ntable = \"t\"\nquery = \"SELECT 1\"\ntime = \"d\"\n[[kpis]]\nkey = \"k\"\ncount = true\n");
+        let two_sources =
+            err("[source]\ntable = \"t\"\nquery = \"SELECT 1\"\ntime = \"d\"\n[[kpis]]\nkey = \"k\"\ncount = true\n");
         assert!(two_sources.message.contains("exactly one of table"), "{two_sources}");
         let method = err("[source]\ntable = \"t\"\ntime = \"d\"\n[[kpis]]\nkey = \"k\"\ncount = true\n[kpis.detection]\nmethod = \"magic\"\n");
         assert!(method.message.contains("method must be one of"), "{method}");
@@ -809,7 +824,8 @@ cooldown = 3
         let base = "[source]\ntable = \"t\"\ntime = \"d\"\n[[kpis]]\nkey = \"k\"\ncount = true\n";
         let good = format!("{base}[[drivers]]\nkpi = \"revenue\"\n[[drivers]]\nkpi = \"orders\"\nparent = \"revenue\"\nexpression = \"sum(orders)\"\n");
         assert_eq!(Model::parse(&good).unwrap().drivers.len(), 2);
-        let leaf = format!("{base}[[drivers]]\nkpi = \"revenue\"\n[[drivers]]\nkpi = \"orders\"\nparent = \"revenue\"\n");
+        let leaf =
+            format!("{base}[[drivers]]\nkpi = \"revenue\"\n[[drivers]]\nkpi = \"orders\"\nparent = \"revenue\"\n");
         let err = Model::parse(&leaf).unwrap_err();
         assert!(err.message.contains("is a leaf"), "{err}");
         assert_eq!(err.line, Some(9));

@@ -4,13 +4,21 @@ use crate::ReportError;
 use chrono::{Duration, NaiveDate};
 use duckdb::{Connection, ToSql};
 use kpiscope_charts::{bar_chart, compact, percent, time_chart, Bar, Figure, TimePoint};
+use kpiscope_db::catalog::{Catalog, Grain};
 use kpiscope_db::read::{query, Cell, Table};
 use serde::Serialize;
 
 /// Days of history a report covers, ending at its as-of day.
 pub const PERIOD_DAYS: i64 = 28;
-/// Days of history in each KPI chart.
-const CHART_DAYS: i64 = 90;
+
+/// Days of history in each KPI chart: 90, or 14 for hourly data, 2 years for weekly.
+fn chart_days(grain: Grain) -> i64 {
+    match grain {
+        Grain::Hourly => 14,
+        Grain::Daily => 90,
+        Grain::Weekly => 728,
+    }
+}
 /// Anomalies that get their own root-cause section.
 const TOP_ANOMALIES: usize = 3;
 
@@ -21,7 +29,7 @@ pub struct KpiInfo {
     pub key: String,
     /// Display name.
     pub label: String,
-    /// `currency`, `count` or `ratio`.
+    /// `count`, `currency`, `percent` or `number`.
     pub unit: String,
 }
 
@@ -128,29 +136,19 @@ pub struct ReportData {
     pub extracts: Vec<Extract>,
 }
 
-fn date_of(cell: &Cell) -> Option<NaiveDate> {
-    match cell {
-        Cell::Date(d) => Some(*d),
-        _ => None,
-    }
-}
-
 impl ReportData {
     /// Reads the report for `as_of` (default: the last day) and the KPIs asked for (default: all).
     pub fn load(connection: &Connection, as_of: Option<NaiveDate>, kpis: &[String]) -> Result<ReportData, ReportError> {
-        let stamp = query(connection, "SELECT data_from, data_to, refreshed_at FROM kpi_refresh", &[])
-            .map_err(|_| ReportError::NotRefreshed)?;
-        let row = stamp.rows.first().ok_or(ReportError::NotRefreshed)?;
-        let (data_from, data_to) = date_of(&row[0]).zip(date_of(&row[1])).ok_or(ReportError::NotRefreshed)?;
+        let catalog = Catalog::read(connection).map_err(|_| ReportError::NotRefreshed)?;
+        let (data_from, data_to) = (catalog.data_from.date(), catalog.data_to.date());
         let as_of = as_of.unwrap_or(data_to);
         if as_of < data_from || as_of > data_to {
             return Err(ReportError::NoData { as_of, from: data_from, to: data_to });
         }
-        let catalog = query(connection, "SELECT kpi, label, unit FROM kpi_catalog ORDER BY position", &[])?;
         let all: Vec<KpiInfo> = catalog
-            .rows
+            .kpis
             .iter()
-            .map(|r| KpiInfo { key: r[0].to_string(), label: r[1].to_string(), unit: r[2].to_string() })
+            .map(|k| KpiInfo { key: k.key.clone(), label: k.label.clone(), unit: k.unit.clone() })
             .collect();
         let chosen: Vec<KpiInfo> = if kpis.is_empty() {
             all.clone()
@@ -173,21 +171,22 @@ impl ReportData {
             connection,
             &format!(
                 "WITH w AS (
-                     SELECT kpi, label, day, value, expected, severity,
-                            lag(value, 7) OVER (PARTITION BY kpi ORDER BY day) AS week_before,
-                            avg(value) OVER (PARTITION BY kpi ORDER BY day ROWS BETWEEN 27 PRECEDING AND CURRENT ROW) AS avg_28d
-                     FROM tab_anomalies WHERE {in_kpis} AND day <= ?)
+                     SELECT kpi, label, ts, value, expected, severity,
+                            lag(value, {week}) OVER (PARTITION BY kpi ORDER BY ts) AS week_before,
+                            avg(value) OVER (PARTITION BY kpi ORDER BY ts RANGE BETWEEN INTERVAL 27 DAY PRECEDING AND CURRENT ROW) AS avg_28d
+                     FROM tab_anomalies WHERE {in_kpis} AND CAST(ts AS DATE) <= ?)
                  SELECT w.label, value, expected, value / nullif(expected, 0) - 1 AS vs_expected_pct,
                         value / nullif(week_before, 0) - 1 AS week_over_week_pct, avg_28d, severity
-                 FROM w JOIN kpi_catalog c USING (kpi) WHERE day = ? ORDER BY c.position"
+                 FROM w JOIN kpi_catalog c USING (kpi) WHERE ts = (SELECT max(ts) FROM w) ORDER BY c.position",
+                week = catalog.grain.steps_per_week()
             ),
-            &[&keys_list, &as_of, &as_of],
+            &[&keys_list, &as_of],
         )?;
         let anomalies = query(
             connection,
             &format!(
-                "SELECT day, label, value, expected, deviation_pct, score, severity FROM tab_anomalies
-                 WHERE {in_kpis} AND is_anomaly AND day BETWEEN ? AND ? ORDER BY day DESC, score DESC"
+                "SELECT ts, label, value, expected, deviation_pct, score, severity FROM tab_anomalies
+                 WHERE {in_kpis} AND is_anomaly AND CAST(ts AS DATE) BETWEEN ? AND ? ORDER BY ts DESC, score DESC"
             ),
             &[&keys_list, &start, &as_of],
         )?;
@@ -196,42 +195,46 @@ impl ReportData {
             &format!(
                 "SELECT count(*) FILTER (severity = 'critical'), count(*) FILTER (severity = 'major'),
                         count(*) FILTER (severity = 'minor')
-                 FROM tab_anomalies WHERE {in_kpis} AND is_anomaly AND day BETWEEN ? AND ?"
+                 FROM tab_anomalies WHERE {in_kpis} AND is_anomaly AND CAST(ts AS DATE) BETWEEN ? AND ?"
             ),
             &[&keys_list, &start, &as_of],
         )?;
         let count = |i: usize| counts.rows[0][i].as_f64().unwrap_or(0.0) as i64;
         let severity_counts = [count(0), count(1), count(2)];
 
-        // Root causes of the strongest anomalies in the period that have an RCA.
+        // Root causes of the strongest anomalies in the period that have an RCA: one per time
+        // step (several KPIs of one incident share their causes).
         let top = query(
             connection,
             &format!(
-                "SELECT DISTINCT r.kpi, c.label, r.day, r.score, a.deviation_pct FROM tab_root_cause r
-                 JOIN kpi_catalog c USING (kpi) JOIN tab_anomalies a ON a.kpi = r.kpi AND a.day = r.day
-                 WHERE list_contains(string_split(?, ','), r.kpi) AND r.day BETWEEN ? AND ?
-                 ORDER BY r.score DESC, r.day DESC LIMIT {TOP_ANOMALIES}"
+                "SELECT DISTINCT r.kpi, c.label, r.ts, r.score, a.deviation_pct FROM tab_root_cause r
+                 JOIN kpi_catalog c USING (kpi) JOIN tab_anomalies a ON a.kpi = r.kpi AND a.ts = r.ts
+                 WHERE list_contains(string_split(?, ','), r.kpi) AND CAST(r.ts AS DATE) BETWEEN ? AND ?
+                 QUALIFY row_number() OVER (PARTITION BY r.ts ORDER BY r.score DESC, r.kpi) = 1
+                 ORDER BY r.score DESC, r.ts DESC LIMIT {TOP_ANOMALIES}"
             ),
             &[&keys_list, &start, &as_of],
         )?;
         let mut root_causes = Vec::new();
         for t in &top.rows {
-            let (kpi, label, day, deviation) = (t[0].to_string(), t[1].to_string(), t[2].to_string(), t[4].as_f64());
+            let (kpi, label, deviation) = (t[0].to_string(), t[1].to_string(), t[4].as_f64());
+            let Some(moment) = t[2].as_moment() else { continue };
+            let day = catalog.show(moment);
             let rows = query(
                 connection,
                 "SELECT segment, baseline, actual, delta, contribution AS contribution_pct, CASE WHEN is_root_cause THEN 'yes' ELSE '' END
-                 FROM tab_root_cause WHERE kpi = ? AND day = ?::DATE ORDER BY rank LIMIT 5",
-                &[&kpi, &day],
+                 FROM tab_root_cause WHERE kpi = ? AND ts = ? ORDER BY rank LIMIT 5",
+                &[&kpi, &catalog.moment(moment)],
             )?;
             let is_root = |r: &[Cell]| r[5] == Cell::Text("yes".into());
             let root = rows.rows.iter().find(|r| is_root(r));
             let mut sentence = match deviation {
                 Some(d) => format!(
-                    "{label} was {:.0}% {} expected on {day}",
+                    "{label} was {:.0}% {} expected at {day}",
                     d.abs() * 100.0,
                     if d < 0.0 { "below" } else { "above" }
                 ),
-                None => format!("{label} was anomalous on {day}"),
+                None => format!("{label} was anomalous at {day}"),
             };
             if let Some(r) = root {
                 sentence.push_str(&format!(
@@ -251,13 +254,17 @@ impl ReportData {
                     highlight: is_root(r),
                 })
                 .collect();
-            let title = format!("{label} on {day}: share of the gap by segment");
+            let title = format!("{label} at {day}: share of the gap by segment");
             root_causes.push(RootCause {
                 kpi: label,
                 day: day.clone(),
                 sentence,
                 table: TextTable::of(&rows, &["segment", "baseline", "actual", "delta", "share of gap", "root cause"]),
-                chart: Chart { file: format!("rca_{kpi}_{day}.svg"), figure: bar_chart(&title, &bars, 520.0), title },
+                chart: Chart {
+                    file: format!("rca_{kpi}_{}.svg", day.replace([' ', ':'], "_")),
+                    figure: bar_chart(&title, &bars, 520.0),
+                    title,
+                },
             });
         }
 
@@ -265,53 +272,61 @@ impl ReportData {
         for kpi in &chosen {
             let series = query(
                 connection,
-                "SELECT f.day, coalesce(f.actual, a.value) AS actual, coalesce(a.expected, f.yhat) AS expected,
+                "SELECT f.ts, coalesce(f.actual, a.value) AS actual, coalesce(a.expected, f.yhat) AS expected,
                         coalesce(a.lower, f.yhat_lower) AS lower, coalesce(a.upper, f.yhat_upper) AS upper,
                         CASE WHEN a.is_anomaly THEN a.severity END AS severity, f.is_forecast AS forecast
-                 FROM (SELECT kpi, day, NULL::DOUBLE AS actual, NULL::DOUBLE AS yhat, NULL::DOUBLE AS yhat_lower,
+                 FROM (SELECT kpi, ts, NULL::DOUBLE AS actual, NULL::DOUBLE AS yhat, NULL::DOUBLE AS yhat_lower,
                               NULL::DOUBLE AS yhat_upper, false AS is_forecast
-                       FROM tab_anomalies WHERE kpi = ? AND day BETWEEN ? AND ?
+                       FROM tab_anomalies WHERE kpi = ? AND CAST(ts AS DATE) BETWEEN ? AND ?
                        UNION ALL
-                       SELECT kpi, day, actual, yhat, yhat_lower, yhat_upper, is_forecast
-                       FROM tab_forecast WHERE kpi = ? AND is_forecast AND ? = (SELECT max(day) FROM tab_anomalies)) f
-                 LEFT JOIN tab_anomalies a ON a.kpi = f.kpi AND a.day = f.day
-                 ORDER BY f.day",
-                &[&kpi.key, &(as_of - Duration::days(CHART_DAYS - 1)), &as_of, &kpi.key, &as_of],
+                       SELECT kpi, ts, actual, yhat, yhat_lower, yhat_upper, is_forecast
+                       FROM tab_forecast WHERE kpi = ? AND is_forecast AND ? = (SELECT max(CAST(ts AS DATE)) FROM tab_anomalies)) f
+                 LEFT JOIN tab_anomalies a ON a.kpi = f.kpi AND a.ts = f.ts
+                 ORDER BY f.ts",
+                &[&kpi.key, &(as_of - Duration::days(chart_days(catalog.grain) - 1)), &as_of, &kpi.key, &as_of],
             )?;
             let title = format!("{}: expected band, anomalies and forecast", kpi.label);
             kpi_charts.push(Chart {
                 file: format!("kpi_{}.svg", kpi.key),
-                figure: time_chart(&title, &time_points(&series), 520.0, 220.0),
+                figure: time_chart(&title, &time_points(&catalog, &series), 520.0, 220.0),
                 title,
             });
         }
 
         let forecast = if as_of == data_to {
+            // Every k-th step of the horizon: weekly for daily data, every 12 hours, every 4 weeks.
+            let k = match catalog.grain {
+                Grain::Hourly => 12,
+                Grain::Daily => 7,
+                Grain::Weekly => 4,
+            };
             let table = query(
                 connection,
-                                    "SELECT c.label, f.model, 'week ' || ((row_number() OVER (PARTITION BY f.kpi ORDER BY f.day) - 1) // 7 + 1) AS week,
-                            f.day, f.yhat, f.yhat_lower, f.yhat_upper
+                &format!(
+                    "SELECT c.label, f.model, row_number() OVER (PARTITION BY f.kpi ORDER BY f.ts) AS steps_ahead,
+                            f.ts, f.yhat, f.yhat_lower, f.yhat_upper
                      FROM tab_forecast f JOIN kpi_catalog c USING (kpi)
                      WHERE f.is_forecast AND list_contains(string_split(?, ','), f.kpi)
-                     QUALIFY (row_number() OVER (PARTITION BY f.kpi ORDER BY f.day) - 1) % 7 = 6
-                     ORDER BY c.position, f.day",
+                     QUALIFY row_number() OVER (PARTITION BY f.kpi ORDER BY f.ts) % {k} = 0
+                     ORDER BY c.position, f.ts"
+                ),
                 &[&keys_list],
             )?;
-            Some(TextTable::of(&table, &["KPI", "model", "horizon", "day", "forecast", "90% low", "90% high"]))
+            Some(TextTable::of(&table, &["KPI", "model", "steps ahead", "time", "forecast", "90% low", "90% high"]))
         } else {
             None
         };
         let actions = query(
             connection,
-            &format!(
-                "SELECT severity, segment, lever, first_day, last_day, lever_change_pct, action FROM tab_actions
-                 WHERE {in_kpis} AND last_day >= ? AND first_day <= ? ORDER BY score DESC"
-            ),
+            "SELECT severity, c.label, segment, lever, first_ts, last_ts, lever_change_pct, action
+             FROM tab_actions JOIN kpi_catalog c USING (kpi)
+             WHERE list_contains(string_split(?, ','), kpi) AND CAST(last_ts AS DATE) >= ? AND CAST(first_ts AS DATE) <= ?
+             ORDER BY score DESC, c.position",
             &[&keys_list, &start, &as_of],
         )?;
 
         let mut summary = vec![format!(
-            "Between {start} and {as_of}, {} anomalous KPI-days were flagged across {} KPIs: {} critical, {} major, {} minor.",
+            "Between {start} and {as_of}, {} anomalous KPI time steps were flagged across {} KPIs: {} critical, {} major, {} minor.",
             anomalies.rows.len(),
             chosen.len(),
             severity_counts[0],
@@ -324,7 +339,11 @@ impl ReportData {
                 summary.push(format!(
                     "On {as_of}, {} was {} ({:.1}% {} expected).",
                     row[0],
-                    compact(row[1].as_f64().unwrap_or(f64::NAN)),
+                    catalog
+                        .kpis
+                        .iter()
+                        .find(|k| k.label == row[0].to_string())
+                        .map_or_else(|| row[1].to_string(), |k| k.format(row[1].as_f64().unwrap_or(f64::NAN))),
                     gap.abs() * 100.0,
                     if gap < 0.0 { "below" } else { "above" }
                 ));
@@ -336,12 +355,12 @@ impl ReportData {
 
         let period: [&dyn ToSql; 3] = [&keys_list, &start, &as_of];
         let mut extracts = vec![
-            extract(connection, "anomalies.csv", &format!("SELECT * FROM tab_anomalies WHERE {in_kpis} AND day BETWEEN ? AND ? ORDER BY kpi, day"), &period)?,
-            extract(connection, "root_causes.csv", &format!("SELECT * FROM tab_root_cause WHERE {in_kpis} AND day BETWEEN ? AND ? ORDER BY day, rank"), &period)?,
-            extract(connection, "actions.csv", &format!("SELECT * FROM tab_actions WHERE {in_kpis} AND last_day >= ? AND first_day <= ? ORDER BY score DESC"), &period)?,
+            extract(connection, "anomalies.csv", &format!("SELECT * FROM tab_anomalies WHERE {in_kpis} AND CAST(ts AS DATE) BETWEEN ? AND ? ORDER BY kpi, ts"), &period)?,
+            extract(connection, "root_causes.csv", &format!("SELECT * FROM tab_root_cause WHERE {in_kpis} AND CAST(ts AS DATE) BETWEEN ? AND ? ORDER BY ts, rank"), &period)?,
+            extract(connection, "actions.csv", &format!("SELECT * FROM tab_actions WHERE {in_kpis} AND CAST(last_ts AS DATE) >= ? AND CAST(first_ts AS DATE) <= ? ORDER BY score DESC"), &period)?,
         ];
         if forecast.is_some() {
-            let sql = format!("SELECT * FROM tab_forecast WHERE {in_kpis} AND is_forecast ORDER BY kpi, day");
+            let sql = format!("SELECT * FROM tab_forecast WHERE {in_kpis} AND is_forecast ORDER BY kpi, ts");
             extracts.push(extract(connection, "forecast.csv", &sql, &[&keys_list])?);
         }
 
@@ -350,7 +369,7 @@ impl ReportData {
             period_start: start.to_string(),
             data_from: data_from.to_string(),
             data_to: data_to.to_string(),
-            refreshed_at: row[2].to_string(),
+            refreshed_at: catalog.refreshed_at.clone(),
             kpis: chosen,
             summary,
             severity_counts,
@@ -360,16 +379,16 @@ impl ReportData {
             ),
             anomalies: TextTable::of(
                 &anomalies,
-                &["day", "KPI", "value", "expected", "deviation", "score", "severity"],
+                &["time", "KPI", "value", "expected", "deviation", "score", "severity"],
             ),
             root_causes,
             kpi_charts,
             forecast,
             actions: TextTable::of(
                 &actions,
-                &["severity", "segment", "lever", "first day", "last day", "lever change", "what to check"],
+                &["severity", "KPI", "segment", "lever", "first", "last", "lever change", "what to check"],
             ),
-            methods: methods(),
+            methods: methods(&catalog),
             extracts,
         })
     }
@@ -389,12 +408,12 @@ fn extract(connection: &Connection, file: &str, sql: &str, params: &[&dyn ToSql]
     Ok(Extract { file: file.to_string(), csv: query(connection, sql, params)?.to_csv() })
 }
 
-fn time_points(table: &Table) -> Vec<TimePoint> {
+fn time_points(catalog: &Catalog, table: &Table) -> Vec<TimePoint> {
     table
         .rows
         .iter()
         .map(|row| TimePoint {
-            label: date_of(&row[0]).map_or_else(|| row[0].to_string(), |d| d.format("%b %d").to_string()),
+            label: row[0].as_moment().map_or_else(|| row[0].to_string(), |t| catalog.axis(t)),
             actual: row[1].as_f64(),
             expected: row[2].as_f64(),
             lower: row[3].as_f64(),
@@ -408,18 +427,23 @@ fn time_points(table: &Table) -> Vec<TimePoint> {
         .collect()
 }
 
-fn methods() -> Vec<(String, String)> {
-    [
-        ("Detection", "Walk-forward ensemble (seasonal median/MAD z-score, Holt-Winters, level shift): each day is judged only from the days before it. Weekly seasonality (period 7), medium sensitivity (robust z of 3.5 scores 50)."),
-        ("Detector choice", "Every detection method (ensemble, seasonal MAD, Holt-Winters, level shift, generalised ESD, forecast band, isolation forest, streaming likelihood) is scored against the confirmed anomalies in kpi_anomaly_labels at each refresh; see the viewer's Model comparison tab."),
-        ("Severity", "Score 0-100 = 100 (1 - 0.5^((z/threshold)^2)); minor >= 50, major >= 70, critical >= 90."),
-        ("Root causes", "Per-segment baseline = median of the same weekday over the 4 weeks before; contribution = segment delta / total delta (ratio KPIs split into mix and rate effects); Adtributor surprise and explanatory power; the root-cause set is the smallest combination of up to 3 dimensions that explains the gap."),
-        ("Decision tree", "Categorical CART over channel, region and cohort separating anomalous segment-days."),
-        ("Forecast", "Model chosen per KPI by a rolling-origin backtest (seasonal naive, ETS, MSTL); 30 days ahead with a 90% prediction interval."),
-        ("Actions", "For each root-cause segment, the lever of revenue = sessions x conversion x payment success x AOV that moved most against the same weekday of the four weeks before."),
-        ("Period", "The 28 days ending at the as-of day; charts show 90 days."),
+fn methods(catalog: &Catalog) -> Vec<(String, String)> {
+    let step = catalog.grain.step_name();
+    let dimensions =
+        if catalog.dimensions.is_empty() { "no dimensions".to_string() } else { catalog.dimensions.join(", ") };
+    let levers: Vec<&str> = catalog.levers.iter().map(|l| l.name.as_str()).collect();
+    vec![
+        ("Data".into(), format!("{}: {} data by {dimensions}; time column {}.", catalog.title, catalog.grain.name(), catalog.time_column)),
+        ("Detection".into(), format!("Walk-forward detection per KPI (default: ensemble of the seasonal median/MAD z-score, Holt-Winters and a level shift; settings per KPI in the model): each {step} is judged only from the ones before it.")),
+        ("Detector choice".into(), "Every detection method (ensemble, seasonal MAD, Holt-Winters, level shift, generalised ESD, forecast band, isolation forest, streaming likelihood) is scored against the confirmed anomalies in kpi_anomaly_labels at each refresh; see the viewer's Model comparison tab.".into()),
+        ("Severity".into(), "Score 0-100 = 100 (1 - 0.5^((z/threshold)^2)); minor >= 50, major >= 70, critical >= 90.".into()),
+        ("Root causes".into(), format!("Per-segment baseline = median of the same time of the 4 weeks before; contribution = segment delta / total delta (ratio KPIs split into mix and rate effects); Adtributor surprise and explanatory power; the root-cause set is the smallest combination of up to 3 of {dimensions} that explains the gap.")),
+        ("Decision tree".into(), format!("Categorical CART over {dimensions} separating anomalous segment {step}s.")),
+        ("Forecast".into(), "Model chosen per KPI by a rolling-origin backtest (seasonal naive, ETS, MSTL), with a 90% prediction interval.".into()),
+        ("Actions".into(), match &catalog.tree_root {
+            Some(root) => format!("For each root-cause segment, the driver of {root} = {} that moved most against the same time of the four weeks before.", levers.join(" x ")),
+            None => "Without a driver tree in the model, each root-cause segment is the thing to look into.".to_string(),
+        }),
+        ("Period".into(), format!("The {PERIOD_DAYS} days ending at the as-of day; charts show {} days.", chart_days(catalog.grain))),
     ]
-    .into_iter()
-    .map(|(a, b)| (a.to_string(), b.to_string()))
-    .collect()
 }

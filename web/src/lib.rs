@@ -115,7 +115,7 @@ async fn blocking<T: Send + 'static>(
             Some(session) => session,
             None => state.store.connection()?,
         };
-        let context = Context::load(&session)?;
+        let context = context::load(&session)?;
         work(&state, &session, &context)
     })
     .await
@@ -157,9 +157,10 @@ async fn render_tab(state: Arc<AppState>, slug: String, uri: Uri, params: Params
             .render(jinja! {
                 page => page,
                 tabs => TABS,
-                data_from => context.data_from.to_string(),
-                data_to => context.data_to.to_string(),
+                data_from => context.show(context.data_from),
+                data_to => context.show(context.data_to),
                 refreshed_at => context.refreshed_at,
+                title => context.title,
             })
             .map_err(AppError::internal)
     })
@@ -171,7 +172,7 @@ async fn render_tab(state: Arc<AppState>, slug: String, uri: Uri, params: Params
 }
 
 /// The views a CSV can be downloaded from (names are matched, never spliced from input).
-const CSV_VIEWS: [&str; 18] = [
+const CSV_VIEWS: [&str; 17] = [
     "tab_kpi_overview",
     "tab_top_movers",
     "tab_anomalies",
@@ -189,7 +190,6 @@ const CSV_VIEWS: [&str; 18] = [
     "tab_detector_comparison",
     "tab_replay",
     "tab_actions",
-    "kpi_daily_by_member",
 ];
 
 async fn csv(
@@ -209,7 +209,7 @@ async fn csv(
         )?
         .rows[0][0]
             == kpiscope_db::read::Cell::Int(1);
-        let table = match params.kpi.as_deref().filter(|k| !k.is_empty()) {
+        let table = match params.get("kpi") {
             Some(_) if has_kpi => {
                 let kpi = params.kpi(context)?;
                 kpiscope_db::read::query(connection, &format!("SELECT * FROM {view} WHERE kpi = ?"), &[&kpi.key])?

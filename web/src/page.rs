@@ -50,7 +50,7 @@ pub struct Link {
 /// One input of a tab's form.
 #[derive(Debug, Serialize)]
 pub struct Control {
-    /// `select`, `date` or `number`.
+    /// `select`, `date`, `datetime` or `number`.
     pub kind: &'static str,
     /// Parameter name.
     pub name: String,
@@ -91,6 +91,11 @@ impl Control {
             min: min.into(),
             max: max.into(),
         }
+    }
+
+    /// A date-and-time input bounded by the data (hourly data).
+    pub fn datetime(name: &str, label: &str, value: &str, min: &str, max: &str) -> Control {
+        Control { kind: "datetime", ..Control::date(name, label, value, min, max) }
     }
 
     /// A number input (percent levers).

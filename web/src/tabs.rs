@@ -1,19 +1,22 @@
 //! The thirteen tabs. Each reads its view in `sql/views.sql` (plain tables, no extension);
-//! the interactive ones (RCA for any day, what-if levers, replay) call the extension when the
-//! server loaded it. Every value from the request is validated in `params` and bound, never
-//! spliced into SQL.
+//! the interactive ones (RCA for any time step, what-if levers, replay) call the extension when
+//! the server loaded it. KPIs, dimensions and levers come from the catalogue, so every tab
+//! works for any KPI model. Every value from the request is validated in `params` and bound,
+//! never spliced into SQL.
 
 use crate::context::{Context, Kpi};
 use crate::error::AppError;
 use crate::page::{url, Control, Link, Page, Section, TableView};
-use crate::params::{Params, DIMENSIONS, LEVERS};
+use crate::params::Params;
 use crate::store::Session;
-use chrono::{Duration, NaiveDate};
+use chrono::{Duration, NaiveDateTime};
 use duckdb::ToSql;
 use kpiscope_charts::{
     bar_chart, compact, heatmap, percent, time_chart, tree_chart, Bar, HeatCell, TimePoint, TreeNode,
 };
+use kpiscope_db::catalog::{Grain, Moment};
 use kpiscope_db::read::{query, Cell, Table};
+use kpiscope_model::quote_literal;
 use std::path::Path;
 
 /// Everything a tab builder reads.
@@ -39,7 +42,7 @@ pub const TABS: [(&str, &str); 13] = [
     ("ml-rca", "ML-based RCA"),
     ("change-points", "Change points & correlation"),
     ("forecast", "Forecasting"),
-    ("trends", "Cohort, channel & region trends"),
+    ("trends", "Trends by dimension"),
     ("compare", "Date comparison"),
     ("what-if", "What-if simulator"),
     ("models", "Model comparison"),
@@ -80,13 +83,36 @@ fn kpi_picker(request: &Request, kpi: &Kpi) -> Control {
     Control::select("kpi", "KPI", &kpi.key, options)
 }
 
-fn date_picker(request: &Request, name: &str, label: &str, day: NaiveDate) -> Control {
+/// A time picker bounded by the data: a date, or a date and hour for hourly data.
+fn time_picker(request: &Request, name: &str, label: &str, t: NaiveDateTime) -> Control {
     let c = request.context;
-    Control::date(name, label, &day.to_string(), &c.data_from.to_string(), &c.data_to.to_string())
+    if c.grain == Grain::Hourly {
+        let f = |t: NaiveDateTime| t.format("%Y-%m-%dT%H:%M").to_string();
+        Control::datetime(name, label, &f(t), &f(c.data_from), &f(c.data_to))
+    } else {
+        let f = |t: NaiveDateTime| t.date().to_string();
+        Control::date(name, label, &f(t), &f(c.data_from), &f(c.data_to))
+    }
+}
+
+fn dimension_picker(request: &Request, dimension: &str) -> Control {
+    let options = std::iter::once("all")
+        .chain(request.context.dimensions.iter().map(String::as_str))
+        .map(|d| (d.into(), d.into()));
+    Control::select("dimension", "Dimension", dimension, options.collect())
 }
 
 fn csv(view: &str, kpi: Option<&Kpi>) -> String {
     url(&format!("/csv/{view}"), &[("kpi", kpi.map_or("", |k| k.key.as_str()))])
+}
+
+/// The span of history a chart shows: 90 days (14 for hourly data, 2 years for weekly).
+fn history(context: &Context) -> Duration {
+    match context.grain {
+        Grain::Hourly => Duration::days(14),
+        Grain::Daily => Duration::days(90),
+        Grain::Weekly => Duration::days(728),
+    }
 }
 
 /// Bars from result rows: the length from column `value`, label, text and emphasis from the row.
@@ -117,19 +143,22 @@ fn number(cell: &Cell) -> String {
     compact(cell.as_f64().unwrap_or(f64::NAN))
 }
 
-/// Points for [`time_chart`] from a result with columns day, actual, expected, lower, upper,
+/// A cell in the KPI's unit.
+fn in_unit(kpi: &Kpi, cell: &Cell) -> String {
+    kpi.format(cell.as_f64().unwrap_or(f64::NAN))
+}
+
+/// Points for [`time_chart`] from a result with columns ts, actual, expected, lower, upper,
 /// severity (NULL when normal) and forecast.
-fn time_points(table: &Table) -> Vec<TimePoint> {
+fn time_points(context: &Context, table: &Table) -> Vec<TimePoint> {
     table
         .rows
         .iter()
         .map(|row| {
             let number = |name: &str| table.get(row, name).as_f64();
+            let ts = table.get(row, "ts");
             TimePoint {
-                label: match table.get(row, "day") {
-                    Cell::Date(d) => d.format("%b %d").to_string(),
-                    other => other.to_string(),
-                },
+                label: ts.as_moment().map_or_else(|| ts.to_string(), |t| context.axis(t)),
                 actual: number("actual"),
                 expected: number("expected"),
                 lower: number("lower"),
@@ -144,13 +173,14 @@ fn time_points(table: &Table) -> Vec<TimePoint> {
         .collect()
 }
 
-fn kpi_series(request: &Request, kpi: &Kpi, from: NaiveDate, to: NaiveDate) -> Result<Table, AppError> {
+fn kpi_series(request: &Request, kpi: &Kpi, from: NaiveDateTime, to: NaiveDateTime) -> Result<Table, AppError> {
+    let c = request.context;
     Ok(query(
         request.connection,
-        "SELECT day, value AS actual, expected, lower, upper, CASE WHEN is_anomaly THEN severity END AS severity,
+        "SELECT ts, value AS actual, expected, lower, upper, CASE WHEN is_anomaly THEN severity END AS severity,
                 false AS forecast
-         FROM tab_anomalies WHERE kpi = ? AND day BETWEEN ? AND ? ORDER BY day",
-        &[&kpi.key, &from, &to],
+         FROM tab_anomalies WHERE kpi = ? AND ts BETWEEN ? AND ? ORDER BY ts",
+        &[&kpi.key, &c.moment(from), &c.moment(to)],
     )?)
 }
 
@@ -163,144 +193,160 @@ fn severity_counts(request: &Request, kpi: &Kpi) -> Result<String, AppError> {
         &[&kpi.key],
     )?;
     let r = &counts.rows[0];
-    Ok(format!("{} of {} days flagged: {} critical, {} major, {} minor.", r[3], r[4], r[0], r[1], r[2]))
+    let step = request.context.grain.step_name();
+    Ok(format!("{} of {} {step}s flagged: {} critical, {} major, {} minor.", r[3], r[4], r[0], r[1], r[2]))
 }
 
 fn overview(request: &Request) -> Result<Page, AppError> {
     let kpi = request.params.kpi(request.context)?;
-    let mut page = page("overview", "Every KPI on the latest day against what was expected, its trend with the forecast, and the segments that moved most.");
+    let mut page = page("overview", "Every KPI at the latest time step against what was expected, its trend with the forecast, and the segments that moved most.");
     page.controls.push(kpi_picker(request, kpi));
     let cards = query(
         request.connection,
-        "SELECT label, kpi, day, value, expected, vs_expected_pct, day_over_day_pct, week_over_week_pct,
+        "SELECT label, kpi, ts, value, expected, vs_expected_pct, day_over_day_pct, week_over_week_pct,
                 anomalies_30d, severity FROM tab_kpi_overview ORDER BY position",
         &[],
     )?;
     let view = TableView::of(&cards).link(&cards, "label", |row| url("/anomalies", &[("kpi", &row[1].to_string())]));
-    page.sections.push(Section::new("KPIs on the latest day").table(view).csv(csv("tab_kpi_overview", None)));
+    page.sections.push(Section::new("KPIs at the latest time step").table(view).csv(csv("tab_kpi_overview", None)));
 
     let series = query(
         request.connection,
-        "SELECT f.day, f.actual, f.yhat AS expected, f.yhat_lower AS lower, f.yhat_upper AS upper,
+        "SELECT f.ts, f.actual, f.yhat AS expected, f.yhat_lower AS lower, f.yhat_upper AS upper,
                 CASE WHEN a.is_anomaly THEN a.severity END AS severity, f.is_forecast AS forecast
-         FROM tab_forecast f LEFT JOIN tab_anomalies a ON a.kpi = f.kpi AND a.day = f.day
-         WHERE f.kpi = ? ORDER BY f.day",
+         FROM tab_forecast f LEFT JOIN tab_anomalies a ON a.kpi = f.kpi AND a.ts = f.ts
+         WHERE f.kpi = ? ORDER BY f.ts",
         &[&kpi.key],
     )?;
-    let chart = time_chart(&format!("{}: last 90 days and forecast", kpi.label), &time_points(&series), WIDE, TALL);
+    let chart = time_chart(
+        &format!("{}: recent history and forecast", kpi.label),
+        &time_points(request.context, &series),
+        WIDE,
+        TALL,
+    );
     page.sections.push(Section::new(format!("{} trend", kpi.label)).chart(&chart));
 
     let movers = query(
         request.connection,
-        "SELECT dimension || '=' || member AS segment, revenue_last_7d, revenue_previous_7d, change, change_pct
-         FROM tab_top_movers ORDER BY rank",
-        &[],
+        "SELECT dimension || '=' || member AS segment, last_period, previous_period, change, change_pct
+         FROM tab_top_movers WHERE kpi = ? ORDER BY rank LIMIT 12",
+        &[&kpi.key],
     )?;
-    let bars = bars(&movers.rows, |r| r[0].to_string(), 3, |r| pct(&r[4]), |_| false);
+    let bars = bars(&movers.rows, |r| r[0].to_string(), 4, |r| pct(&r[4]), |_| false);
     page.sections.push(
-        Section::new("Top movers: revenue, last 7 days against the 7 before")
-            .chart(&bar_chart("Revenue change by segment", &bars, WIDE))
+        Section::new(format!("Top movers: {}, last period against the one before", kpi.label))
+            .chart(&bar_chart("Relative change by segment", &bars, WIDE))
             .table(TableView::of(&movers))
-            .csv(csv("tab_top_movers", None)),
+            .csv(csv("tab_top_movers", Some(kpi))),
     );
     Ok(page)
 }
 
 fn anomalies(request: &Request) -> Result<Page, AppError> {
     let kpi = request.params.kpi(request.context)?;
-    let mut page = page("anomalies", "Each day judged only from the days before it; the band is the expected range, markers are coloured by severity (minor, major, critical).");
+    let mut page = page("anomalies", "Each time step judged only from the steps before it; the band is the expected range, markers are coloured by severity (minor, major, critical).");
     page.controls.push(kpi_picker(request, kpi));
     let c = request.context;
     let series = kpi_series(request, kpi, c.data_from, c.data_to)?;
-    let chart = time_chart(&format!("{} with expected band", kpi.label), &time_points(&series), WIDE, TALL);
+    let chart = time_chart(&format!("{} with expected band", kpi.label), &time_points(c, &series), WIDE, TALL);
     page.sections.push(Section::new(kpi.label.clone()).text(severity_counts(request, kpi)?).chart(&chart));
     let flagged = query(
         request.connection,
-        "SELECT day, value, expected, deviation_pct, score, severity, incident_id, explanation
-         FROM tab_anomalies WHERE kpi = ? AND is_anomaly ORDER BY day DESC",
+        "SELECT ts, value, expected, deviation_pct, score, severity, incident_id, explanation
+         FROM tab_anomalies WHERE kpi = ? AND is_anomaly ORDER BY ts DESC",
         &[&kpi.key],
     )?;
     let key = kpi.key.clone();
-    let view = TableView::of(&flagged)
-        .link(&flagged, "day", |row| url("/rca", &[("kpi", &key), ("day", &row[0].to_string())]));
+    let view = TableView::of(&flagged).link(&flagged, "ts", |row| {
+        let t = row[0].as_moment().map_or_else(|| row[0].to_string(), |t| c.show(t));
+        url("/rca", &[("kpi", &key), ("day", &t)])
+    });
     page.sections.push(
-        Section::new("Anomalous days (click a day for its root causes)")
+        Section::new("Anomalous time steps (click one for its root causes)")
             .table(view)
             .csv(csv("tab_anomalies", Some(kpi))),
     );
     Ok(page)
 }
 
-/// The contribution rows of `kpi` on `day`: stored by refresh, or computed live.
-fn contributions(request: &Request, kpi: &Kpi, day: NaiveDate) -> Result<(Table, &'static str), AppError> {
+/// A parenthesised query over one KPI's leaves in the current generation, for the extension.
+fn leaves_source(request: &Request, kpi: &Kpi) -> String {
+    format!("(SELECT * FROM {} WHERE kpi = {})", request.connection.source("kpi_leaves"), quote_literal(&kpi.key))
+}
+
+/// The contribution rows of `kpi` at `t`: stored by refresh, or computed live the same way
+/// (the same leaves, the same baseline: the same time of the four weeks before).
+fn contributions(request: &Request, kpi: &Kpi, t: NaiveDateTime) -> Result<(Table, &'static str), AppError> {
+    let moment = request.context.moment(t);
     let stored = query(
         request.connection,
         "SELECT rank, segment, baseline, actual, delta, contribution, surprise, explanatory_power, is_root_cause
-         FROM tab_root_cause WHERE kpi = ? AND day = ? ORDER BY rank",
-        &[&kpi.key, &day],
+         FROM tab_root_cause WHERE kpi = ? AND ts = ? ORDER BY rank",
+        &[&kpi.key, &moment],
     )?;
     if !stored.rows.is_empty() {
         return Ok((stored, "stored by refresh"));
     }
     if !request.live {
-        return Ok((stored, "not stored for this day, and the server runs without the extension"));
+        return Ok((stored, "not stored for this time step, and the server runs without the extension"));
     }
-    let source = format!(
-        "rca_contributions('{}', ts := 'day', dimensions := ['channel', 'region', 'cohort'], test := ?",
-        request.connection.source("kpi_daily")
-    );
-    let columns =
-        "row_number() OVER (ORDER BY contribution DESC) AS rank, segment, baseline, actual, delta, contribution,
-                   surprise, explanatory_power, is_root_cause";
-    let table = match (&kpi.metric, &kpi.numerator, &kpi.denominator) {
-        (Some(metric), _, _) => query(
-            request.connection,
-            &format!("SELECT {columns} FROM {source}, metric := ?) ORDER BY rank LIMIT 10"),
-            &[&day, metric],
-        )?,
-        (None, Some(numerator), Some(denominator)) => query(
-            request.connection,
-            &format!("SELECT {columns} FROM {source}, numerator := ?, denominator := ?) ORDER BY rank LIMIT 10"),
-            &[&day, numerator, denominator],
-        )?,
-        _ => return Ok((Table::default(), "this KPI has no RCA columns in kpi_catalog")),
-    };
+    if request.context.dimensions.is_empty() {
+        return Ok((stored, "not available: the model has no dimensions"));
+    }
+    let dimensions: Vec<String> = request.context.dimensions.iter().map(|d| quote_literal(d)).collect();
+    let measure = if kpi.is_ratio() { "numerator := 'num', denominator := 'den'" } else { "metric := 'num'" };
+    let table = query(
+        request.connection,
+        &format!(
+            "SELECT row_number() OVER (ORDER BY is_root_cause DESC, abs(contribution) DESC) AS rank, segment, baseline,
+                    actual, delta, contribution, surprise, explanatory_power, is_root_cause
+             FROM rca_contributions({}, ts := 'ts', dimensions := [{}], test := ?, baseline := 'same_weekday_4w', {measure})
+             ORDER BY rank LIMIT 10",
+            quote_literal(&leaves_source(request, kpi)),
+            dimensions.join(", ")
+        ),
+        &[&Moment::Time(t)],
+    )?;
     Ok((table, "computed live by the extension"))
 }
 
 fn rca(request: &Request) -> Result<Page, AppError> {
     let params = request.params;
-    let kpi = params.kpi(request.context)?;
-    let latest: Option<NaiveDate> =
-        query(request.connection, "SELECT max(day) FROM tab_anomalies WHERE kpi = ? AND is_anomaly", &[&kpi.key])?
+    let c = request.context;
+    let kpi = params.kpi(c)?;
+    let latest =
+        query(request.connection, "SELECT max(ts) FROM tab_anomalies WHERE kpi = ? AND is_anomaly", &[&kpi.key])?
             .rows
             .first()
-            .and_then(|r| if let Cell::Date(d) = r[0] { Some(d) } else { None });
-    let day = params.date("day", request.context)?.or(latest).unwrap_or(request.context.data_to);
-    let mut page = page("rca", "Which segments moved the KPI on a day: each segment's share of the gap between actual and expected, and the localised root-cause combination.");
+            .and_then(|r| r[0].as_moment());
+    let t = params.time("day", c)?.or(latest).unwrap_or(c.data_to);
+    let mut page = page("rca", "Which segments moved the KPI at a time step: each segment's share of the gap between actual and the same time of the four weeks before, and the localised root-cause combination.");
     page.controls.push(kpi_picker(request, kpi));
-    page.controls.push(date_picker(request, "day", "Day", day));
+    page.controls.push(time_picker(request, "day", "Time step", t));
 
     let verdict = query(
         request.connection,
-        "SELECT value, expected, deviation_pct, severity, score FROM tab_anomalies WHERE kpi = ? AND day = ?",
-        &[&kpi.key, &day],
+        "SELECT value, expected, deviation_pct, severity, score FROM tab_anomalies WHERE kpi = ? AND ts = ?",
+        &[&kpi.key, &c.moment(t)],
     )?;
-    let (table, origin) = contributions(request, kpi, day)?;
+    let (table, origin) = contributions(request, kpi, t)?;
     let root = table.rows.iter().find(|r| matches!(table.get(r, "is_root_cause"), Cell::Bool(true)));
+    let shown = c.show(t);
     let mut summary = match verdict.rows.first() {
         Some(v) => {
             let gap = v[2].as_f64().unwrap_or(f64::NAN);
             let side = if gap < 0.0 { "below" } else { "above" };
             format!(
-                "{} was {:.1}% {side} expected on {day} (severity {}, score {}).",
+                "{} was {} ({:.1}% {side} the expected {}) at {shown} (severity {}, score {}).",
                 kpi.label,
+                in_unit(kpi, &v[0]),
                 gap.abs() * 100.0,
+                in_unit(kpi, &v[1]),
                 v[3],
                 v[4]
             )
         }
-        None => format!("No verdict for {} on {day}.", kpi.label),
+        None => format!("No verdict for {} at {shown}.", kpi.label),
     };
     if let Some(r) = root {
         summary.push_str(&format!(
@@ -319,45 +365,48 @@ fn rca(request: &Request) -> Result<Page, AppError> {
         |r| matches!(table.get(r, "is_root_cause"), Cell::Bool(true)),
     );
     let key = kpi.key.clone();
-    let day_text = day.to_string();
     let view = TableView::of(&table)
-        .link(&table, "segment", |r| url("/rca", &[("kpi", &key), ("day", &day_text), ("segment", &r[1].to_string())]));
+        .link(&table, "segment", |r| url("/rca", &[("kpi", &key), ("day", &shown), ("segment", &r[1].to_string())]));
     page.sections.push(
-        Section::new(format!("Contributions on {day}"))
+        Section::new(format!("Contributions at {shown}"))
             .text(summary)
-            .chart(&bar_chart("Share of the gap by segment", &bars, WIDE))
+            .chart(&bar_chart("Share of the change by segment", &bars, WIDE))
             .table(view)
             .csv(csv("tab_root_cause", Some(kpi))),
     );
 
-    // Drill-down: the trend of the chosen (or root-cause) segment around the day.
-    let chosen = params.segment()?;
+    // Drill-down: the trend of the chosen (or root-cause) segment around the time step.
+    let chosen = params.segment(c)?;
     let mut options = vec![(String::new(), "root cause".to_string())];
     options
         .extend(table.rows.iter().map(|r| (table.get(r, "segment").to_string(), table.get(r, "segment").to_string())));
-    if let Some(c) = chosen.as_ref().filter(|c| !options.iter().any(|(v, _)| v == *c)) {
-        options.push((c.clone(), c.clone()));
+    if let Some(s) = chosen.as_ref().filter(|s| !options.iter().any(|(v, _)| v == *s)) {
+        options.push((s.clone(), s.clone()));
     }
     page.controls.push(Control::select("segment", "Segment trend", chosen.as_deref().unwrap_or(""), options));
     let segment = chosen.or_else(|| root.map(|r| table.get(r, "segment").to_string()));
     if let Some(segment) = segment {
+        let value = if kpi.is_ratio() { "sum(num) / nullif(sum(den), 0)" } else { "sum(num)" };
+        let span = history(c);
         let trend = query(
             request.connection,
             &format!(
-                "SELECT day, {} AS actual FROM kpi_daily
-                 WHERE list_has_all(['channel=' || channel, 'region=' || region, 'cohort=' || cohort], string_split(?, ' & '))
-                   AND day BETWEEN ? AND ? GROUP BY day ORDER BY day",
-                kpi.expression
+                "SELECT ts, {value} AS actual FROM kpi_leaves
+                 WHERE kpi = ? AND list_has_all(string_split(segment, ' & '), string_split(?, ' & '))
+                   AND ts BETWEEN ? AND ? GROUP BY ts ORDER BY ts"
             ),
-            &[&segment, &(day - Duration::days(60)), &(day + Duration::days(14))],
+            &[&kpi.key, &segment, &c.moment(t - span * 2 / 3), &c.moment(t + span / 6)],
         )?;
-        let mut points = time_points(&trend);
-        if let Some(i) = trend.rows.iter().position(|r| r[0] == Cell::Date(day)) {
+        if trend.rows.is_empty() {
+            return Err(AppError::bad_request(format!("no segment {segment:?} in the data of {}", kpi.label)));
+        }
+        let mut points = time_points(c, &trend);
+        if let Some(i) = trend.rows.iter().position(|r| r[0].as_moment() == Some(t)) {
             points[i].severity = Some("critical".into());
         }
         page.sections.push(
             Section::new(format!("Trend of {segment}"))
-                .text(format!("{} of {segment}, 60 days before to 14 days after {day} (the day is marked).", kpi.label))
+                .text(format!("{} of {segment} around {shown} (the step is marked).", kpi.label))
                 .chart(&time_chart(&format!("{}: {segment}", kpi.label), &points, WIDE, TALL)),
         );
     }
@@ -365,14 +414,14 @@ fn rca(request: &Request) -> Result<Page, AppError> {
 }
 
 fn reports(request: &Request) -> Result<Page, AppError> {
-    let mut page = page("reports", "Reports written by `kpiscope report` (Markdown, PDF, ZIP), newest first.");
+    let mut page = page("reports", "Reports written by kpiscope report (Markdown, PDF, ZIP), newest first.");
     let mut files = crate::report_files(request.reports_dir);
     files.sort_by(|a, b| b.modified.cmp(&a.modified).then(a.name.cmp(&b.name)));
     let table = Table {
         columns: vec!["file".into(), "bytes".into(), "modified".into()],
         rows: files
             .iter()
-            .map(|f| vec![Cell::Text(f.name.clone()), Cell::Int(f.bytes as i64), Cell::Timestamp(f.modified.clone())])
+            .map(|f| vec![Cell::Text(f.name.clone()), Cell::Int(f.bytes as i64), Cell::Text(f.modified.clone())])
             .collect(),
     };
     let view = TableView::of(&table).link(&table, "file", |r| format!("/reports/files/{}", r[0]));
@@ -395,12 +444,15 @@ fn reports(request: &Request) -> Result<Page, AppError> {
 }
 
 fn ml_rca(request: &Request) -> Result<Page, AppError> {
-    let mut page = page("ml-rca", "A decision tree over channel, region and cohort that separates anomalous segment-days from normal ones: the branches with a high anomalous share are where the problems live.");
+    let kpi = request.params.kpi(request.context)?;
+    let dims = request.context.dimensions.join(", ");
+    let mut page = page("ml-rca", &format!("A decision tree over the dimensions ({dims}) that separates anomalous segment time steps from normal ones: the branches with a high anomalous share are where the problems live."));
+    page.controls.push(kpi_picker(request, kpi));
     let nodes = query(
         request.connection,
         "SELECT node_id, parent_id, depth, rule, path, samples, anomalous, anomalous_share, impurity, is_leaf
-         FROM tab_ml_rca WHERE kpi = 'revenue' ORDER BY node_id",
-        &[],
+         FROM tab_ml_rca WHERE kpi = ? ORDER BY node_id",
+        &[&kpi.key],
     )?;
     let tree: Vec<TreeNode> = nodes
         .rows
@@ -414,22 +466,22 @@ fn ml_rca(request: &Request) -> Result<Page, AppError> {
         })
         .collect();
     page.sections.push(
-        Section::new("Decision tree (revenue)")
-            .chart(&tree_chart("Where anomalous segment-days concentrate", &tree))
+        Section::new(format!("Decision tree ({})", kpi.label))
+            .chart(&tree_chart("Where anomalous segment time steps concentrate", &tree))
             .table(TableView::of(&nodes))
-            .csv(csv("tab_ml_rca", None)),
+            .csv(csv("tab_ml_rca", Some(kpi))),
     );
     let importance = query(
         request.connection,
-        "SELECT dimension, importance FROM tab_ml_rca_importance ORDER BY importance DESC",
-        &[],
+        "SELECT dimension, importance FROM tab_ml_rca_importance WHERE kpi = ? ORDER BY importance DESC",
+        &[&kpi.key],
     )?;
     let bars = bars(&importance.rows, |r| r[0].to_string(), 1, |r| pct(&r[1]), |_| true);
     page.sections.push(
         Section::new("Dimension importance")
             .chart(&bar_chart("Importance", &bars, WIDE))
             .table(TableView::of(&importance))
-            .csv(csv("tab_ml_rca_importance", None)),
+            .csv(csv("tab_ml_rca_importance", Some(kpi))),
     );
     Ok(page)
 }
@@ -443,20 +495,25 @@ fn change_points(request: &Request) -> Result<Page, AppError> {
     page.controls.push(kpi_picker(request, kpi));
     let series = query(
         request.connection,
-        "SELECT day, value AS actual, CASE WHEN is_change_point THEN 'major' END AS severity
-         FROM tab_change_points WHERE kpi = ? ORDER BY day",
+        "SELECT ts, value AS actual, CASE WHEN is_change_point THEN 'major' END AS severity
+         FROM tab_change_points WHERE kpi = ? ORDER BY ts",
         &[&kpi.key],
     )?;
     let breaks = query(
         request.connection,
-        "SELECT day, probability, mean_before, mean_after, shift_pct FROM tab_change_points
-         WHERE kpi = ? AND is_change_point ORDER BY day",
+        "SELECT ts, probability, mean_before, mean_after, shift_pct FROM tab_change_points
+         WHERE kpi = ? AND is_change_point ORDER BY ts",
         &[&kpi.key],
     )?;
     page.sections.push(
         Section::new(format!("{}: change points", kpi.label))
             .text(format!("{} change points; markers show where a new regime starts.", breaks.rows.len()))
-            .chart(&time_chart(&format!("{} with change points", kpi.label), &time_points(&series), WIDE, TALL))
+            .chart(&time_chart(
+                &format!("{} with change points", kpi.label),
+                &time_points(request.context, &series),
+                WIDE,
+                TALL,
+            ))
             .table(TableView::of(&breaks))
             .csv(csv("tab_change_points", Some(kpi))),
     );
@@ -470,7 +527,7 @@ fn change_points(request: &Request) -> Result<Page, AppError> {
         .filter_map(|r| Some(HeatCell { row: index(&r[0])?, col: index(&r[1])?, value: r[2].as_f64()? }))
         .collect();
     page.sections.push(
-        Section::new("Correlation matrix of the daily totals")
+        Section::new("Correlation matrix of the KPI totals")
             .chart(&heatmap("Pearson correlation", &labels, &cells))
             .table(TableView::of(&matrix))
             .csv(csv("tab_correlation", None)),
@@ -482,19 +539,19 @@ fn forecast(request: &Request) -> Result<Page, AppError> {
     let kpi = request.params.kpi(request.context)?;
     let mut page = page(
         "forecast",
-        "The next 30 days with a 90% prediction interval, from the model that won the rolling-origin backtest.",
+        "The next steps with a 90% prediction interval, from the model that won the rolling-origin backtest.",
     );
     page.controls.push(kpi_picker(request, kpi));
     let series = query(
         request.connection,
-        "SELECT day, actual, yhat AS expected, yhat_lower AS lower, yhat_upper AS upper, NULL AS severity,
+        "SELECT ts, actual, yhat AS expected, yhat_lower AS lower, yhat_upper AS upper, NULL AS severity,
                 is_forecast AS forecast
-         FROM tab_forecast WHERE kpi = ? ORDER BY day",
+         FROM tab_forecast WHERE kpi = ? ORDER BY ts",
         &[&kpi.key],
     )?;
     let rows = query(
         request.connection,
-        "SELECT day, yhat, yhat_lower, yhat_upper, model FROM tab_forecast WHERE kpi = ? AND is_forecast ORDER BY day",
+        "SELECT ts, yhat, yhat_lower, yhat_upper, model FROM tab_forecast WHERE kpi = ? AND is_forecast ORDER BY ts",
         &[&kpi.key],
     )?;
     let model = rows.rows.first().map_or("no forecast stored".to_string(), |r| format!("Model: {}.", r[4]));
@@ -502,8 +559,8 @@ fn forecast(request: &Request) -> Result<Page, AppError> {
         Section::new(format!("{} forecast", kpi.label))
             .text(model)
             .chart(&time_chart(
-                &format!("{}: history and 30-day forecast", kpi.label),
-                &time_points(&series),
+                &format!("{}: history and forecast", kpi.label),
+                &time_points(request.context, &series),
                 WIDE,
                 TALL,
             ))
@@ -514,75 +571,80 @@ fn forecast(request: &Request) -> Result<Page, AppError> {
 }
 
 fn trends(request: &Request) -> Result<Page, AppError> {
-    let kpi = request.params.kpi(request.context)?;
-    let dimension = request.params.dimension()?;
-    let mut page = page("trends", "Each KPI per channel, region or cohort over time.");
+    let c = request.context;
+    let kpi = request.params.kpi(c)?;
+    let dimension = request.params.dimension(c)?;
+    let mut page = page("trends", "Each KPI per member of a dimension over time.");
     page.controls.push(kpi_picker(request, kpi));
-    let options = std::iter::once("all").chain(DIMENSIONS).map(|d| (d.to_string(), d.to_string())).collect();
-    page.controls.push(Control::select("dimension", "Dimension", dimension, options));
+    page.controls.push(dimension_picker(request, dimension));
     let data = query(
         request.connection,
-        "SELECT member, day, value AS actual FROM kpi_daily_by_member WHERE kpi = ? AND dimension = ? ORDER BY member, day",
-        &[&kpi.key, &dimension],
+        "SELECT member, ts, value AS actual FROM tab_trends WHERE kpi = ? AND dimension = ? AND ts >= ?
+         ORDER BY member, ts",
+        &[&kpi.key, &dimension, &c.moment(c.data_to - history(c))],
     )?;
     let mut members: Vec<String> = data.rows.iter().map(|r| r[0].to_string()).collect();
     members.dedup();
-    for member in &members {
+    for member in members.iter().take(12) {
         let rows = Table {
-            columns: vec!["day".into(), "actual".into()],
+            columns: vec!["ts".into(), "actual".into()],
             rows: data.rows.iter().filter(|r| r[0].to_string() == *member).map(|r| r[1..].to_vec()).collect(),
         };
         let name = format!("{} — {dimension}={member}", kpi.label);
-        page.sections.push(Section::new(name.clone()).chart(&time_chart(&name, &time_points(&rows), WIDE, 200.0)));
+        page.sections.push(Section::new(name.clone()).chart(&time_chart(&name, &time_points(c, &rows), WIDE, 200.0)));
     }
-    let (recent, previous) =
-        (request.context.data_to - Duration::days(28), request.context.data_to - Duration::days(56));
+    let (recent, previous) = (c.data_to - Duration::days(28), c.data_to - Duration::days(56));
+    let (recent, previous) = (c.moment(recent), c.moment(previous));
     let summary = query(
         request.connection,
-        "SELECT member, avg(value) FILTER (day > ?) AS avg_last_28d,
-                avg(value) FILTER (day <= ? AND day > ?) AS avg_previous_28d,
-                avg(value) FILTER (day > ?) / nullif(avg(value) FILTER (day <= ? AND day > ?), 0) - 1 AS change_pct
-         FROM kpi_daily_by_member WHERE kpi = ? AND dimension = ? GROUP BY member ORDER BY member",
+        "SELECT member, avg(value) FILTER (ts > ?) AS avg_last_28d,
+                avg(value) FILTER (ts <= ? AND ts > ?) AS avg_previous_28d,
+                avg(value) FILTER (ts > ?) / nullif(avg(value) FILTER (ts <= ? AND ts > ?), 0) - 1 AS change_pct
+         FROM tab_trends WHERE kpi = ? AND dimension = ? GROUP BY member ORDER BY member",
         &[&recent, &recent, &previous, &recent, &recent, &previous, &kpi.key, &dimension],
     )?;
     page.sections.push(
-        Section::new("Last 28 days against the 28 before").table(TableView::of(&summary)).csv(csv("tab_trends", None)),
+        Section::new("Last 28 days against the 28 before")
+            .text(format!(
+                "{} members{}.",
+                members.len(),
+                if members.len() > 12 { " (charts for the first 12)" } else { "" }
+            ))
+            .table(TableView::of(&summary))
+            .csv(csv("tab_trends", Some(kpi))),
     );
     Ok(page)
 }
 
 fn compare(request: &Request) -> Result<Page, AppError> {
-    let kpi = request.params.kpi(request.context)?;
-    let dimension = request.params.dimension()?;
-    let day = request.params.date("day", request.context)?.unwrap_or(request.context.data_to);
-    let against = request
-        .params
-        .date("compare", request.context)?
-        .unwrap_or_else(|| (day - Duration::days(7)).max(request.context.data_from));
+    let c = request.context;
+    let kpi = request.params.kpi(c)?;
+    let dimension = request.params.dimension(c)?;
+    let t = request.params.time("day", c)?.unwrap_or(c.data_to);
+    let against = request.params.time("compare", c)?.unwrap_or_else(|| (t - Duration::days(7)).max(c.data_from));
     let mut page = page(
         "compare",
-        "Any two days side by side, per channel, region or cohort (default: the same weekday a week earlier).",
+        "Any two time steps side by side, per member of a dimension (default: the same time a week earlier).",
     );
     page.controls.push(kpi_picker(request, kpi));
-    page.controls.push(date_picker(request, "day", "Day", day));
-    page.controls.push(date_picker(request, "compare", "Against", against));
-    let options = std::iter::once("all").chain(DIMENSIONS).map(|d| (d.to_string(), d.to_string())).collect();
-    page.controls.push(Control::select("dimension", "Dimension", dimension, options));
+    page.controls.push(time_picker(request, "day", "Time step", t));
+    page.controls.push(time_picker(request, "compare", "Against", against));
+    page.controls.push(dimension_picker(request, dimension));
     let table = query(
         request.connection,
         "SELECT a.dimension, a.member, a.value, b.value AS compare_value, a.value - b.value AS delta,
                 a.value / nullif(b.value, 0) - 1 AS delta_pct
-         FROM kpi_daily_by_member a JOIN kpi_daily_by_member b USING (kpi, dimension, member)
-         WHERE a.kpi = ? AND a.dimension IN ('all', ?) AND a.day = ? AND b.day = ?
-         ORDER BY a.dimension = 'all' DESC, abs(a.value - b.value) DESC",
-        &[&kpi.key, &dimension, &day, &against],
+         FROM tab_trends a JOIN tab_trends b USING (kpi, dimension, member)
+         WHERE a.kpi = ? AND a.dimension IN ('all', ?) AND a.ts = ? AND b.ts = ?
+         ORDER BY a.dimension = 'all' DESC, abs(a.value / nullif(b.value, 0) - 1) DESC NULLS LAST",
+        &[&kpi.key, &dimension, &c.moment(t), &c.moment(against)],
     )?;
     let is_total = |r: &[Cell]| r[0].to_string() == "all";
     let label = |r: &[Cell]| if is_total(r) { "total".to_string() } else { format!("{}={}", r[0], r[1]) };
-    let bars = bars(&table.rows, label, 4, |r| pct(&r[5]), is_total);
+    let bars = bars(&table.rows, label, 5, |r| pct(&r[5]), is_total);
     page.sections.push(
-        Section::new(format!("{} on {day} against {against}", kpi.label))
-            .chart(&bar_chart("Change by segment", &bars, WIDE))
+        Section::new(format!("{} at {} against {}", kpi.label, c.show(t), c.show(against)))
+            .chart(&bar_chart("Relative change by segment", &bars, WIDE))
             .table(TableView::of(&table))
             .csv(csv("tab_date_comparison", Some(kpi))),
     );
@@ -590,33 +652,51 @@ fn compare(request: &Request) -> Result<Page, AppError> {
 }
 
 fn what_if(request: &Request) -> Result<Page, AppError> {
-    let levers = request.params.levers()?;
-    let mut page = page("what-if", "Revenue = sessions × conversion rate × payment success rate × average order value. Move the levers (percent) to see the daily revenue against the last 28 days.");
-    for (name, label) in
-        LEVERS.iter().zip(["Sessions %", "Conversion rate %", "Payment success rate %", "Average order value %"])
-    {
-        let value = levers.iter().find(|(n, _)| n == name).map_or(String::new(), |(_, v)| format!("{}", v * 100.0));
-        page.controls.push(Control::number(name, label, &value));
+    let c = request.context;
+    let Some(root) = c.tree_root.as_deref() else {
+        let mut page = page("what-if", "Move the drivers of a KPI and see the result.");
+        page.notice = Some(
+            "The KPI model has no driver tree: add [[drivers]] to kpiscope.toml (a root KPI and its levers with their \
+             expressions) and refresh."
+                .into(),
+        );
+        return Ok(page);
+    };
+    let levers = request.params.levers(c)?;
+    let names: Vec<&str> = c.levers.iter().map(|l| l.name.as_str()).collect();
+    let mut page = page(
+        "what-if",
+        &format!(
+            "{root} = {} (the model's driver tree). Move the levers (percent) to see {root} against the last 28 days.",
+            names.join(" × ")
+        ),
+    );
+    for lever in &c.levers {
+        let value =
+            levers.iter().find(|(n, _)| *n == lever.name).map_or(String::new(), |(_, v)| format!("{}", v * 100.0));
+        page.controls.push(Control::number(&format!("lever_{}", lever.name), &format!("{} %", lever.name), &value));
     }
     if !levers.is_empty() {
         if request.live {
-            let map = levers.iter().map(|(name, _)| format!("'{name}': ?::DOUBLE")).collect::<Vec<_>>().join(", ");
+            let map = levers.iter().map(|(name, _)| format!("{}: ?::DOUBLE", quote_literal(name))).collect::<Vec<_>>();
             let values: Vec<&dyn ToSql> = levers.iter().map(|(_, v)| v as &dyn ToSql).collect();
             let result = query(
                 request.connection,
                 &format!(
                     "SELECT kpi, baseline, scenario, delta, delta_pct, lever, contribution
-                     FROM what_if('{}', ts := 'day', levers := MAP {{{map}}})",
-                    request.connection.source("kpi_daily")
+                     FROM what_if({}, ts := {}, tree := {}, levers := MAP {{{}}})",
+                    quote_literal(&request.connection.source("kpi_facts")),
+                    quote_literal(&c.time_column),
+                    quote_literal(&request.connection.source("kpi_drivers")),
+                    map.join(", ")
                 ),
                 &values,
             )?;
-            let levers = result.rows.iter().filter(|r| r[6].as_f64().is_some());
-            let bars = bars(levers, |r| r[0].to_string(), 6, |r| number(&r[6]), |_| true);
-            let revenue = result.rows.iter().find(|r| r[0].to_string() == "revenue");
-            let text = revenue.map_or(String::new(), |r| {
+            let moved = result.rows.iter().filter(|r| r[6].as_f64().is_some());
+            let bars = bars(moved, |r| r[0].to_string(), 6, |r| number(&r[6]), |_| true);
+            let text = result.rows.iter().find(|r| r[0].to_string() == root).map_or(String::new(), |r| {
                 format!(
-                    "Daily revenue {} → {} ({}).",
+                    "{root} {} → {} ({}).",
                     compact(r[1].as_f64().unwrap_or(f64::NAN)),
                     compact(r[2].as_f64().unwrap_or(f64::NAN)),
                     percent(r[4].as_f64().unwrap_or(f64::NAN))
@@ -625,7 +705,7 @@ fn what_if(request: &Request) -> Result<Page, AppError> {
             page.sections.push(
                 Section::new("Your scenario")
                     .text(text)
-                    .chart(&bar_chart("Each lever's part of the revenue change", &bars, WIDE))
+                    .chart(&bar_chart(&format!("Each lever's part of the change of {root}"), &bars, WIDE))
                     .table(TableView::of(&result)),
             );
         } else {
@@ -638,14 +718,14 @@ fn what_if(request: &Request) -> Result<Page, AppError> {
     let grid = query(
         request.connection,
         "SELECT scenario, lever_name, lever_change, baseline, scenario_value, delta, delta_pct
-         FROM tab_what_if WHERE kpi = 'revenue' ORDER BY lever_name, lever_change",
-        &[],
+         FROM tab_what_if WHERE kpi = ? ORDER BY lever_name, lever_change",
+        &[&root],
     )?;
     let up_ten = grid.rows.iter().filter(|r| r[2].as_f64().is_some_and(|c| c > 0.09));
     let bars = bars(up_ten, |r| r[0].to_string(), 5, |r| number(&r[5]), |_| false);
     page.sections.push(
-        Section::new("Baseline scenario grid (revenue)")
-            .chart(&bar_chart("Daily revenue change at +10% of each lever", &bars, WIDE))
+        Section::new(format!("Baseline scenario grid ({root})"))
+            .chart(&bar_chart(&format!("Change of {root} at +10% of each lever"), &bars, WIDE))
             .table(TableView::of(&grid))
             .csv(csv("tab_what_if", None)),
     );
@@ -655,7 +735,7 @@ fn what_if(request: &Request) -> Result<Page, AppError> {
 fn models(request: &Request) -> Result<Page, AppError> {
     let mut page = page(
         "models",
-        "Every forecasting model backtested on rolling origins (3 folds of 14 days), the lowest MASE winning; \
+        "Every forecasting model backtested on rolling origins (3 folds), the lowest MASE winning; \
          and every detection method scored against the labelled anomalies.",
     );
     let table = query(
@@ -695,40 +775,46 @@ fn models(request: &Request) -> Result<Page, AppError> {
 }
 
 fn replay(request: &Request) -> Result<Page, AppError> {
-    let kpi = request.params.kpi(request.context)?;
     let c = request.context;
-    let as_of = request.params.date("as_of", c)?.unwrap_or(c.data_to);
-    let mut page = page("replay", "What the detector said on a past day, knowing only the data up to that day. Step through the days to replay an incident.");
+    let kpi = request.params.kpi(c)?;
+    let as_of = request.params.time("as_of", c)?.unwrap_or(c.data_to);
+    let mut page = page("replay", "What the detector said at a past time step, knowing only the data up to then. Step through to replay an incident.");
     page.controls.push(kpi_picker(request, kpi));
-    page.controls.push(date_picker(request, "as_of", "As of", as_of));
-    for (label, day) in [("← previous day", as_of - Duration::days(1)), ("next day →", as_of + Duration::days(1))] {
-        if day >= c.data_from && day <= c.data_to {
-            page.links.push(Link {
-                label: label.into(),
-                href: url("/replay", &[("kpi", &kpi.key), ("as_of", &day.to_string())]),
-            });
+    page.controls.push(time_picker(request, "as_of", "As of", as_of));
+    let step = match c.grain {
+        Grain::Hourly => Duration::hours(1),
+        Grain::Daily => Duration::days(1),
+        Grain::Weekly => Duration::days(7),
+    };
+    for (label, t) in [("← previous step", as_of - step), ("next step →", as_of + step)] {
+        if t >= c.data_from && t <= c.data_to {
+            page.links
+                .push(Link { label: label.into(), href: url("/replay", &[("kpi", &kpi.key), ("as_of", &c.show(t))]) });
         }
     }
-    let from = (as_of - Duration::days(90)).max(c.data_from);
+    let from = (as_of - history(c)).max(c.data_from);
     let (series, origin) = if request.live {
         let live = query(
             request.connection,
             &format!(
-                "SELECT ts AS day, value AS actual, expected, lower, upper, CASE WHEN is_anomaly THEN severity END AS severity,
+                "SELECT ts, value AS actual, expected, lower, upper, CASE WHEN is_anomaly THEN severity END AS severity,
                         false AS forecast, is_anomaly, score
-                 FROM detect_anomalies('{}', ts := 'day', value := ?, as_of := ?) WHERE ts >= ? ORDER BY ts",
-                request.connection.source("kpi_daily")
+                 FROM detect_anomalies({}, ts := {}, value := ?, as_of := ?, events := {}{}) WHERE ts >= ? ORDER BY ts",
+                quote_literal(&request.connection.source("kpi_facts")),
+                quote_literal(&c.time_column),
+                quote_literal(&request.connection.source(&c.events)),
+                kpi.detection
             ),
-            &[&kpi.expression, &as_of, &from],
+            &[&kpi.expression, &Moment::Time(as_of), &c.moment(from)],
         )?;
-        (live, "replayed live by the extension with data up to that day")
+        (live, "replayed live by the extension with data up to then")
     } else {
         (kpi_series(request, kpi, from, as_of)?, "read from the stored walk-forward verdicts")
     };
     let stored = query(
         request.connection,
         "SELECT is_anomaly, severity, score, alerts_to_date FROM tab_replay WHERE kpi = ? AND as_of = ?",
-        &[&kpi.key, &as_of],
+        &[&kpi.key, &c.moment(as_of)],
     )?;
     let verdict =
         |flagged: bool, severity: &Cell| if flagged { format!("{severity} anomaly") } else { "normal".into() };
@@ -736,7 +822,8 @@ fn replay(request: &Request) -> Result<Page, AppError> {
         let severity = series.get(last, "severity");
         verdict(matches!(severity, Cell::Text(_)), severity)
     });
-    let mut text = format!("Verdict for {as_of}, {origin}: {}.", replayed.clone().unwrap_or_else(|| "none".into()));
+    let shown = c.show(as_of);
+    let mut text = format!("Verdict at {shown}, {origin}: {}.", replayed.clone().unwrap_or_else(|| "none".into()));
     if let Some(s) = stored.rows.first() {
         let stored = verdict(s[0] == Cell::Bool(true), &s[1]);
         let agreement = if replayed.as_ref() == Some(&stored) {
@@ -744,18 +831,18 @@ fn replay(request: &Request) -> Result<Page, AppError> {
         } else {
             format!("the stored verdict says {stored} (the data changed since the last refresh?)")
         };
-        text.push_str(&format!(" That is {agreement}. Alerts raised up to that day: {}.", s[3]));
+        text.push_str(&format!(" That is {agreement}. Alerts raised up to then: {}.", s[3]));
     }
     let recent = query(
         request.connection,
         "SELECT as_of, value, expected, score, severity, alerts_to_date FROM tab_replay
          WHERE kpi = ? AND as_of BETWEEN ? AND ? ORDER BY as_of DESC",
-        &[&kpi.key, &(as_of - Duration::days(13)), &as_of],
+        &[&kpi.key, &c.moment(as_of - step * 13), &c.moment(as_of)],
     )?;
     page.sections.push(
-        Section::new(format!("{} as of {as_of}", kpi.label))
+        Section::new(format!("{} as of {shown}", kpi.label))
             .text(text)
-            .chart(&time_chart(&format!("{} known on {as_of}", kpi.label), &time_points(&series), WIDE, TALL))
+            .chart(&time_chart(&format!("{} known at {shown}", kpi.label), &time_points(c, &series), WIDE, TALL))
             .table(TableView::of(&recent))
             .csv(csv("tab_replay", Some(kpi))),
     );
@@ -763,21 +850,35 @@ fn replay(request: &Request) -> Result<Page, AppError> {
 }
 
 fn actions(request: &Request) -> Result<Page, AppError> {
-    let mut page = page("actions", "Suggested next steps: for each root-cause segment, the lever of the revenue driver tree that moved most, and what to check.");
+    let c = request.context;
+    let mut page = page(
+        "actions",
+        "Suggested next steps: for each root-cause segment, the driver that moved most there, and what to check.",
+    );
     let table = query(
         request.connection,
-        "SELECT kpi, segment, lever, first_day, last_day, days, severity, lever_change_pct, contribution, action
-         FROM tab_actions ORDER BY score DESC, first_day DESC",
+        "SELECT kpi, segment, lever, first_ts, last_ts, steps, severity, lever_change_pct, contribution, action
+         FROM tab_actions ORDER BY score DESC, first_ts DESC",
         &[],
     )?;
-    let bars =
-        bars(&table.rows, |r| format!("{} ({})", r[1], r[2]), 7, |r| pct(&r[7]), |r| r[6].to_string() == "critical");
-    let view = TableView::of(&table)
-        .link(&table, "first_day", |r| url("/rca", &[("kpi", &r[0].to_string()), ("day", &r[3].to_string())]));
+    let bars = bars(
+        &table.rows,
+        |r| format!("{} ({})", r[1], if r[2] == Cell::Null { r[0].to_string() } else { r[2].to_string() }),
+        7,
+        |r| pct(&r[7]),
+        |r| r[6].to_string() == "critical",
+    );
+    let view = TableView::of(&table).link(&table, "first_ts", |r| {
+        let t = r[3].as_moment().map_or_else(|| r[3].to_string(), |t| c.show(t));
+        url("/rca", &[("kpi", &r[0].to_string()), ("day", &t)])
+    });
     page.sections.push(
         Section::new("Suggested actions")
-            .text(format!("{} suggestions, most severe first; click a day for its root causes.", table.rows.len()))
-            .chart(&bar_chart("How far the lever moved in the segment", &bars, WIDE))
+            .text(format!(
+                "{} suggestions, most severe first; click a time step for its root causes.",
+                table.rows.len()
+            ))
+            .chart(&bar_chart("How far the driver moved in the segment", &bars, WIDE))
             .table(view)
             .csv(csv("tab_actions", None)),
     );

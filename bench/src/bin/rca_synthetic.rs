@@ -8,9 +8,9 @@
 //! root-cause set is exactly that segment.
 
 use anyhow::Result;
-use kpiscope_engine::{epoch_days, MICROS_PER_DAY};
 use kpiscope_engine::rca::{analyze, Baseline, TimedLeaves};
 use kpiscope_engine::synth::{generate, AnomalyKind, GeneratorConfig, KpiRow};
+use kpiscope_engine::{epoch_days, MICROS_PER_DAY};
 use std::collections::BTreeMap;
 
 /// (numerator, denominator) of the KPI an anomaly kind hits; denominator 1 for additive.

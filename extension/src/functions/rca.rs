@@ -151,7 +151,11 @@ fn baseline(bind: &BindInfo) -> CallResult<Baseline> {
                 return Err(fail("the baseline range spans more than 3660 days"));
             }
             // A DATE end names its whole day.
-            let end = if end.time() == chrono::NaiveTime::MIN { end + chrono::Duration::days(1) - chrono::Duration::microseconds(1) } else { end };
+            let end = if end.time() == chrono::NaiveTime::MIN {
+                end + chrono::Duration::days(1) - chrono::Duration::microseconds(1)
+            } else {
+                end
+            };
             Ok(Baseline::Range(micros(start), micros(end)))
         }
         (None, Some(_), Some(_)) => Err(fail("baseline_start must not be after baseline_end")),

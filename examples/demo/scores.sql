@@ -13,6 +13,7 @@ segment AS (
     SELECT 'per segment' AS level, a.is_anomaly AS flagged, d.injected_anomaly IS NOT NULL AS label
     FROM kpi_segment_anomalies a
     JOIN kpi_daily d ON a.ts = d.day AND a.channel = d.channel AND a.region = d.region AND a.cohort = d.cohort
+    WHERE a.kpi = 'revenue'
 ),
 counts AS (
     SELECT level,
