@@ -6,9 +6,10 @@
 CREATE OR REPLACE TABLE kpi_refresh AS
 SELECT now()::TIMESTAMP AS refreshed_at, min(ts) AS data_from, max(ts) AS data_to,
        (SELECT count(*) FROM kpi_facts) AS rows, (SELECT count(*) FROM kpi_catalog) AS kpis,
-       (SELECT grain FROM kpi_model) AS grain, (SELECT title FROM kpi_model) AS title
+       (SELECT grain FROM kpi_model) AS grain, (SELECT title FROM kpi_model) AS title,
+       (SELECT count(*) || ':' || coalesce(sum(hash(ts, segment, kpi, label)), 0) FROM kpi_anomaly_labels) AS labels
 FROM kpi_anomalies;
-COMMENT ON TABLE kpi_refresh IS 'When refresh last ran and which time steps of the source it covered (the viewer''s "data as of" stamp).';
+COMMENT ON TABLE kpi_refresh IS 'When refresh last ran and which time steps of the source it covered (the viewer''s "data as of" stamp); labels fingerprints kpi_anomaly_labels for incremental refreshes.';
 
 -- step: report register
 -- Exported reports are recorded here by `kpiscope report`; kept across refreshes.

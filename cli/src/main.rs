@@ -68,6 +68,10 @@ enum Command {
         /// The KPI model (default: the model stored by the last refresh).
         #[arg(long)]
         model: Option<PathBuf>,
+        /// Redo only what the time steps since the last refresh change (the source's history
+        /// must be unchanged); falls back to a full refresh when the model changed.
+        #[arg(long)]
+        incremental: bool,
     },
     /// Serve the dashboard tabs over a refreshed database (read-only).
     Serve {
@@ -110,9 +114,9 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Demo { db, days, seed, anomalies } => demo(&db, &extension, Demo { days, seed, anomalies }),
         Command::Init { source, db, out, force } => init(&source, db.as_deref(), &out, force),
-        Command::Refresh { db, model } => {
+        Command::Refresh { db, model, incremental } => {
             require_file(&db)?;
-            refresh(&db, &extension, model.as_deref())
+            refresh(&db, &extension, model.as_deref(), incremental)
         }
         Command::Report { db, out, as_of, kpis, format } => report(db, out, as_of, kpis, &format),
         Command::Serve { db, addr, reports, no_extension } => {
@@ -186,9 +190,9 @@ fn demo(db: &Path, extension: &Path, demo: Demo) -> Result<()> {
     Ok(())
 }
 
-fn refresh(db: &Path, extension: &Path, model: Option<&Path>) -> Result<()> {
+fn refresh(db: &Path, extension: &Path, model: Option<&Path>, incremental: bool) -> Result<()> {
     let started = Instant::now();
-    refresh_file(db, extension, model, progress)?;
+    refresh_file(db, extension, model, incremental, progress)?;
     eprintln!("kpiscope: refreshed {} in {:.1}s", db.display(), started.elapsed().as_secs_f64());
     Ok(())
 }
@@ -258,7 +262,12 @@ fn print_scores(connection: &duckdb::Connection) -> Result<()> {
     Ok(())
 }
 
-/// Progress of a refresh, on stderr.
+/// Progress of a refresh, on stderr: each step as it starts, with how long the one before took.
 fn progress(step: usize, steps: usize, name: &str) {
-    eprintln!("kpiscope: [{step}/{steps}] {name}");
+    use std::sync::Mutex;
+    static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    let took = last.filter(|_| step > 1).map(|t| format!(" (previous step {:.2}s)", t.elapsed().as_secs_f64()));
+    eprintln!("kpiscope: [{step}/{steps}] {name}{}", took.unwrap_or_default());
+    *last = Some(Instant::now());
 }

@@ -13,7 +13,7 @@ pub mod model;
 pub mod read;
 mod refresh;
 
-pub use model::Loaded;
+pub use model::{Incremental, Loaded};
 pub use refresh::{create_demo, fixed_steps, refresh_file, remove_database, run_refresh, Demo, Step};
 
 /// Creates the demo KPI tables; `{days}`, `{seed}` and `{anomalies}` are filled in.

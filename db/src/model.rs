@@ -222,9 +222,18 @@ impl Loaded {
     }
 
     /// The refresh steps for this model, in order. `labelled` lists the KPIs with labelled
-    /// anomalies (their detectors are scored against them).
-    pub fn steps(&self, labelled: &[String]) -> Vec<Step> {
-        let plan = Plan { model: &self.model };
+    /// anomalies (their detectors are scored against them). With `incremental`, the steps that
+    /// only add time steps (facts, leaves, members, root causes) redo the time steps from the
+    /// last one of the previous refresh on, and an unchanged detector comparison is kept;
+    /// detection, forecasts and everything read across the history are recomputed.
+    pub fn steps(&self, labelled: &[String], incremental: Option<&Incremental>) -> Vec<Step> {
+        let plan = Plan { model: &self.model, since: incremental.map(|i| i.since.clone()) };
+        let detectors = match incremental {
+            Some(i) if i.keep_detectors => {
+                Step::new("detector comparison (kept: the labels are unchanged)", "SELECT 1".to_string())
+            }
+            _ => Step::new("detector comparison", plan.detector_comparison(labelled)),
+        };
         let mut steps = vec![
             Step::new("KPI model", self.catalogue()),
             Step::new("facts", plan.facts(&self.from)),
@@ -235,7 +244,7 @@ impl Loaded {
             Step::new("decision tree", plan.trees()),
             Step::new("forecasts", plan.forecasts()),
             Step::new("model comparison", plan.model_comparison()),
-            Step::new("detector comparison", plan.detector_comparison(labelled)),
+            detectors,
             Step::new("change points", plan.change_points()),
             Step::new("what-if grid", plan.what_if()),
             Step::new("suggested actions", plan.actions()),
@@ -319,9 +328,22 @@ impl Loaded {
     }
 }
 
+/// What an incremental refresh starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incremental {
+    /// SQL literal of the last time step of the previous refresh (redone: it may have been
+    /// partial then).
+    pub since: String,
+    /// Whether the detector comparison is unchanged: the labels are the same and all lie
+    /// before `since`.
+    pub keep_detectors: bool,
+}
+
 /// Builds each step's SQL from the model.
 struct Plan<'a> {
     model: &'a Model,
+    /// Incremental refresh: the first time step to redo.
+    since: Option<String>,
 }
 
 impl Plan<'_> {
@@ -386,6 +408,41 @@ impl Plan<'_> {
         )
     }
 
+    /// A table whose rows belong to one time step each (`time` column): built whole, or, in
+    /// an incremental refresh, its rows from `since` on replaced. `select` is the SELECT
+    /// building it, given the condition that limits the time steps it reads.
+    fn by_time(&self, table: &str, time: &str, select: impl Fn(&str) -> String, comment: &str) -> String {
+        match &self.since {
+            None => format!(
+                "CREATE OR REPLACE TABLE {table} AS\n{};\nCOMMENT ON TABLE {table} IS {};\n",
+                select("true"),
+                quote_literal(comment)
+            ),
+            Some(since) => format!(
+                "DELETE FROM {table} WHERE {time} >= {since};\nINSERT INTO {table} BY NAME\n{};\n",
+                select(&format!("{time} >= {since}"))
+            ),
+        }
+    }
+
+    /// [`by_time`](Self::by_time) over one statement per KPI.
+    fn by_time_per_kpi(
+        &self,
+        table: &str,
+        time: &str,
+        per_kpi: impl Fn(&kpiscope_model::Kpi, &str) -> String,
+        comment: &str,
+    ) -> String {
+        self.by_time(
+            table,
+            time,
+            |filter| {
+                self.model.kpis.iter().map(|k| per_kpi(k, filter)).collect::<Vec<_>>().join("\nUNION ALL BY NAME\n")
+            },
+            comment,
+        )
+    }
+
     fn facts(&self, from: &str) -> String {
         let model = self.model;
         let raw = format!("TRY_CAST({} AS TIMESTAMP)", self.time());
@@ -400,14 +457,21 @@ impl Plan<'_> {
                 columns.push(quote_ident(&column.name));
             }
         }
-        format!(
-            "CREATE OR REPLACE TABLE kpi_facts AS SELECT {} FROM {from} WHERE isfinite({raw});\n\
-             COMMENT ON TABLE kpi_facts IS {};\n",
-            columns.join(", "),
-            quote_literal(&format!(
+        let truncated = model.grain.truncate(&raw);
+        self.by_time(
+            "kpi_facts",
+            &self.time(),
+            |filter| {
+                format!(
+                    "SELECT {} FROM {from} WHERE isfinite({raw}) AND {}",
+                    columns.join(", "),
+                    filter.replace(&self.time(), &truncated)
+                )
+            },
+            &format!(
                 "The source rows refresh analysed: time on the {} grain, dimensions as text, the measured columns.",
                 model.grain.name()
-            ))
+            ),
         )
     }
 
@@ -415,12 +479,14 @@ impl Plan<'_> {
         let model = self.model;
         let time = self.time();
         let dims = self.dimension_columns();
-        let leaves = self.union(
+        let leaves = self.by_time_per_kpi(
             "kpi_leaves",
-            |k| {
+            "ts",
+            |k, filter| {
                 format!(
                     "SELECT {kpi} AS kpi, {time} AS ts, {label} AS segment, {dims}CAST({num} AS DOUBLE) AS num, \
-                     CAST({den} AS DOUBLE) AS den FROM kpi_facts GROUP BY ALL",
+                     CAST({den} AS DOUBLE) AS den FROM kpi_facts WHERE {filter} GROUP BY ALL",
+                    filter = filter.replace("ts >=", &format!("{time} >=")),
                     kpi = quote_literal(&k.key),
                     label = self.segment_label(),
                     num = k.measure.numerator_sql(),
@@ -431,22 +497,24 @@ impl Plan<'_> {
              distinct count), den a ratio's denominator.",
         );
         // Exact per member, from the rows: a distinct count is not the sum of its leaves.
-        let members = self.union(
+        let members = self.by_time_per_kpi(
             "kpi_member_series",
-            |k| {
+            "ts",
+            |k, filter| {
+                let filter = filter.replace("ts >=", &format!("{time} >="));
                 let kpi = quote_literal(&k.key);
                 let value = k.measure.value_sql();
                 let num = k.measure.numerator_sql();
                 let den = k.measure.denominator_sql().unwrap_or_else(|| "NULL".into());
                 let mut parts = vec![format!(
                     "SELECT {kpi} AS kpi, 'all' AS dimension, 'all' AS member, {time} AS ts, CAST({num} AS DOUBLE) AS num, \
-                     CAST({den} AS DOUBLE) AS den, CAST({value} AS DOUBLE) AS value FROM kpi_facts GROUP BY {time}"
+                     CAST({den} AS DOUBLE) AS den, CAST({value} AS DOUBLE) AS value FROM kpi_facts WHERE {filter} GROUP BY {time}"
                 )];
                 for d in &model.dimensions {
                     parts.push(format!(
                         "SELECT {kpi} AS kpi, {dimension} AS dimension, {column} AS member, {time} AS ts, \
                          CAST({num} AS DOUBLE) AS num, CAST({den} AS DOUBLE) AS den, CAST({value} AS DOUBLE) AS value \
-                         FROM kpi_facts GROUP BY {column}, {time}",
+                         FROM kpi_facts WHERE {filter} GROUP BY {column}, {time}",
                         dimension = quote_literal(&d.name),
                         column = quote_ident(&d.name),
                     ));
@@ -525,12 +593,13 @@ impl Plan<'_> {
                 comment,
             );
         }
-        self.union(
+        self.by_time_per_kpi(
             "kpi_rca",
-            |k| {
+            "ts",
+            |k, filter| {
                 let kpi = quote_literal(&k.key);
                 let flagged = quote_literal(&format!(
-                    "(SELECT ts, expected, score, severity FROM kpi_anomalies WHERE kpi = {kpi} AND is_anomaly)"
+                    "(SELECT ts, expected, score, severity FROM kpi_anomalies WHERE kpi = {kpi} AND is_anomaly AND {filter})"
                 ));
                 format!(
                     "SELECT {kpi} AS kpi, r.* REPLACE (a.value AS value) FROM rca_anomalies({leaves}, ts := 'ts', {measure}, \
@@ -887,10 +956,11 @@ pub fn propose(connection: &Connection, proposal: &Proposal, from: &str) -> Resu
         let distinct: i64 = connection
             .query_row(&format!("SELECT count(DISTINCT {}) FROM {from}", quote_ident(name)), [], |r| r.get(0))
             .map_err(failed)?;
-        if numeric(sql_type) {
-            if name.ends_with("_id") || name == "id" {
-                ids.push(name.clone());
-            } else {
+        let looks_like_id = name.to_ascii_lowercase().ends_with("_id") || name.eq_ignore_ascii_case("id");
+        if looks_like_id {
+            ids.push(name.clone());
+        } else if numeric(sql_type) {
+            {
                 kpis.push((name.clone(), sql_type.starts_with('D') || sql_type.starts_with('F')));
             }
         } else if (2..=50).contains(&distinct) && distinct * 5 <= rows.max(10) && dimensions.len() < 6 {

@@ -1,7 +1,7 @@
 //! `refresh`: the analyses the KPI model asks for, step by step, on a copy of the database
 //! swapped into place.
 
-use crate::model::Loaded;
+use crate::model::{Incremental, Loaded};
 use crate::{open, run_script, DbError, OpenOptions, DEMO_DATA_SQL, DEMO_MODEL, REFRESH_SQL, VIEWS_SQL};
 use duckdb::Connection;
 use std::path::{Path, PathBuf};
@@ -60,15 +60,63 @@ fn labelled_kpis(connection: &Connection, loaded: &Loaded) -> Result<Vec<String>
     Ok(loaded.model.kpis.iter().map(|k| k.key.clone()).filter(|k| all || kpis.contains(&Some(k.clone()))).collect())
 }
 
+/// Where an incremental refresh of `loaded` can start, or why it cannot (then the refresh
+/// is a full one): the previous refresh must have run this very model.
+fn incremental_start(connection: &Connection, loaded: &Loaded) -> Result<Result<Incremental, String>, DbError> {
+    let script = |source| DbError::Script { script: "reading the previous refresh".into(), source };
+    let Some(previous) = Loaded::stored(connection)? else { return Ok(Err("no earlier refresh".into())) };
+    if previous.text != loaded.text {
+        return Ok(Err("the model changed since the last refresh".into()));
+    }
+    let stamp: Option<(String, String, Option<String>)> = connection
+        .query_row(
+            "SELECT CAST(data_to AS VARCHAR), typeof(data_to), labels FROM kpi_refresh \
+             WHERE EXISTS (SELECT 1 FROM duckdb_columns() WHERE table_name = 'kpi_refresh' AND column_name = 'labels')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map(Some)
+        .or_else(|e| if matches!(e, duckdb::Error::QueryReturnedNoRows) { Ok(None) } else { Err(e) })
+        .map_err(script)?;
+    let Some((data_to, sql_type, labels)) = stamp else { return Ok(Err("the last refresh left no stamp".into())) };
+    let since = format!("{sql_type} '{data_to}'");
+    let (now, labelled_to): (String, Option<String>) = connection
+        .query_row(
+            "SELECT count(*) || ':' || coalesce(sum(hash(ts, segment, kpi, label)), 0), CAST(max(ts) AS VARCHAR) \
+             FROM kpi_anomaly_labels",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(script)?;
+    let before_since: bool = match labelled_to {
+        Some(t) => connection
+            .query_row(&format!("SELECT TIMESTAMP '{t}' < CAST({since} AS TIMESTAMP)"), [], |r| r.get(0))
+            .map_err(script)?,
+        None => true,
+    };
+    Ok(Ok(Incremental { since, keep_detectors: labels.as_deref() == Some(now.as_str()) && before_since }))
+}
+
 /// Runs every step of `loaded`'s refresh on an open connection (extension loaded), after
 /// checking the model against the data, reporting `(index, total, name)` before each step.
+/// `incremental` redoes only what the time steps since the last refresh change (see
+/// [`Loaded::steps`]); without an earlier refresh of the same model it runs a full one and
+/// says why in the first step's name.
 pub fn run_refresh(
     connection: &Connection,
     loaded: &Loaded,
+    incremental: bool,
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<(), DbError> {
     loaded.check(connection)?;
-    let steps = loaded.steps(&labelled_kpis(connection, loaded)?);
+    let start = if incremental { Some(incremental_start(connection, loaded)?) } else { None };
+    let labelled = labelled_kpis(connection, loaded)?;
+    let mut steps = loaded.steps(&labelled, start.as_ref().and_then(|s| s.as_ref().ok()));
+    match &start {
+        Some(Ok(i)) => steps[0].name = format!("{} (incremental from {})", steps[0].name, i.since),
+        Some(Err(why)) => steps[0].name = format!("{} (full refresh: {why})", steps[0].name),
+        None => {}
+    }
     for (i, step) in steps.iter().enumerate() {
         progress(i + 1, steps.len(), &step.name);
         run_script(connection, &format!("refresh step {}", step.name), &step.sql)?;
@@ -85,6 +133,7 @@ pub fn refresh_file(
     db: &Path,
     extension: &Path,
     model: Option<&Path>,
+    incremental: bool,
     progress: impl FnMut(usize, usize, &str),
 ) -> Result<(), DbError> {
     let given = model.map(Loaded::from_file).transpose()?;
@@ -100,7 +149,7 @@ pub fn refresh_file(
             Some(loaded) => loaded,
             None => Loaded::stored(connection)?.ok_or(DbError::NoModel)?,
         };
-        run_refresh(connection, &loaded, progress)
+        run_refresh(connection, &loaded, incremental, progress)
     })?;
     std::fs::rename(&staging, db).map_err(|source| DbError::File { action: "replacing", path: db.into(), source })?;
     // The checkpoint folded the copied log into the file; a stale log beside it must not replay.
@@ -148,7 +197,7 @@ pub fn create_demo(
             .replace("{anomalies}", &demo.anomalies.to_string());
         run_script(connection, "examples/demo/data.sql", &sql)?;
         let loaded = Loaded::from_text(DEMO_MODEL.to_string(), "examples/demo/kpiscope.toml".into(), None)?;
-        run_refresh(connection, &loaded, progress)
+        run_refresh(connection, &loaded, false, progress)
     })?;
     remove_database(db)?;
     std::fs::rename(&staging, db).map_err(|source| DbError::File {
@@ -211,7 +260,7 @@ mod tests {
     #[test]
     fn the_demo_model_plans_every_analysis_then_the_fixed_steps() {
         let loaded = Loaded::from_text(DEMO_MODEL.to_string(), "demo".into(), None).unwrap();
-        let steps = loaded.steps(&["revenue".to_string()]);
+        let steps = loaded.steps(&["revenue".to_string()], None);
         assert_eq!(steps.last().unwrap().name, "tab views");
         assert!(steps.iter().all(|s| !s.sql.trim().is_empty()), "every step has SQL");
         let all: String = steps.iter().map(|s| s.sql.as_str()).collect();

@@ -183,7 +183,7 @@ async fn a_refresh_swapped_in_underneath_is_picked_up() {
     let (_, before) = get(&state, "/").await;
     // The stamp has whole seconds.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    refresh_file(&db, &default_extension_path(), None, |_, _, _| {}).unwrap();
+    refresh_file(&db, &default_extension_path(), None, false, |_, _, _| {}).unwrap();
     let (status, after) = get(&state, "/").await;
     assert_eq!(status, StatusCode::OK);
     assert_ne!(stamp(&before), stamp(&after), "the viewer reads the refreshed file");
