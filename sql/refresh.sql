@@ -2,6 +2,60 @@
 -- db/src/model.rs): each `-- step:` line starts one. Refresh runs every step on a copy of
 -- the database and swaps the copy into place, so readers never see a half-refreshed state.
 
+-- step: incidents
+-- One row per incident: a run of time steps of one KPI on the same side of its normal band
+-- that holds at least one flagged step (a flag inside the band counts on the side of its
+-- change), so a shift that stays out of the band after its first flagged day lasts as long
+-- as the data says. Its root causes are the segments RCA named on its steps (most often
+-- first), its action the one suggested most often for the main cause.
+CREATE OR REPLACE TABLE kpi_incidents AS
+WITH steps AS (
+    SELECT kpi, ts, value, expected, score, severity, is_anomaly,
+           CASE WHEN is_anomaly THEN sign(value - expected)
+                WHEN value > greatest(lower, upper) THEN 1 WHEN value < least(lower, upper) THEN -1 ELSE 0 END AS side
+    FROM kpi_anomalies
+),
+islands AS (
+    SELECT *, sum(CASE WHEN side <> coalesce(previous, 0) THEN 1 ELSE 0 END) OVER (PARTITION BY kpi ORDER BY ts) AS island
+    FROM (SELECT *, lag(side) OVER (PARTITION BY kpi ORDER BY ts) AS previous FROM steps)
+),
+runs AS (
+    SELECT kpi, island, min(ts) AS start_ts, max(ts) AS end_ts, count(*) AS steps,
+           count(*) FILTER (is_anomaly) AS flagged_steps, max(score) FILTER (is_anomaly) AS peak_score,
+           arg_max(severity, score) FILTER (is_anomaly) AS peak_severity,
+           arg_max(value / nullif(expected, 0) - 1, abs(value / nullif(expected, 0) - 1)) AS worst_deviation_pct,
+           any_value(side) AS direction
+    FROM islands WHERE side <> 0 GROUP BY kpi, island HAVING count(*) FILTER (is_anomaly) > 0
+),
+causes AS (
+    SELECT r.kpi, r.island, c.segment, count(*) AS n, min(c.ts) AS first_ts
+    FROM runs r JOIN kpi_rca c ON c.kpi = r.kpi AND c.is_root_cause AND c.ts BETWEEN r.start_ts AND r.end_ts
+    GROUP BY ALL
+),
+cause_lists AS (
+    SELECT kpi, island, string_agg(segment, '; ' ORDER BY n DESC, first_ts, segment) AS root_causes,
+           arg_max(segment, n * 1e6 - epoch(first_ts) / 1e4) AS main_cause,
+           arg_max(first_ts, n * 1e6 - epoch(first_ts) / 1e4) AS cause_ts
+    FROM causes GROUP BY ALL
+),
+-- The lever named most often for the main cause, with its median change over the incident.
+actions AS (
+    SELECT kpi, island, lever, action, lever_change_pct
+    FROM (SELECT r.kpi, r.island, a.lever, mode(a.action) AS action, median(a.change) AS lever_change_pct,
+                 count(*) AS n, max(a.score) AS top
+          FROM runs r JOIN cause_lists l USING (kpi, island)
+          JOIN kpi_actions a ON a.kpi = r.kpi AND a.segment = l.main_cause AND a.ts BETWEEN r.start_ts AND r.end_ts
+          GROUP BY ALL)
+    QUALIFY row_number() OVER (PARTITION BY kpi, island ORDER BY n DESC, top DESC, lever NULLS LAST) = 1
+)
+SELECT row_number() OVER (ORDER BY r.start_ts, c.position)::BIGINT AS incident, r.kpi, r.start_ts, r.end_ts,
+       r.steps::BIGINT AS steps, r.flagged_steps::BIGINT AS flagged_steps,
+       CASE r.direction WHEN 1 THEN 'up' ELSE 'down' END AS direction, r.peak_severity, r.peak_score,
+       r.worst_deviation_pct, l.main_cause, l.cause_ts, l.root_causes, a.lever, a.lever_change_pct, a.action
+FROM runs r JOIN kpi_catalog c USING (kpi)
+LEFT JOIN cause_lists l USING (kpi, island) LEFT JOIN actions a USING (kpi, island);
+COMMENT ON TABLE kpi_incidents IS 'Incidents: runs of time steps of a KPI on one side of its normal band with at least one flagged step; their span, peak severity, worst deviation, root causes and suggested action.';
+
 -- step: refresh stamp
 CREATE OR REPLACE TABLE kpi_refresh AS
 SELECT now()::TIMESTAMP AS refreshed_at, min(ts) AS data_from, max(ts) AS data_to,

@@ -327,6 +327,39 @@ COMMENT ON COLUMN tab_replay.is_anomaly IS 'Alert raised at that step.';
 COMMENT ON COLUMN tab_replay.severity IS 'Severity.';
 COMMENT ON COLUMN tab_replay.alerts_to_date IS 'Alerts raised up to and including that step.';
 
+-- Incidents ------------------------------------------------------------------------------
+CREATE OR REPLACE VIEW tab_incidents AS
+SELECT i.incident::BIGINT AS incident, i.kpi::VARCHAR AS kpi, c.label::VARCHAR AS label, i.start_ts AS start_ts,
+       i.end_ts AS end_ts, i.steps::BIGINT AS steps,
+       (i.steps || ' ' || CASE (SELECT grain FROM kpi_model) WHEN 'hourly' THEN 'hour' WHEN 'weekly' THEN 'week' ELSE 'day' END
+        || CASE WHEN i.steps = 1 THEN '' ELSE 's' END)::VARCHAR AS duration,
+       i.flagged_steps::BIGINT AS flagged_steps, i.direction::VARCHAR AS direction,
+       i.peak_severity::VARCHAR AS peak_severity, i.peak_score::DOUBLE AS peak_score,
+       i.worst_deviation_pct::DOUBLE AS worst_deviation_pct, i.main_cause::VARCHAR AS main_cause,
+       i.cause_ts AS cause_ts, i.root_causes::VARCHAR AS root_causes, i.lever::VARCHAR AS lever,
+       i.lever_change_pct::DOUBLE AS lever_change_pct, i.action::VARCHAR AS action
+FROM kpi_incidents i JOIN kpi_catalog c USING (kpi);
+
+COMMENT ON VIEW tab_incidents IS 'Incidents: each run of anomalous time steps of a KPI (on one side of its band), how long it lasted, how bad it got, its root causes and the suggested action.';
+COMMENT ON COLUMN tab_incidents.incident IS 'Incident number, in time order.';
+COMMENT ON COLUMN tab_incidents.kpi IS 'KPI key.';
+COMMENT ON COLUMN tab_incidents.label IS 'KPI name for display.';
+COMMENT ON COLUMN tab_incidents.start_ts IS 'First time step of the incident.';
+COMMENT ON COLUMN tab_incidents.end_ts IS 'Last time step of the incident.';
+COMMENT ON COLUMN tab_incidents.steps IS 'Time steps from start to end.';
+COMMENT ON COLUMN tab_incidents.duration IS 'The span in words, e.g. 3 days.';
+COMMENT ON COLUMN tab_incidents.flagged_steps IS 'Steps the detector flagged (the others stayed outside the band on the same side).';
+COMMENT ON COLUMN tab_incidents.direction IS 'up or down.';
+COMMENT ON COLUMN tab_incidents.peak_severity IS 'Worst severity.';
+COMMENT ON COLUMN tab_incidents.peak_score IS 'Highest anomaly score.';
+COMMENT ON COLUMN tab_incidents.worst_deviation_pct IS 'Largest relative deviation from expected.';
+COMMENT ON COLUMN tab_incidents.main_cause IS 'The root-cause segment named most often.';
+COMMENT ON COLUMN tab_incidents.cause_ts IS 'First time step whose RCA names the main cause.';
+COMMENT ON COLUMN tab_incidents.root_causes IS 'Every root-cause segment named, most often first.';
+COMMENT ON COLUMN tab_incidents.lever IS 'The driver that moved most in the main cause (NULL without a driver tree).';
+COMMENT ON COLUMN tab_incidents.lever_change_pct IS 'Median change of that driver in the main cause over the incident, against the same time of the four weeks before.';
+COMMENT ON COLUMN tab_incidents.action IS 'What to check.';
+
 -- Actions --------------------------------------------------------------------------------
 CREATE OR REPLACE VIEW tab_actions AS
 SELECT kpi::VARCHAR AS kpi, segment::VARCHAR AS segment, lever::VARCHAR AS lever,

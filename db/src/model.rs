@@ -669,19 +669,31 @@ impl Plan<'_> {
         }
     }
 
+    /// A SQL string literal of a query over one KPI's history with its flagged time steps
+    /// replaced by what the detector expected there: a forecast must not learn an outage as a
+    /// pattern (the demo's payment failure widened the payment success interval to 0.73-1.00).
+    fn cleaned(key: &str) -> String {
+        quote_literal(&format!(
+            "(SELECT ts, CASE WHEN is_anomaly THEN expected ELSE value END AS v FROM kpi_anomalies WHERE kpi = {})",
+            quote_literal(key)
+        ))
+    }
+
     fn forecasts(&self) -> String {
         let (horizon, _) = self.horizons();
         let table = self.union(
             "kpi_forecast",
             |k| {
                 format!(
-                    "SELECT {} AS kpi, * FROM forecast_kpi('kpi_facts', ts := {}, value := {}, horizon := {horizon}, level := 0.9)",
+                    "SELECT {} AS kpi, * FROM forecast_kpi({}, ts := 'ts', value := 'v', horizon := {horizon}, level := 0.9)",
                     quote_literal(&k.key),
-                    quote_literal(&self.model.time.name),
-                    quote_literal(&k.measure.value_sql()),
+                    Self::cleaned(&k.key),
                 )
             },
-            &format!("Forecast of each KPI, {horizon} steps ahead: yhat with a 90% interval (yhat_lower, yhat_upper)."),
+            &format!(
+                "Forecast of each KPI, {horizon} steps ahead: yhat with a 90% interval (yhat_lower, yhat_upper), fitted on \
+                 the history with flagged time steps replaced by their expected values."
+            ),
         );
         // A share cannot leave [0, 1]; the models' Gaussian intervals do not know that.
         table
@@ -695,10 +707,9 @@ impl Plan<'_> {
             "kpi_model_comparison",
             |k| {
                 format!(
-                    "SELECT {} AS kpi, * FROM compare_models('kpi_facts', ts := {}, value := {}, horizon := {horizon}, folds := 3)",
+                    "SELECT {} AS kpi, * FROM compare_models({}, ts := 'ts', value := 'v', horizon := {horizon}, folds := 3)",
                     quote_literal(&k.key),
-                    quote_literal(&self.model.time.name),
-                    quote_literal(&k.measure.value_sql()),
+                    Self::cleaned(&k.key),
                 )
             },
             &format!("Rolling-origin backtest (3 folds of {horizon} steps) of every forecasting model on each KPI."),

@@ -89,6 +89,29 @@ pub struct RootCause {
     pub chart: Chart,
 }
 
+/// One incident: a run of anomalous time steps of a KPI, as `tab_incidents` has it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Incident {
+    /// Incident number.
+    pub number: i64,
+    /// KPI label.
+    pub kpi: String,
+    /// First and last time step, for display.
+    pub span: String,
+    /// Duration in words (`3 days`).
+    pub duration: String,
+    /// Worst severity.
+    pub severity: String,
+    /// Largest deviation from expected, as a signed percentage.
+    pub worst_deviation: String,
+    /// The main root-cause segment (empty when RCA named none).
+    pub cause: String,
+    /// What happened, with the cause: one sentence.
+    pub sentence: String,
+    /// The suggested action with the driver that moved, or why there is none.
+    pub recommendation: String,
+}
+
 /// A CSV extract for the ZIP.
 #[derive(Debug, Clone)]
 pub struct Extract {
@@ -119,6 +142,10 @@ pub struct ReportData {
     pub severity_counts: [i64; 3],
     /// KPIs on the as-of day.
     pub overview: TextTable,
+    /// Incidents in the period, most severe first.
+    pub incidents: Vec<Incident>,
+    /// The incidents as a table (section 3).
+    pub incident_table: TextTable,
     /// Anomalous days in the period.
     pub anomalies: TextTable,
     /// Root causes of the top anomalies.
@@ -127,8 +154,6 @@ pub struct ReportData {
     pub kpi_charts: Vec<Chart>,
     /// Forecast summary (only when the report is as of the last day).
     pub forecast: Option<TextTable>,
-    /// Suggested actions.
-    pub actions: TextTable,
     /// Methods and parameters.
     pub methods: Vec<(String, String)>,
     /// CSV extracts for the ZIP.
@@ -316,24 +341,46 @@ impl ReportData {
         } else {
             None
         };
-        let actions = query(
+        let incident_rows = query(
             connection,
-            "SELECT severity, c.label, segment, lever, first_ts, last_ts, lever_change_pct, action
-             FROM tab_actions JOIN kpi_catalog c USING (kpi)
-             WHERE list_contains(string_split(?, ','), kpi) AND CAST(last_ts AS DATE) >= ? AND CAST(first_ts AS DATE) <= ?
-             ORDER BY score DESC, c.position",
+            "SELECT incident, i.label, start_ts, end_ts, duration, direction, peak_severity, worst_deviation_pct,
+                    main_cause, lever, lever_change_pct, action
+             FROM tab_incidents i JOIN kpi_catalog c USING (kpi)
+             WHERE list_contains(string_split(?, ','), kpi) AND CAST(end_ts AS DATE) >= ? AND CAST(start_ts AS DATE) <= ?
+             ORDER BY peak_score DESC, start_ts DESC, c.position",
             &[&keys_list, &start, &as_of],
         )?;
+        let incidents: Vec<Incident> = incident_rows.rows.iter().map(|r| incident(&catalog, r)).collect();
+        let incident_table = TextTable {
+            columns: ["incident", "KPI", "time steps", "duration", "severity", "worst deviation", "root cause"]
+                .map(String::from)
+                .to_vec(),
+            rows: incidents
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.number.to_string(),
+                        i.kpi.clone(),
+                        i.span.clone(),
+                        i.duration.clone(),
+                        i.severity.clone(),
+                        i.worst_deviation.clone(),
+                        i.cause.clone(),
+                    ]
+                })
+                .collect(),
+        };
 
         let mut summary = vec![format!(
-            "Between {start} and {as_of}, {} anomalous KPI time steps were flagged across {} KPIs: {} critical, {} major, {} minor.",
-            anomalies.rows.len(),
+            "Between {start} and {as_of}, {} incidents across {} KPIs ({} anomalous time steps flagged: {} critical, {} major, {} minor).",
+            incidents.len(),
             chosen.len(),
+            anomalies.rows.len(),
             severity_counts[0],
             severity_counts[1],
             severity_counts[2]
         )];
-        summary.extend(root_causes.iter().map(|r| r.sentence.clone()));
+        summary.extend(incidents.iter().take(TOP_ANOMALIES).map(|i| i.sentence.clone()));
         for row in &overview.rows {
             if let Some(gap) = row[3].as_f64() {
                 summary.push(format!(
@@ -349,14 +396,15 @@ impl ReportData {
                 ));
             }
         }
-        if !actions.rows.is_empty() {
-            summary.push(format!("Suggested actions from the root causes: {} (section 5).", actions.rows.len()));
+        if !incidents.is_empty() {
+            summary.push(format!("Recommendations for each of the {} incidents are in section 5.", incidents.len()));
         }
 
         let period: [&dyn ToSql; 3] = [&keys_list, &start, &as_of];
         let mut extracts = vec![
             extract(connection, "anomalies.csv", &format!("SELECT * FROM tab_anomalies WHERE {in_kpis} AND CAST(ts AS DATE) BETWEEN ? AND ? ORDER BY kpi, ts"), &period)?,
             extract(connection, "root_causes.csv", &format!("SELECT * FROM tab_root_cause WHERE {in_kpis} AND CAST(ts AS DATE) BETWEEN ? AND ? ORDER BY ts, rank"), &period)?,
+            extract(connection, "incidents.csv", &format!("SELECT * FROM tab_incidents WHERE {in_kpis} AND CAST(end_ts AS DATE) >= ? AND CAST(start_ts AS DATE) <= ? ORDER BY incident"), &period)?,
             extract(connection, "actions.csv", &format!("SELECT * FROM tab_actions WHERE {in_kpis} AND CAST(last_ts AS DATE) >= ? AND CAST(first_ts AS DATE) <= ? ORDER BY score DESC"), &period)?,
         ];
         if forecast.is_some() {
@@ -382,12 +430,10 @@ impl ReportData {
                 &["time", "KPI", "value", "expected", "deviation", "score", "severity"],
             ),
             root_causes,
+            incidents,
+            incident_table,
             kpi_charts,
             forecast,
-            actions: TextTable::of(
-                &actions,
-                &["severity", "KPI", "segment", "lever", "first", "last", "lever change", "what to check"],
-            ),
             methods: methods(&catalog),
             extracts,
         })
@@ -401,6 +447,57 @@ impl ReportData {
     /// Every chart of the report.
     pub fn charts(&self) -> impl Iterator<Item = &Chart> {
         self.kpi_charts.iter().chain(self.root_causes.iter().map(|r| &r.chart))
+    }
+}
+
+/// An incident from a `tab_incidents` row (incident, label, start, end, duration, direction,
+/// severity, worst deviation, main cause, lever, lever change, action).
+fn incident(catalog: &Catalog, r: &[Cell]) -> Incident {
+    let show = |cell: &Cell| cell.as_moment().map_or_else(|| cell.to_string(), |t| catalog.show(t));
+    let (start, end) = (show(&r[2]), show(&r[3]));
+    let (span, when) = if start == end {
+        (start.clone(), format!("on {start}"))
+    } else {
+        (format!("{start} to {end}"), format!("from {start} to {end}"))
+    };
+    let worst = r[7].as_f64().unwrap_or(f64::NAN);
+    let mut sentence = format!(
+        "{} {} {:.1}% {} expected at worst {when} ({}, {})",
+        r[1],
+        if r[5].to_string() == "up" { "rose" } else { "fell" },
+        worst.abs() * 100.0,
+        if worst < 0.0 { "below" } else { "above" },
+        r[4],
+        r[6]
+    );
+    let recommendation = match &r[8] {
+        Cell::Null => {
+            sentence.push_str("; RCA named no root cause.");
+            "No root cause was named, so no action is suggested; look at the RCA of its time steps.".to_string()
+        }
+        cause => {
+            let cause = cause.to_string().replace(" & ", " and ");
+            sentence.push_str(&format!("; root cause {cause}."));
+            let lever = match (&r[9], r[10].as_f64()) {
+                (Cell::Text(lever), Some(change)) => {
+                    format!("The driver {lever} moved {} in {cause}. ", percent(change))
+                }
+                _ => String::new(),
+            };
+            format!("{lever}{}", if r[11] == Cell::Null { format!("Look into {cause}.") } else { r[11].to_string() })
+        }
+    };
+    let number = r[0].as_f64().unwrap_or(0.0) as i64;
+    Incident {
+        number,
+        kpi: r[1].to_string(),
+        span,
+        duration: r[4].to_string(),
+        severity: r[6].to_string(),
+        worst_deviation: percent(worst),
+        cause: if r[8] == Cell::Null { String::new() } else { r[8].to_string() },
+        sentence,
+        recommendation,
     }
 }
 
@@ -439,7 +536,7 @@ fn methods(catalog: &Catalog) -> Vec<(String, String)> {
         ("Severity".into(), "Score 0-100 = 100 (1 - 0.5^((z/threshold)^2)); minor >= 50, major >= 70, critical >= 90.".into()),
         ("Root causes".into(), format!("Per-segment baseline = median of the same time of the 4 weeks before; contribution = segment delta / total delta (ratio KPIs split into mix and rate effects); Adtributor surprise and explanatory power; the root-cause set is the smallest combination of up to 3 of {dimensions} that explains the gap.")),
         ("Decision tree".into(), format!("Categorical CART over {dimensions} separating anomalous segment {step}s.")),
-        ("Forecast".into(), "Model chosen per KPI by a rolling-origin backtest (seasonal naive, ETS, MSTL), with a 90% prediction interval.".into()),
+        ("Forecast".into(), "Model chosen per KPI by a rolling-origin backtest (seasonal naive, ETS, MSTL), with a 90% prediction interval; models are fitted on the history with the flagged time steps replaced by their expected values, so an outage is not learnt as a pattern.".into()),
         ("Actions".into(), match &catalog.tree_root {
             Some(root) => format!("For each root-cause segment, the driver of {root} = {} that moved most against the same time of the four weeks before.", levers.join(" x ")),
             None => "Without a driver tree in the model, each root-cause segment is the thing to look into.".to_string(),

@@ -40,9 +40,15 @@ pub fn render(data: &ReportData) -> Vec<u8> {
     }
     let [critical, major, minor] = data.severity_counts;
     w.heading(2, &format!("3. Anomaly summary: {critical} critical, {major} major, {minor} minor"));
-    if data.anomalies.rows.is_empty() {
+    if data.incidents.is_empty() && data.anomalies.rows.is_empty() {
         w.paragraph("No anomalies in the period.");
-    } else {
+    }
+    if !data.incidents.is_empty() {
+        w.heading(3, &format!("Incidents ({})", data.incidents.len()));
+        w.table(&data.incident_table);
+    }
+    if !data.anomalies.rows.is_empty() {
+        w.heading(3, "Flagged time steps");
         w.table(&data.anomalies);
     }
     w.heading(2, "4. Root-cause summary");
@@ -55,11 +61,14 @@ pub fn render(data: &ReportData) -> Vec<u8> {
         w.table(&rc.table);
         w.figure(&rc.chart.figure);
     }
-    w.heading(2, "5. Recommendations: suggested actions");
-    if data.actions.rows.is_empty() {
-        w.paragraph("No action suggested for the period.");
-    } else {
-        w.table(&data.actions);
+    w.heading(2, "5. Recommendations: one per incident");
+    if data.incidents.is_empty() {
+        w.paragraph("No incident in the period.");
+    }
+    for incident in &data.incidents {
+        w.heading(3, &format!("Incident {}: {}, {}", incident.number, incident.kpi, incident.span));
+        w.paragraph(&incident.sentence);
+        w.paragraph(&incident.recommendation);
     }
     w.heading(2, "6. Forecast");
     match &data.forecast {

@@ -172,7 +172,7 @@ async fn render_tab(state: Arc<AppState>, slug: String, uri: Uri, params: Params
 }
 
 /// The views a CSV can be downloaded from (names are matched, never spliced from input).
-const CSV_VIEWS: [&str; 17] = [
+const CSV_VIEWS: [&str; 18] = [
     "tab_kpi_overview",
     "tab_top_movers",
     "tab_anomalies",
@@ -190,6 +190,7 @@ const CSV_VIEWS: [&str; 17] = [
     "tab_detector_comparison",
     "tab_replay",
     "tab_actions",
+    "tab_incidents",
 ];
 
 async fn csv(

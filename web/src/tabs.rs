@@ -256,6 +256,16 @@ fn anomalies(request: &Request) -> Result<Page, AppError> {
          FROM tab_anomalies WHERE kpi = ? AND is_anomaly ORDER BY ts DESC",
         &[&kpi.key],
     )?;
+    let runs = incidents(request, Some(kpi))?;
+    page.sections.push(
+        Section::new(format!("Incidents of {}", kpi.label))
+            .text(format!(
+                "{} incidents: runs of time steps on one side of the band with at least one flag, most severe first.",
+                runs.rows.len()
+            ))
+            .table(incident_view(request, &runs))
+            .csv(csv("tab_incidents", Some(kpi))),
+    );
     let key = kpi.key.clone();
     let view = TableView::of(&flagged).link(&flagged, "ts", |row| {
         let t = row[0].as_moment().map_or_else(|| row[0].to_string(), |t| c.show(t));
@@ -274,6 +284,9 @@ fn leaves_source(request: &Request, kpi: &Kpi) -> String {
     format!("(SELECT * FROM {} WHERE kpi = {})", request.connection.source("kpi_leaves"), quote_literal(&kpi.key))
 }
 
+/// Where [`contributions`] found rows that refresh stored.
+const STORED: &str = "stored by refresh";
+
 /// The contribution rows of `kpi` at `t`: stored by refresh, or computed live the same way
 /// (the same leaves, the same baseline: the same time of the four weeks before).
 fn contributions(request: &Request, kpi: &Kpi, t: NaiveDateTime) -> Result<(Table, &'static str), AppError> {
@@ -285,7 +298,7 @@ fn contributions(request: &Request, kpi: &Kpi, t: NaiveDateTime) -> Result<(Tabl
         &[&kpi.key, &moment],
     )?;
     if !stored.rows.is_empty() {
-        return Ok((stored, "stored by refresh"));
+        return Ok((stored, STORED));
     }
     if !request.live {
         return Ok((stored, "not stored for this time step, and the server runs without the extension"));
@@ -356,6 +369,28 @@ fn rca(request: &Request) -> Result<Page, AppError> {
         ));
     }
     summary.push_str(&format!(" Contributions {origin}."));
+    let incident = query(
+        request.connection,
+        "SELECT incident, start_ts, end_ts, duration, direction, main_cause, action FROM tab_incidents
+         WHERE kpi = ? AND ? BETWEEN start_ts AND end_ts",
+        &[&kpi.key, &c.moment(t)],
+    )?;
+    if let Some(i) = incident.rows.first() {
+        let show = |cell: &Cell| cell.as_moment().map_or_else(|| cell.to_string(), |t| c.show(t));
+        summary.push_str(&format!(
+            " Part of incident {} ({} {}, {} to {}, {}).",
+            i[0],
+            kpi.label,
+            i[4],
+            show(&i[1]),
+            show(&i[2]),
+            i[3]
+        ));
+        match &i[5] {
+            Cell::Null => summary.push_str(" RCA named no root cause over the incident."),
+            cause => summary.push_str(&format!(" Its root cause: {cause}. {}", i[6])),
+        }
+    }
     let contribution = table.column("contribution").unwrap_or(0);
     let bars = bars(
         &table.rows,
@@ -367,13 +402,12 @@ fn rca(request: &Request) -> Result<Page, AppError> {
     let key = kpi.key.clone();
     let view = TableView::of(&table)
         .link(&table, "segment", |r| url("/rca", &[("kpi", &key), ("day", &shown), ("segment", &r[1].to_string())]));
-    page.sections.push(
-        Section::new(format!("Contributions at {shown}"))
-            .text(summary)
-            .chart(&bar_chart("Share of the change by segment", &bars, WIDE))
-            .table(view)
-            .csv(csv("tab_root_cause", Some(kpi))),
-    );
+    let section = Section::new(format!("Contributions at {shown}"))
+        .text(summary)
+        .chart(&bar_chart("Share of the change by segment", &bars, WIDE))
+        .table(view);
+    // Only stored rows can be downloaded: the CSV must be the rows on the page.
+    page.sections.push(if origin == STORED { section.csv(csv("tab_root_cause", Some(kpi))) } else { section });
 
     // Drill-down: the trend of the chosen (or root-cause) segment around the time step.
     let chosen = params.segment(c)?;
@@ -850,37 +884,49 @@ fn replay(request: &Request) -> Result<Page, AppError> {
 }
 
 fn actions(request: &Request) -> Result<Page, AppError> {
-    let c = request.context;
     let mut page = page(
         "actions",
-        "Suggested next steps: for each root-cause segment, the driver that moved most there, and what to check.",
+        "Incidents and what to check: each run of anomalous time steps of a KPI, its root cause, the driver that moved most there and the suggested next step.",
     );
-    let table = query(
-        request.connection,
-        "SELECT kpi, segment, lever, first_ts, last_ts, steps, severity, lever_change_pct, contribution, action
-         FROM tab_actions ORDER BY score DESC, first_ts DESC",
-        &[],
-    )?;
+    let table = incidents(request, None)?;
     let bars = bars(
         &table.rows,
-        |r| format!("{} ({})", r[1], if r[2] == Cell::Null { r[0].to_string() } else { r[2].to_string() }),
-        7,
-        |r| pct(&r[7]),
-        |r| r[6].to_string() == "critical",
+        |r| format!("#{} {} ({})", table.get(r, "incident"), table.get(r, "kpi"), table.get(r, "main_cause")),
+        table.column("worst_deviation_pct").unwrap_or(0),
+        |r| pct(table.get(r, "worst_deviation_pct")),
+        |r| table.get(r, "severity").to_string() == "critical",
     );
-    let view = TableView::of(&table).link(&table, "first_ts", |r| {
-        let t = r[3].as_moment().map_or_else(|| r[3].to_string(), |t| c.show(t));
-        url("/rca", &[("kpi", &r[0].to_string()), ("day", &t)])
-    });
     page.sections.push(
-        Section::new("Suggested actions")
+        Section::new("Incidents and suggested actions")
             .text(format!(
-                "{} suggestions, most severe first; click a time step for its root causes.",
+                "{} incidents, most severe first; click a start for the root causes where the main cause was first named.",
                 table.rows.len()
             ))
-            .chart(&bar_chart("How far the driver moved in the segment", &bars, WIDE))
-            .table(view)
-            .csv(csv("tab_actions", None)),
+            .chart(&bar_chart("Worst deviation from expected by incident", &bars, WIDE))
+            .table(incident_view(request, &table))
+            .csv(csv("tab_incidents", None)),
     );
     Ok(page)
+}
+
+/// The incidents of one KPI (or of all), most severe first.
+fn incidents(request: &Request, kpi: Option<&Kpi>) -> Result<Table, AppError> {
+    Ok(query(
+        request.connection,
+        "SELECT incident, kpi, start_ts, end_ts, duration, direction, peak_severity AS severity, worst_deviation_pct,
+                main_cause, lever, lever_change_pct, action, cause_ts
+         FROM tab_incidents WHERE ? IS NULL OR kpi = ? ORDER BY peak_score DESC, start_ts DESC, incident",
+        &[&kpi.map(|k| k.key.clone()), &kpi.map(|k| k.key.clone())],
+    )?)
+}
+
+/// A table of [`incidents`] whose start links to the RCA of the step that names the main cause.
+fn incident_view(request: &Request, table: &Table) -> TableView {
+    let c = request.context;
+    let (ts, cause_ts) = (table.column("start_ts").unwrap_or(0), table.column("cause_ts").unwrap_or(0));
+    TableView::of(table).link(table, "start_ts", |r| {
+        let t = r[cause_ts].as_moment().or(r[ts].as_moment());
+        let t = t.map_or_else(|| r[ts].to_string(), |t| c.show(t));
+        url("/rca", &[("kpi", &r[1].to_string()), ("day", &t)])
+    })
 }

@@ -95,7 +95,7 @@ async fn live_tabs_call_the_extension() {
     // Replay as of an anomalous day flags it with only the data known then.
     let (status, body) = get(&state, "/replay?kpi=revenue&as_of=2024-06-21").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(body.contains("replayed live") && body.contains("critical anomaly"), "{body}");
+    assert!(body.contains("replayed live") && body.contains("major anomaly"), "{body}");
     assert!(body.contains("the same as the stored walk-forward verdict"), "replay is exact: {body}");
 }
 

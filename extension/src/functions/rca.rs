@@ -166,7 +166,8 @@ fn baseline(bind: &BindInfo) -> CallResult<Baseline> {
             Err(fail("give either baseline or baseline_start/baseline_end, not both"))
         }
         (Some(name), None, None) => Baseline::parse(&name).map_err(fail),
-        (None, None, None) => Ok(Baseline::PreviousDays(7)),
+        // The seasonal baseline: the same time of the week, as refresh and the viewer use.
+        (None, None, None) => Ok(Baseline::SameWeekday(4)),
     }
 }
 
