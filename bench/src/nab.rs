@@ -38,12 +38,27 @@ pub const PROFILES: [Profile; 3] = [
 pub struct NabFile {
     /// `category/file.csv`.
     pub name: String,
-    /// Timestamps in microseconds.
+    /// Each row's timestamp in microseconds, in file order (eight files repeat or step back an
+    /// hour at daylight-saving changes).
+    pub rows: Vec<i64>,
+    /// The series a user gets from SQL (`detect_anomalies` sums the rows of one timestamp and
+    /// orders by time): distinct timestamps, ascending.
     pub ts: Vec<i64>,
-    /// Values.
+    /// The summed value at each of `ts`.
     pub values: Vec<f64>,
+    /// For each of `ts`, the first row carrying it: where NAB scores an alert on it.
+    pub row_of: Vec<usize>,
     /// Label windows, `(first row, last row)`, in order.
     pub windows: Vec<(usize, usize)>,
+}
+
+impl NabFile {
+    /// The rows NAB scores for alerts on the series points `points` (in order).
+    pub fn alert_rows(&self, points: impl IntoIterator<Item = usize>) -> Vec<usize> {
+        let mut rows: Vec<usize> = points.into_iter().map(|i| self.row_of[i]).collect();
+        rows.sort_unstable();
+        rows
+    }
 }
 
 fn scaled_sigmoid(y: f64) -> f64 {
@@ -93,7 +108,8 @@ pub fn normalise(raw: f64, windows: usize, profile: &Profile) -> f64 {
     100.0 * (raw - null) / (perfect - null)
 }
 
-fn parse_time(text: &str) -> Result<i64> {
+/// Parses a NAB timestamp (`2014-02-14 14:30:00`, optionally with `.000000`) to microseconds.
+pub fn parse_time(text: &str) -> Result<i64> {
     let trimmed = text.trim().trim_end_matches(".000000");
     let t = NaiveDateTime::parse_from_str(trimmed, "%Y-%m-%d %H:%M:%S")
         .with_context(|| format!("bad timestamp '{text}'"))?;
@@ -111,27 +127,28 @@ pub fn load_corpus(root: &Path) -> Result<Vec<NabFile>> {
         .map(|(name, spans)| {
             let path = root.join("data").join(&name);
             let mut reader = csv::Reader::from_path(&path).with_context(|| format!("reading {}", path.display()))?;
-            let (mut ts, mut values) = (Vec::new(), Vec::new());
+            let (mut rows, mut raw) = (Vec::new(), Vec::new());
             for record in reader.records() {
                 let record = record?;
-                ts.push(parse_time(&record[0])?);
-                values.push(record[1].trim().parse::<f64>().with_context(|| format!("{name}: bad value"))?);
+                rows.push(parse_time(&record[0])?);
+                raw.push(record[1].trim().parse::<f64>().with_context(|| format!("{name}: bad value"))?);
             }
-            // Eight files repeat or step back an hour at daylight-saving changes. NAB scores
-            // rows as a stream, so keep every row and nudge the clock forward instead.
-            for i in 1..ts.len() {
-                ts[i] = ts[i].max(ts[i - 1] + 1);
+            let mut sums: BTreeMap<i64, (f64, usize)> = BTreeMap::new();
+            for (row, (t, v)) in rows.iter().zip(&raw).enumerate() {
+                sums.entry(*t).or_insert((0.0, row)).0 += v;
             }
+            let ts: Vec<i64> = sums.keys().copied().collect();
+            let (values, row_of): (Vec<f64>, Vec<usize>) = sums.into_values().unzip();
             let windows = spans
                 .iter()
                 .map(|[start, end]| {
                     let (start, end) = (parse_time(start)?, parse_time(end)?);
-                    let l = ts.partition_point(|&t| t < start);
-                    let r = ts.partition_point(|&t| t <= end).saturating_sub(1);
+                    let l = rows.iter().position(|&t| t >= start).unwrap_or(rows.len());
+                    let r = rows.iter().rposition(|&t| t <= end).unwrap_or(0);
                     Ok((l, r))
                 })
                 .collect::<Result<Vec<_>>>()?;
-            Ok(NabFile { name, ts, values, windows })
+            Ok(NabFile { name, rows, ts, values, row_of, windows })
         })
         .collect()
 }

@@ -531,8 +531,8 @@ fn methods(catalog: &Catalog) -> Vec<(String, String)> {
     let levers: Vec<&str> = catalog.levers.iter().map(|l| l.name.as_str()).collect();
     vec![
         ("Data".into(), format!("{}: {} data by {dimensions}; time column {}.", catalog.title, catalog.grain.name(), catalog.time_column)),
-        ("Detection".into(), format!("Walk-forward detection per KPI (default: ensemble of the seasonal median/MAD z-score, Holt-Winters and a level shift; settings per KPI in the model): each {step} is judged only from the ones before it.")),
-        ("Detector choice".into(), "Every detection method (ensemble, seasonal MAD, Holt-Winters, level shift, generalised ESD, forecast band, isolation forest, streaming likelihood) is scored against the confirmed anomalies in kpi_anomaly_labels at each refresh; see the viewer's Model comparison tab.".into()),
+        ("Detection".into(), format!("Walk-forward detection per KPI (default auto: for daily and coarser data the ensemble of the seasonal median/MAD z-score, Holt-Winters and a level shift, its threshold calibrated to the series' own tails; for sub-daily data the streaming anomaly likelihood; settings per KPI in the model): each {step} is judged only from the ones before it.")),
+        ("Detector choice".into(), "Every detection method (auto, ensemble, seasonal MAD, Holt-Winters, level shift, generalised ESD, forecast band, isolation forest, streaming likelihood) is scored against the confirmed anomalies in kpi_anomaly_labels at each refresh; see the viewer's Model comparison tab.".into()),
         ("Severity".into(), "Score 0-100 = 100 (1 - 0.5^((z/threshold)^2)); minor >= 50, major >= 70, critical >= 90.".into()),
         ("Root causes".into(), format!("Per-segment baseline = median of the same time of the 4 weeks before; contribution = segment delta / total delta (ratio KPIs split into mix and rate effects); Adtributor surprise and explanatory power; the root-cause set is the smallest combination of up to 3 of {dimensions} that explains the gap.")),
         ("Decision tree".into(), format!("Categorical CART over {dimensions} separating anomalous segment {step}s.")),

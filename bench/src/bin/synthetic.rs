@@ -60,6 +60,7 @@ fn main() -> Result<()> {
     let first: u64 = std::env::args().nth(3).map_or(Ok(1), |s| s.parse())?;
     let only = std::env::args().nth(4).map(|m| Method::parse(&m)).transpose()?;
     let methods = [
+        Method::Auto,
         Method::Ensemble,
         Method::SeasonalMad,
         Method::HoltWinters,

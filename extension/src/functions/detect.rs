@@ -64,7 +64,7 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
             min_pct: params::double(bind, "min_pct", 0.0, f64::MAX)?.unwrap_or(0.0),
             direction: text("direction")?.map(|d| Direction::parse(&d)).transpose().map_err(fail)?.unwrap_or_default(),
             min_history: params::integer(bind, "min_history", 0, 1_000_000)?.unwrap_or(0) as usize,
-            cooldown: params::integer(bind, "cooldown", 0, 1_000_000)?.unwrap_or(0) as usize,
+            cooldown: params::integer(bind, "cooldown", 0, 1_000_000)?.map(|c| c as usize),
         },
         events: Vec::new(),
     };

@@ -2,7 +2,9 @@
 //!
 //! `rca_contributions(source, dimensions := [...], ...)`: which segments moved a KPI, said in
 //! one of two ways:
-//! - explicit: `actual := 'real', expected := 'predict'`, one row per leaf;
+//! - explicit: `actual := 'real', expected := 'predict'`, one row per leaf; for a derived
+//!   (ratio) KPI `actual_numerator :=, actual_denominator :=, expected_numerator :=,
+//!   expected_denominator :=`;
 //! - time-based: `ts := 'day', metric := 'revenue'` (or `numerator := 'orders',
 //!   denominator := 'sessions'` for a ratio), `test := DATE '...'` (or a TIMESTAMP, for hourly
 //!   data) against `baseline := 'previous_7d' | 'same_weekday_4w'` or `baseline_start :=,
@@ -25,6 +27,10 @@ const CONTRIBUTION_PARAMS: &[(&str, Kind)] = &[
     ("dimensions", Kind::TextList),
     ("actual", Kind::Text),
     ("expected", Kind::Text),
+    ("actual_numerator", Kind::Text),
+    ("actual_denominator", Kind::Text),
+    ("expected_numerator", Kind::Text),
+    ("expected_denominator", Kind::Text),
     ("ts", Kind::Text),
     ("metric", Kind::Text),
     ("numerator", Kind::Text),
@@ -171,19 +177,22 @@ fn baseline(bind: &BindInfo) -> CallResult<Baseline> {
     }
 }
 
-/// Explicit leaves: `actual` and `expected` summed per leaf.
+/// Explicit leaves: the given columns summed per leaf, `(parameter, column)` pairs in the order
+/// expected, actual (then expected and actual denominators for a ratio KPI).
 fn explicit_leaves(
     reader: &Reader,
     source: &Source,
     dimensions: &[String],
-    actual: &str,
-    expected: &str,
+    columns: &[(&str, String)],
 ) -> CallResult<Leaves> {
+    let sums = columns
+        .iter()
+        .map(|(name, column)| Ok(format!("CAST({} AS DOUBLE)", summed(source, name, column)?)))
+        .collect::<CallResult<Vec<_>>>()?;
     let sql = format!(
-        "SELECT {}, CAST({} AS DOUBLE), CAST({} AS DOUBLE) FROM {} GROUP BY ALL ORDER BY ALL",
+        "SELECT {}, {} FROM {} GROUP BY ALL ORDER BY ALL",
         key_columns(dimensions).join(", "),
-        summed(source, "expected", expected)?,
-        summed(source, "actual", actual)?,
+        sums.join(", "),
         source.from()
     );
     let width = dimensions.len();
@@ -191,10 +200,38 @@ fn explicit_leaves(
         .query(&sql, |row| {
             let key = (0..width).map(|i| row.get::<_, String>(i)).collect::<Result<Vec<_>, _>>()?;
             let value = |k| row.get::<_, Option<f64>>(k).map(|v| v.filter(|v| v.is_finite()).unwrap_or(0.0));
-            Ok((key, value(width)?, value(width + 1)?))
+            let values = (0..columns.len()).map(|k| value(width + k)).collect::<Result<Vec<_>, _>>()?;
+            Ok((key, values))
         })
         .map_err(|e| fail(format!("cannot read leaves from '{}': {}", source.name(), explain(&e))))?;
-    Ok(Leaves::from_rows(dimensions.to_vec(), rows))
+    let denominators =
+        (columns.len() == 4).then(|| rows.iter().map(|(_, v)| (v[2], v[3])).unzip::<f64, f64, Vec<f64>, Vec<f64>>());
+    let mut leaves = Leaves::from_rows(dimensions.to_vec(), rows.into_iter().map(|(key, v)| (key, v[0], v[1])));
+    leaves.denominators = denominators;
+    Ok(leaves)
+}
+
+/// The explicit-mode columns given, `(parameter, column)` in [`explicit_leaves`]' order; `None`
+/// when the call is time-based.
+fn explicit_columns(bind: &BindInfo) -> CallResult<Option<Vec<(&'static str, String)>>> {
+    const ADDITIVE: [&str; 2] = ["expected", "actual"];
+    const RATIO: [&str; 4] = ["expected_numerator", "actual_numerator", "expected_denominator", "actual_denominator"];
+    let read = |names: &[&'static str]| -> CallResult<Vec<(&'static str, Option<String>)>> {
+        names.iter().map(|n| Ok((*n, params::text(bind, n)?))).collect()
+    };
+    let (additive, ratio) = (read(&ADDITIVE)?, read(&RATIO)?);
+    let given = |set: &[(&'static str, Option<String>)]| set.iter().filter(|(_, c)| c.is_some()).count();
+    match (given(&additive), given(&ratio)) {
+        (0, 0) => Ok(None),
+        (2, 0) | (0, 4) => Ok(Some(
+            additive.into_iter().chain(ratio).filter_map(|(n, c)| c.map(|c| (n, c))).collect(),
+        )),
+        (0, _) => Err(fail(
+            "a ratio KPI needs all four of actual_numerator, actual_denominator, expected_numerator and expected_denominator",
+        )),
+        (_, 0) => Err(fail("give both actual and expected columns")),
+        _ => Err(fail("give either actual and expected, or the four numerator and denominator columns, not both")),
+    }
 }
 
 fn contributions(bind: &BindInfo) -> CallResult<ResultTable> {
@@ -202,10 +239,9 @@ fn contributions(bind: &BindInfo) -> CallResult<ResultTable> {
     let reader = Side::of(bind)?.reader()?;
     let source = Source::open(&reader, "source", &name)?;
     let (dimensions, max_depth) = dimensions(bind, &source)?;
-    let leaves = match (params::text(bind, "actual")?, params::text(bind, "expected")?) {
-        (Some(actual), Some(expected)) => explicit_leaves(&reader, &source, &dimensions, &actual, &expected)?,
-        (Some(_), None) | (None, Some(_)) => return Err(fail("give both actual and expected columns")),
-        (None, None) => {
+    let leaves = match explicit_columns(bind)? {
+        Some(columns) => explicit_leaves(&reader, &source, &dimensions, &columns)?,
+        None => {
             let test = params::timestamp(bind, "test")?.ok_or_else(|| {
                 fail("say what changed: test := DATE '...' (with ts and metric), or actual := and expected := columns")
             })?;

@@ -21,9 +21,9 @@ fn demo_builds_a_database_that_plain_duckdb_can_read() {
     assert!(count("SELECT count(*) FROM kpi_rca WHERE rank = 1") > 0);
     assert_eq!(count("SELECT count(*) FROM kpi_forecast"), 5 * 30);
     assert_eq!(count("SELECT count(*) FROM kpi_model_comparison"), 5 * 3);
-    // Every detector scored against the demo's labels, ranked 1..8; the default ranks near the top.
-    assert_eq!(count("SELECT count(DISTINCT rank) FROM kpi_detector_comparison WHERE tp + fn > 0"), 8);
-    assert!(count("SELECT rank FROM kpi_detector_comparison WHERE method = 'ensemble'") <= 2);
+    // Every detector scored against the demo's labels, ranked 1..9; the default ranks near the top.
+    assert_eq!(count("SELECT count(DISTINCT rank) FROM kpi_detector_comparison WHERE tp + fn > 0"), 9);
+    assert!(count("SELECT rank FROM kpi_detector_comparison WHERE method = 'auto'") <= 3);
     assert_eq!(count("SELECT count(*) FROM kpi_what_if WHERE kpi = 'revenue'"), 16);
     assert_eq!(count("SELECT count(*) FROM kpi_change_points"), 5 * 180);
     assert!(count("SELECT count(*) FROM kpi_anomalies WHERE is_anomaly AND kpi = 'revenue'") > 0);
