@@ -119,20 +119,68 @@ pub fn compare_detectors(series: &[LabelledSeries<'_>], config: &DetectConfig) -
         out.push(DetectorScore { method, scores, rank: 0 });
     }
     let key = |s: &DetectorScore| (s.scores.f1().unwrap_or(-1.0), s.scores.point_adjusted_f1().unwrap_or(-1.0));
-    let mut order: Vec<usize> = (0..out.len()).collect();
-    order.sort_by(|&a, &b| {
+    let ranks = crate::stats::ranks(out.len(), |a, b| {
         let (ka, kb) = (key(&out[a]), key(&out[b]));
-        kb.0.total_cmp(&ka.0).then(kb.1.total_cmp(&ka.1)).then(a.cmp(&b))
+        kb.0.total_cmp(&ka.0).then(kb.1.total_cmp(&ka.1))
     });
-    for (rank, i) in order.into_iter().enumerate() {
-        out[i].rank = rank + 1;
+    for (score, rank) in out.iter_mut().zip(ranks) {
+        score.rank = rank;
     }
     Ok(out)
+}
+
+/// A set of root-cause elements written as text, as Squeeze and RiskLoc label them and as
+/// [`crate::rca::Segment::label`] prints them: elements separated by `;`, each a set of `dim=value` pairs
+/// joined by `&` (spaces ignored). Duplicates collapse.
+pub fn parse_cause_set(text: &str) -> std::collections::BTreeSet<std::collections::BTreeSet<String>> {
+    text.split(';')
+        .map(|element| element.split('&').map(|pair| pair.trim().replace(' ', "")).filter(|p| !p.is_empty()).collect())
+        .filter(|element: &std::collections::BTreeSet<String>| !element.is_empty())
+        .collect()
+}
+
+/// Micro-averaged match counts of predicted against labelled cause sets: an element is a true
+/// positive only when it equals a labelled element exactly (the Squeeze / RiskLoc convention).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SetMatch {
+    /// Predicted elements that are labelled.
+    pub tp: u64,
+    /// Predicted elements that are not.
+    pub fp: u64,
+    /// Labelled elements not predicted.
+    pub fn_: u64,
+}
+
+impl SetMatch {
+    /// Adds one case.
+    pub fn add(&mut self, predicted: &str, label: &str) {
+        let (predicted, label) = (parse_cause_set(predicted), parse_cause_set(label));
+        let tp = predicted.intersection(&label).count() as u64;
+        self.tp += tp;
+        self.fp += predicted.len() as u64 - tp;
+        self.fn_ += label.len() as u64 - tp;
+    }
+
+    /// Micro F1; `None` when there is nothing to score.
+    pub fn f1(&self) -> Option<f64> {
+        let denominator = 2 * self.tp + self.fp + self.fn_;
+        (denominator > 0).then(|| 2.0 * self.tp as f64 / denominator as f64)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cause_sets_match_exactly_and_ignore_formatting() {
+        let mut m = SetMatch::default();
+        m.add("channel=App & region=South; cohort=New", "region=South&channel=App;channel=Web");
+        assert_eq!((m.tp, m.fp, m.fn_), (1, 1, 1));
+        m.add("", "");
+        assert_eq!(m.f1(), Some(0.5));
+        assert_eq!(SetMatch::default().f1(), None);
+    }
 
     #[test]
     fn counts_points_and_adjusts_runs() {

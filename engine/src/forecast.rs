@@ -329,13 +329,10 @@ pub fn backtest(y: &[f64], period: usize, horizon: usize, folds: usize, level: f
             }
         })
         .collect();
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| {
-        let key = |s: &ModelScore| if s.mase.is_finite() { s.mase } else { f64::INFINITY };
-        key(&scores[a]).total_cmp(&key(&scores[b]))
-    });
-    for (rank, &i) in order.iter().enumerate() {
-        scores[i].rank = rank + 1;
+    let key = |s: &ModelScore| if s.mase.is_finite() { s.mase } else { f64::INFINITY };
+    let ranks = crate::stats::ranks(scores.len(), |a, b| key(&scores[a]).total_cmp(&key(&scores[b])));
+    for (score, rank) in scores.iter_mut().zip(ranks) {
+        score.rank = rank;
     }
     scores
 }

@@ -54,9 +54,28 @@ pub fn robust_location_scale_with(values: &[f64], scratch: &mut Vec<f64>) -> Opt
     Some((center, mean_abs * (std::f64::consts::PI / 2.0).sqrt()))
 }
 
+/// 1-based ranks of `n` items in the order `cmp` gives them (the first is rank 1); ties keep
+/// the items' own order.
+pub fn ranks(n: usize, mut cmp: impl FnMut(usize, usize) -> std::cmp::Ordering) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| cmp(a, b).then(a.cmp(&b)));
+    let mut ranks = vec![0; n];
+    for (rank, i) in order.into_iter().enumerate() {
+        ranks[i] = rank + 1;
+    }
+    ranks
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranks_follow_the_order_and_ties_keep_the_item_order() {
+        let keys: [f64; 4] = [3.0, 1.0, 3.0, 2.0];
+        assert_eq!(ranks(4, |a, b| keys[a].total_cmp(&keys[b])), vec![3, 1, 4, 2]);
+        assert!(ranks(0, |_, _| std::cmp::Ordering::Equal).is_empty());
+    }
 
     #[test]
     fn median_of_odd_and_even_lengths() {

@@ -6,7 +6,8 @@
 //! milliseconds per case (one core).
 
 use anyhow::{Context, Result};
-use kpiscope_engine::rca::{localize, Leaves, LocalizeConfig, SetMatch};
+use kpiscope_engine::evaluate::SetMatch;
+use kpiscope_engine::rca::{localize, Leaves, LocalizeConfig};
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;

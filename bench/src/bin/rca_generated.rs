@@ -12,7 +12,8 @@
 //! the root-cause sets, the exact-set rate and the median predicted and true set sizes.
 
 use anyhow::Result;
-use kpiscope_engine::rca::{analyze, Leaves, SetMatch};
+use kpiscope_engine::evaluate::{parse_cause_set, SetMatch};
+use kpiscope_engine::rca::{analyze, Leaves};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -111,8 +112,8 @@ fn main() -> Result<()> {
             let before = counts;
             counts.add(&predicted, &label);
             exact += u64::from(counts.fp == before.fp && counts.fn_ == before.fn_);
-            predicted_sizes.push(kpiscope_engine::rca::parse_cause_set(&predicted).len());
-            true_sizes.push(kpiscope_engine::rca::parse_cause_set(&label).len());
+            predicted_sizes.push(parse_cause_set(&predicted).len());
+            true_sizes.push(parse_cause_set(&label).len());
         }
         println!(
             "{half:<5} micro-F1 {:.3} (tp {} fp {} fn {}), exact set {:.3}, median set size predicted {:.1} / true {:.1}",

@@ -18,7 +18,7 @@ const SPREAD_DECAY: f64 = 0.05;
 /// Mean absolute deviation to standard deviation, for normal residuals.
 const MEAN_ABS_TO_SD: f64 = 1.253_314_137_315_500_3;
 
-pub(super) fn run(series: &Series, warm_up: usize) -> Vec<Option<Signal>> {
+pub(super) fn run(series: &Series) -> Vec<Option<Signal>> {
     let period = series.period.max(1);
     let n = series.len();
     let mut out = vec![None; n];
@@ -47,7 +47,7 @@ pub(super) fn run(series: &Series, warm_up: usize) -> Vec<Option<Signal>> {
         let phase = series.phase(i);
         let forecast = level + h * trend + seasonal[phase];
         let residual = v - forecast;
-        if let Some(mad) = mean_abs.filter(|_| i >= warm_up) {
+        if let Some(mad) = mean_abs {
             out[i] = Some(Signal::new(forecast, mad * MEAN_ABS_TO_SD, Some(v)));
         }
         let clip = mean_abs.map_or(f64::INFINITY, |m| CLIP * m * MEAN_ABS_TO_SD);
@@ -69,4 +69,36 @@ pub(super) fn run(series: &Series, warm_up: usize) -> Vec<Option<Signal>> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A weekly pattern on a rising trend, with a small deterministic wobble.
+    fn trending(n: usize) -> Vec<Option<f64>> {
+        (0..n)
+            .map(|i| {
+                Some(100.0 + 0.5 * i as f64 + [0.0, 4.0, 2.0, -3.0, 6.0, 15.0, 12.0][i % 7] + [0.3, -0.2, 0.1][i % 3])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn follows_trend_and_season_and_scores_a_spike_without_being_dragged_by_it() {
+        let mut values = trending(200);
+        values[150] = Some(values[150].unwrap() + 40.0);
+        let signals = run(&Series::regular(values.clone(), 7));
+        assert!(signals[..14].iter().all(Option::is_none), "no signal before two cycles");
+        let z = |i: usize| signals[i].unwrap().z;
+        assert!((100..150).all(|i| z(i).abs() < 3.0), "the trend and the season are learnt");
+        assert!(z(150) > 10.0, "the spike stands out: z {}", z(150));
+        // Clipping keeps the state: the points after the spike are forecast as before it.
+        assert!((151..160).all(|i| z(i).abs() < 3.0), "z after the spike {:?}", (151..160).map(z).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_series_shorter_than_two_cycles_gets_no_signal() {
+        assert!(run(&Series::regular(trending(15), 7)).iter().all(Option::is_none));
+    }
 }

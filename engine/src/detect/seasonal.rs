@@ -89,3 +89,36 @@ pub(super) fn run(series: &Series) -> Output {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn weekly(n: usize) -> Vec<Option<f64>> {
+        (0..n)
+            .map(|i| Some(100.0 + [0.0, 5.0, 3.0, -2.0, 8.0, 20.0, 18.0][i % 7] + [0.4, -0.3, 0.1, -0.2, 0.2][i % 5]))
+            .collect()
+    }
+
+    #[test]
+    fn expects_the_same_weekday_and_one_bad_day_does_not_move_the_baseline() {
+        let mut values = weekly(120);
+        values[85] = Some(400.0);
+        let out = run(&Series::regular(values.clone(), 7));
+        let expected = |i: usize| out.signals[i].unwrap().expected;
+        // A week after the bad day, the same weekday is expected at its own level (105).
+        assert!((expected(92) - 105.0).abs() < 2.0, "expected {}", expected(92));
+        assert!(out.signals[85].unwrap().z > 20.0);
+        assert!((86..120).all(|i| out.signals[i].unwrap().z.abs() < 4.0), "the days after stay normal");
+    }
+
+    #[test]
+    fn scoring_waits_for_its_warm_up_and_missing_values_have_no_residual() {
+        let mut values = weekly(60);
+        values[40] = None;
+        let out = run(&Series::regular(values, 7));
+        let first = out.signals.iter().position(Option::is_some).unwrap();
+        assert!(first >= 14 && first <= warm_up(7), "first signal at {first}");
+        assert!(out.residuals[40].is_none());
+    }
+}

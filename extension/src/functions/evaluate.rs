@@ -10,8 +10,8 @@ use crate::source::{explain, quote_ident, Side, Source};
 use crate::table::{ResultTable, Values};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::detect::DetectConfig;
+use kpiscope_engine::evaluate::SetMatch;
 use kpiscope_engine::evaluate::{compare_detectors, LabelledSeries, Scores};
-use kpiscope_engine::rca::SetMatch;
 
 const PARAMS: &[(&str, Kind)] =
     &[("flag", Kind::Text), ("label", Kind::Text), ("ts", Kind::Text), ("group_by", Kind::TextList)];
