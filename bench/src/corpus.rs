@@ -295,6 +295,16 @@ pub struct EventScores {
     pub clean_points: u64,
 }
 
+impl std::ops::AddAssign for EventScores {
+    fn add_assign(&mut self, other: Self) {
+        self.found += other.found;
+        self.missed += other.missed;
+        self.false_alerts += other.false_alerts;
+        self.clean_alerts += other.clean_alerts;
+        self.clean_points += other.clean_points;
+    }
+}
+
 impl EventScores {
     /// Adds one case's alerts (point indexes, in order).
     pub fn add(&mut self, case: &Case, alerts: &[usize]) {

@@ -52,15 +52,7 @@ fn main() -> Result<()> {
         print!("{:<30}", regime.name);
         for (s, total) in scores.iter().zip(&mut totals) {
             print!(" {:>9.3} / {:>4.1}", s.f1(), s.clean_rate());
-            for (sum, part) in [
-                (&mut total.found, s.found),
-                (&mut total.missed, s.missed),
-                (&mut total.false_alerts, s.false_alerts),
-                (&mut total.clean_alerts, s.clean_alerts),
-                (&mut total.clean_points, s.clean_points),
-            ] {
-                *sum += part;
-            }
+            *total += *s;
         }
         let auto = methods.iter().position(|m| *m == Method::Auto).map(|i| scores[i].f1());
         let best =

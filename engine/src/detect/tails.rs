@@ -6,8 +6,8 @@
 //! percentile of the combined |z| (what the threshold is compared with) over the last
 //! [`WINDOW`] points the ensemble did not flag (flagged points would let a level shift raise
 //! the threshold for the shifts after it), and scales the threshold by how far that sits above
-//! what Gaussian series give ([`REFERENCE`]),
-//! never below 1. Only earlier points count, so a replay stays exact.
+//! what Gaussian series give ([`REFERENCE`]), never below 1. Only earlier points count, so a
+//! replay stays exact.
 
 /// Past |z| values the percentile is taken over.
 const WINDOW: usize = 2_000;
