@@ -34,8 +34,10 @@ causes AS (
 ),
 cause_lists AS (
     SELECT kpi, island, string_agg(segment, '; ' ORDER BY n DESC, first_ts, segment) AS root_causes,
-           arg_max(segment, n * 1e6 - epoch(first_ts) / 1e4) AS main_cause,
-           arg_max(first_ts, n * 1e6 - epoch(first_ts) / 1e4) AS cause_ts
+           -- Ordered, not arg_max: causes named as often from the same step tie, and a tie
+           -- must not follow the rows' physical order (an incremental refresh appends them).
+           first(segment ORDER BY n DESC, first_ts, segment) AS main_cause,
+           first(first_ts ORDER BY n DESC, first_ts, segment) AS cause_ts
     FROM causes GROUP BY ALL
 ),
 -- The lever named most often for the main cause, with its median change over the incident.

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 KPISCOPE = REPO / "build/release/kpiscope"
 TABLES = ["kpi_facts", "kpi_leaves", "kpi_member_series", "kpi_anomalies", "kpi_segment_anomalies", "kpi_rca",
           "kpi_rca_tree", "kpi_rca_tree_importance", "kpi_forecast", "kpi_model_comparison", "kpi_detector_comparison",
-          "kpi_change_points", "kpi_what_if", "kpi_actions"]
+          "kpi_change_points", "kpi_what_if", "kpi_actions", "kpi_incidents"]
 
 
 def timed(*args) -> float:

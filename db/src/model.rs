@@ -222,10 +222,11 @@ impl Loaded {
     }
 
     /// The refresh steps for this model, in order. `labelled` lists the KPIs with labelled
-    /// anomalies (their detectors are scored against them). With `incremental`, the steps that
-    /// only add time steps (facts, leaves, members, root causes) redo the time steps from the
-    /// last one of the previous refresh on, and an unchanged detector comparison is kept;
-    /// detection, forecasts and everything read across the history are recomputed.
+    /// anomalies (their detectors are scored against them). With `incremental`, the tables
+    /// whose rows each belong to one time step (facts, leaves, members, detection, root causes,
+    /// actions) redo the time steps from the last one of the previous refresh on, and an
+    /// unchanged detector comparison is kept; forecasts and everything else read across the
+    /// history are recomputed.
     pub fn steps(&self, labelled: &[String], incremental: Option<&Incremental>) -> Vec<Step> {
         let plan = Plan { model: &self.model, since: incremental.map(|i| i.since.clone()) };
         let detectors = match incremental {
@@ -379,6 +380,19 @@ impl Plan<'_> {
         quote_literal(&format!("(SELECT * FROM kpi_leaves WHERE kpi = {})", quote_literal(key)))
     }
 
+    /// [`leaves_of`](Self::leaves_of) limited, in an incremental refresh, to what root causes
+    /// from `since` on compare against: the same time of the four weeks before
+    /// (`same_weekday_4w`).
+    fn baseline_leaves_of(&self, key: &str) -> String {
+        match &self.since {
+            None => self.leaves_of(key),
+            Some(since) => quote_literal(&format!(
+                "(SELECT * FROM kpi_leaves WHERE kpi = {} AND ts >= CAST({since} AS TIMESTAMP) - INTERVAL 28 DAY)",
+                quote_literal(key)
+            )),
+        }
+    }
+
     /// `metric := 'num'`, or the ratio's numerator and denominator.
     fn leaf_measure(measure: &Measure) -> &'static str {
         match measure {
@@ -526,12 +540,16 @@ impl Plan<'_> {
         leaves + &members
     }
 
+    // Detection is walk-forward: a time step's verdict depends only on the steps before it,
+    // so an incremental refresh replays the history but stores only the new steps' rows.
     fn anomalies(&self) -> String {
-        self.union(
+        self.by_time_per_kpi(
             "kpi_anomalies",
-            |k| {
+            "ts",
+            |k, filter| {
                 format!(
-                    "SELECT {kpi} AS kpi, * FROM detect_anomalies('kpi_facts', ts := {ts}, value := {value}, events := {events}{args})",
+                    "SELECT {kpi} AS kpi, * FROM detect_anomalies('kpi_facts', ts := {ts}, value := {value}, events := {events}{args}) \
+                     WHERE {filter}",
                     kpi = quote_literal(&k.key),
                     ts = quote_literal(&self.model.time.name),
                     value = quote_literal(&k.measure.value_sql()),
@@ -559,12 +577,13 @@ impl Plan<'_> {
                 quote_literal(comment)
             );
         }
-        self.union(
+        self.by_time_per_kpi(
             "kpi_segment_anomalies",
-            |k| {
+            "ts",
+            |k, filter| {
                 format!(
                     "SELECT {kpi} AS kpi, {label} AS segment, * FROM detect_anomalies({leaves}, ts := 'ts', value := {value}, \
-                     group_by := {dims}, events := {events}{args})",
+                     group_by := {dims}, events := {events}{args}) WHERE {filter}",
                     kpi = quote_literal(&k.key),
                     label = self.segment_label(),
                     leaves = self.leaves_of(&k.key),
@@ -605,7 +624,7 @@ impl Plan<'_> {
                     "SELECT {kpi} AS kpi, r.* REPLACE (a.value AS value) FROM rca_anomalies({leaves}, ts := 'ts', {measure}, \
                      dimensions := {dims}, top := 5, baseline := 'same_weekday_4w', anomalies := {flagged}) r \
                      JOIN kpi_anomalies a ON a.kpi = {kpi} AND a.ts = r.ts",
-                    leaves = self.leaves_of(&k.key),
+                    leaves = self.baseline_leaves_of(&k.key),
                     measure = Self::leaf_measure(&k.measure),
                     dims = self.dimension_list(),
                 )
@@ -832,12 +851,18 @@ impl Plan<'_> {
             format!("list_has_all([{}], string_split(c.segment, ' & '))", terms.join(", "))
         };
         if levers.is_empty() {
-            return format!(
-                "CREATE OR REPLACE TABLE kpi_actions AS SELECT kpi, ts, segment, severity, score, contribution, \
-                 NULL::VARCHAR AS lever, actual, baseline, actual / nullif(baseline, 0) - 1 AS change, \
-                 'Look into ' || segment || ': it holds ' || round(100 * contribution) || '% of the change of ' || kpi || '.' AS action \
-                 FROM kpi_rca WHERE is_root_cause;\nCOMMENT ON TABLE kpi_actions IS {};\n",
-                quote_literal(comment)
+            return self.by_time(
+                "kpi_actions",
+                "ts",
+                |filter| {
+                    format!(
+                        "SELECT kpi, ts, segment, severity, score, contribution, NULL::VARCHAR AS lever, actual, baseline, \
+                         actual / nullif(baseline, 0) - 1 AS change, 'Look into ' || segment || ': it holds ' || \
+                         round(100 * contribution) || '% of the change of ' || kpi || '.' AS action \
+                         FROM kpi_rca WHERE is_root_cause AND {filter}"
+                    )
+                },
+                comment,
             );
         }
         let time = self.time();
@@ -859,9 +884,13 @@ impl Plan<'_> {
                 format!("WHEN {} THEN {} || ' ' || segment || '.'", quote_literal(&l.kpi), quote_literal(&text))
             })
             .collect();
-        format!(
-            "CREATE OR REPLACE TABLE kpi_actions AS
-WITH causes AS (SELECT kpi, ts, segment, contribution, severity, score FROM kpi_rca WHERE is_root_cause),
+        let texts = texts.join(" ");
+        self.by_time(
+            "kpi_actions",
+            "ts",
+            |filter| {
+                format!(
+                    "WITH causes AS (SELECT kpi, ts, segment, contribution, severity, score FROM kpi_rca WHERE is_root_cause AND {filter}),
 segment_steps AS (
     SELECT c.kpi, c.ts, c.segment, c.contribution, c.severity, c.score, f.{time} AS step_ts, {levers_sql}
     FROM causes c JOIN kpi_facts f ON {matches_segment}
@@ -882,10 +911,10 @@ ranked AS (
 )
 SELECT kpi, ts, segment, severity, score, contribution, lever, actual, baseline, change,
        CASE lever {texts} END AS action
-FROM ranked WHERE lever_rank = 1;
-COMMENT ON TABLE kpi_actions IS {comment};\n",
-            texts = texts.join(" "),
-            comment = quote_literal(comment),
+FROM ranked WHERE lever_rank = 1"
+                )
+            },
+            comment,
         )
     }
 }

@@ -273,6 +273,27 @@ mod tests {
     }
 
     #[test]
+    fn an_incremental_plan_replaces_only_the_new_steps_of_time_step_tables() {
+        let loaded = Loaded::from_text(DEMO_MODEL.to_string(), "demo".into(), None).unwrap();
+        let since = Incremental { since: "DATE '2025-06-30'".into(), keep_detectors: true };
+        let steps = loaded.steps(&["revenue".to_string()], Some(&since));
+        let sql = |name: &str| steps.iter().find(|s| s.name.starts_with(name)).unwrap().sql.clone();
+        for (step, table) in [
+            ("anomalies per KPI", "kpi_anomalies"),
+            ("anomalies per segment", "kpi_segment_anomalies"),
+            ("root causes", "kpi_rca"),
+            ("suggested actions", "kpi_actions"),
+        ] {
+            let text = sql(step);
+            assert!(text.starts_with(&format!("DELETE FROM {table} WHERE ts >= DATE '2025-06-30';")), "{step}: {text}");
+            assert!(!text.contains("CREATE OR REPLACE"), "{step}");
+        }
+        assert!(sql("root causes").contains("ts >= CAST(DATE ''2025-06-30'' AS TIMESTAMP) - INTERVAL 28 DAY"));
+        assert!(sql("forecasts").starts_with("CREATE OR REPLACE TABLE kpi_forecast"));
+        assert_eq!(sql("detector comparison"), "SELECT 1");
+    }
+
+    #[test]
     fn sibling_appends_a_suffix() {
         assert_eq!(sibling(Path::new("/a/b.duckdb"), "wal"), PathBuf::from("/a/b.duckdb.wal"));
     }

@@ -6,12 +6,13 @@ import subprocess
 from pathlib import Path
 
 import duckdb
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 KPISCOPE = Path(os.environ.get("KPISCOPE_BIN", REPO / "build/release/kpiscope"))
 TABLES = ["kpi_facts", "kpi_leaves", "kpi_member_series", "kpi_anomalies", "kpi_segment_anomalies", "kpi_rca",
           "kpi_rca_tree", "kpi_rca_tree_importance", "kpi_forecast", "kpi_model_comparison", "kpi_detector_comparison",
-          "kpi_change_points", "kpi_what_if", "kpi_actions"]
+          "kpi_change_points", "kpi_what_if", "kpi_actions", "kpi_incidents"]
 
 
 def run(*args):
@@ -20,13 +21,22 @@ def run(*args):
     return out
 
 
-def test_incremental_refresh_equals_a_full_refresh_after_two_new_days(tmp_path):
+# The new days either start the day before the last day with root causes (the incremental
+# refresh stores new flagged rows, root causes and actions, extends incidents, and redoes the
+# detector comparison: labels lie in the new days) or are the last two (all labels before them).
+@pytest.mark.parametrize("new_days", ["from_the_last_anomaly", "last_two"])
+def test_incremental_refresh_equals_a_full_refresh_after_new_days(tmp_path, new_days):
     full, inc = tmp_path / "full.duckdb", tmp_path / "inc.duckdb"
     run(KPISCOPE, "demo", "--db", full, "--days", "120", "--anomalies", "6")
     shutil.copy(full, inc)
     con = duckdb.connect(str(inc))
-    con.execute("CREATE TABLE later AS FROM kpi_daily WHERE day > (SELECT max(day) - 2 FROM kpi_daily)")
-    con.execute("DELETE FROM kpi_daily WHERE day > (SELECT max(day) - 2 FROM kpi_daily)")
+    if new_days == "last_two":
+        split = con.execute("SELECT max(day) - 2 FROM kpi_daily").fetchone()[0]
+    else:
+        split = con.execute("SELECT max(ts)::DATE - 1 FROM kpi_rca WHERE is_root_cause").fetchone()[0]
+        assert split > con.execute("SELECT min(day) + 60 FROM kpi_daily").fetchone()[0]
+    con.execute("CREATE TABLE later AS FROM kpi_daily WHERE day > $1", [split])
+    con.execute("DELETE FROM kpi_daily WHERE day > $1", [split])
     con.close()
     run(KPISCOPE, "refresh", "--db", inc)
     con = duckdb.connect(str(inc))
@@ -34,10 +44,12 @@ def test_incremental_refresh_equals_a_full_refresh_after_two_new_days(tmp_path):
     con.close()
     out = run(KPISCOPE, "refresh", "--db", inc, "--incremental")
     assert "incremental from DATE" in out.stderr, out.stderr
-    # The demo's labels all lie before the new days: the detector comparison is kept as it was.
-    assert "detector comparison (kept: the labels are unchanged)" in out.stderr, out.stderr
+    kept = "detector comparison (kept: the labels are unchanged)" in out.stderr
+    assert kept == (new_days == "last_two"), out.stderr
     run(KPISCOPE, "refresh", "--db", full)
     con = duckdb.connect(str(inc))
+    if new_days == "from_the_last_anomaly":
+        assert con.execute("SELECT count(*) FROM kpi_actions WHERE ts > $1", [split]).fetchone()[0] > 0
     con.execute(f"ATTACH '{full}' AS f (READ_ONLY)")
     for table in TABLES:
         rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
