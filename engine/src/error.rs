@@ -87,3 +87,43 @@ fn step_text(micros: i64) -> String {
 
 /// Shorthand for engine results.
 pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// Parses one of the names of `T` (trimmed, any case); the error names the parameter and
+/// lists every name.
+pub(crate) fn parse_name<T>(name: &str, parameter: &'static str) -> Result<T>
+where
+    T: std::str::FromStr + strum::VariantNames,
+{
+    name.trim().parse().map_err(|_| EngineError::InvalidParameter {
+        name: parameter,
+        expected: format!("one of {}", T::VARIANTS.join(", ")),
+        got: format!("'{name}'"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::detect::{Direction, Method, Severity};
+    use crate::forecast::Model;
+
+    #[test]
+    fn every_name_parses_back_to_its_variant_in_any_case_and_padding() {
+        for &method in Method::ALL {
+            assert_eq!(Method::parse(&format!(" {} ", method.name().to_uppercase())), Ok(method));
+        }
+        assert_eq!(Method::NAMES.len(), Method::ALL.len());
+        assert_eq!(Method::IsolationForest.name(), "isolation_forest");
+        for name in Model::NAMES {
+            assert_eq!(Model::parse(name).map(Model::name), Ok(*name));
+        }
+        assert_eq!(Direction::parse("Up"), Ok(Direction::Up));
+        assert_eq!(Severity::Critical.as_str(), "critical");
+    }
+
+    #[test]
+    fn an_unknown_name_is_refused_with_every_name_listed() {
+        let error = Model::parse("prophet").unwrap_err().to_string();
+        assert_eq!(error, "model must be one of auto, seasonal_naive, ets, mstl, got 'prophet'");
+        assert!(Method::parse("").unwrap_err().to_string().contains("auto, ensemble, seasonal_mad"));
+    }
+}

@@ -109,7 +109,7 @@ pub type LabelledSeries<'a> = (&'a [i64], &'a [Option<f64>], &'a [bool]);
 pub fn compare_detectors(series: &[LabelledSeries<'_>], config: &DetectConfig) -> Result<Vec<DetectorScore>> {
     let refs: Vec<SeriesRef<'_>> = series.iter().map(|(ts, values, _)| (*ts, *values)).collect();
     let mut out = Vec::with_capacity(Method::ALL.len());
-    for method in Method::ALL {
+    for &method in Method::ALL {
         let mut scores = Scores::default();
         let verdicts = detect_many(&refs, &DetectConfig { method, ..config.clone() });
         for ((_, _, labels), verdicts) in series.iter().zip(verdicts) {

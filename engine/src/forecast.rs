@@ -21,8 +21,9 @@ pub const MAX_HORIZON: usize = 366;
 /// adds little to a forecast of at most [`MAX_HORIZON`] steps.
 pub const MAX_TRAINING: usize = 5_000;
 
-/// A forecasting model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// A forecasting model. Names as in SQL: the variant in snake case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::IntoStaticStr, strum::VariantNames)]
+#[strum(serialize_all = "snake_case", ascii_case_insensitive)]
 pub enum Model {
     /// Pick by backtest.
     #[default]
@@ -59,33 +60,18 @@ impl Forecast {
 
 impl Model {
     /// Every name the SQL layer accepts.
-    pub const NAMES: &'static [&'static str] = &["auto", "seasonal_naive", "ets", "mstl"];
+    pub const NAMES: &'static [&'static str] = <Self as strum::VariantNames>::VARIANTS;
     /// The concrete models `auto` chooses from.
     pub const CANDIDATES: [Model; 3] = [Model::SeasonalNaive, Model::Ets, Model::Mstl];
 
     /// Parses a model name.
     pub fn parse(name: &str) -> Result<Self> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "auto" => Ok(Self::Auto),
-            "seasonal_naive" => Ok(Self::SeasonalNaive),
-            "ets" => Ok(Self::Ets),
-            "mstl" => Ok(Self::Mstl),
-            _ => Err(EngineError::InvalidParameter {
-                name: "model",
-                expected: format!("one of {}", Self::NAMES.join(", ")),
-                got: format!("'{name}'"),
-            }),
-        }
+        crate::error::parse_name(name, "model")
     }
 
     /// The name used in SQL output.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::SeasonalNaive => "seasonal_naive",
-            Self::Ets => "ets",
-            Self::Mstl => "mstl",
-        }
+        self.into()
     }
 }
 

@@ -61,7 +61,8 @@ impl Default for GeneratorConfig {
 }
 
 /// Kinds of injected anomaly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum AnomalyKind {
     /// Sessions fall (an outage of a traffic source).
     TrafficDrop,
@@ -76,18 +77,11 @@ pub enum AnomalyKind {
 }
 
 impl AnomalyKind {
-    const ALL: [AnomalyKind; 5] =
-        [Self::TrafficDrop, Self::ConversionDrop, Self::PaymentFailure, Self::Spike, Self::LevelShift];
+    const ALL: &'static [AnomalyKind] = <Self as strum::VariantArray>::VARIANTS;
 
     /// Name used in the `injected_anomaly` column.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TrafficDrop => "traffic_drop",
-            Self::ConversionDrop => "conversion_drop",
-            Self::PaymentFailure => "payment_failure",
-            Self::Spike => "spike",
-            Self::LevelShift => "level_shift",
-        }
+        self.into()
     }
 
     /// The driver the anomaly changes.

@@ -106,35 +106,30 @@ impl FileFormat {
     }
 }
 
-/// The time step of the data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The time step of the data; named in the file as written here or by its step (`day`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
+#[strum(ascii_case_insensitive)]
 pub enum Grain {
     /// One value per hour.
+    #[strum(to_string = "hourly", serialize = "hour")]
     Hourly,
     /// One value per day.
+    #[strum(to_string = "daily", serialize = "day")]
     Daily,
     /// One value per week (weeks start on Monday).
+    #[strum(to_string = "weekly", serialize = "week")]
     Weekly,
 }
 
 impl Grain {
     /// The name written in the file.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Hourly => "hourly",
-            Self::Daily => "daily",
-            Self::Weekly => "weekly",
-        }
+        self.into()
     }
 
-    /// Parses `hourly`, `daily` or `weekly`.
+    /// Parses `hourly`, `daily` or `weekly` (or `hour`, `day`, `week`).
     pub fn parse(text: &str) -> Option<Self> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "hourly" | "hour" => Some(Self::Hourly),
-            "daily" | "day" => Some(Self::Daily),
-            "weekly" | "week" => Some(Self::Weekly),
-            _ => None,
-        }
+        text.trim().parse().ok()
     }
 
     /// SQL placing a time value (`expression`) on the grain: a TIMESTAMP for hourly data, a
@@ -175,38 +170,32 @@ impl Grain {
     }
 }
 
-/// How a KPI's value is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a KPI's value is shown; named in the file as written here or by an alias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
+#[strum(ascii_case_insensitive)]
 pub enum Unit {
     /// A count of things.
+    #[strum(to_string = "count")]
     Count,
     /// Money.
+    #[strum(to_string = "currency", serialize = "money")]
     Currency,
     /// A share between 0 and 1, shown as a percentage.
+    #[strum(to_string = "percent", serialize = "ratio", serialize = "share")]
     Percent,
     /// Any other number.
+    #[strum(to_string = "number")]
     Number,
 }
 
 impl Unit {
     /// The name stored in the catalogue.
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Count => "count",
-            Self::Currency => "currency",
-            Self::Percent => "percent",
-            Self::Number => "number",
-        }
+        self.into()
     }
 
     fn parse(text: &str) -> Option<Self> {
-        match text.trim().to_ascii_lowercase().as_str() {
-            "count" => Some(Self::Count),
-            "currency" | "money" => Some(Self::Currency),
-            "percent" | "ratio" | "share" => Some(Self::Percent),
-            "number" => Some(Self::Number),
-            _ => None,
-        }
+        text.trim().parse().ok()
     }
 }
 
@@ -735,6 +724,20 @@ pub fn quote_literal(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grains_and_units_parse_their_names_and_aliases_and_keep_one_name() {
+        for (text, grain) in [("hourly", Grain::Hourly), (" Day ", Grain::Daily), ("WEEK", Grain::Weekly)] {
+            assert_eq!(Grain::parse(text), Some(grain));
+        }
+        assert_eq!(Grain::Daily.name(), "daily");
+        assert_eq!(Grain::parse("monthly"), None);
+        for (text, unit) in [("money", Unit::Currency), ("share", Unit::Percent), ("Ratio", Unit::Percent)] {
+            assert_eq!(Unit::parse(text), Some(unit));
+        }
+        assert_eq!(Unit::Percent.name(), "percent");
+        assert_eq!(Unit::Count.name(), "count");
+    }
 
     const SHOP: &str = r#"
 title = "Web shop"

@@ -10,8 +10,20 @@ pub const MAJOR_SCORE: f64 = 70.0;
 /// Score at which an anomaly becomes `critical`.
 pub const CRITICAL_SCORE: f64 = 90.0;
 
-/// Which detector scores the points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which detector scores the points. Names as in SQL: the variant in snake case.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::VariantNames,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case", ascii_case_insensitive)]
 pub enum Method {
     /// Chosen per series from its first points' cadence (see [`Method::resolve`]): `streaming`
     /// for sub-daily data, `ensemble` for daily and coarser data.
@@ -38,30 +50,10 @@ pub enum Method {
 
 impl Method {
     /// Every method, in the order of [`Method::NAMES`].
-    pub const ALL: [Method; 9] = [
-        Self::Auto,
-        Self::Ensemble,
-        Self::SeasonalMad,
-        Self::HoltWinters,
-        Self::LevelShift,
-        Self::Esd,
-        Self::ForecastBand,
-        Self::IsolationForest,
-        Self::Streaming,
-    ];
+    pub const ALL: &'static [Method] = <Self as strum::VariantArray>::VARIANTS;
 
     /// Every method name the SQL layer accepts.
-    pub const NAMES: [&'static str; 9] = [
-        "auto",
-        "ensemble",
-        "seasonal_mad",
-        "holt_winters",
-        "level_shift",
-        "esd",
-        "forecast_band",
-        "isolation_forest",
-        "streaming",
-    ];
+    pub const NAMES: &'static [&'static str] = <Self as strum::VariantNames>::VARIANTS;
 
     /// Points whose cadence decides what `auto` resolves to (see [`Method::resolve`]).
     pub const AUTO_PROBE: usize = 50;
@@ -72,17 +64,12 @@ impl Method {
 
     /// Parses a method name as written in SQL.
     pub fn parse(name: &str) -> Result<Self> {
-        let name_lower = name.trim().to_ascii_lowercase();
-        Self::ALL.into_iter().find(|m| m.name() == name_lower).ok_or_else(|| EngineError::InvalidParameter {
-            name: "method",
-            expected: format!("one of {}", Self::NAMES.join(", ")),
-            got: format!("'{name}'"),
-        })
+        crate::error::parse_name(name, "method")
     }
 
     /// The name used in SQL and explanations.
     pub fn name(self) -> &'static str {
-        Self::NAMES[Self::ALL.iter().position(|m| *m == self).unwrap_or(0)]
+        self.into()
     }
 
     /// The method that scores a series with timestamps `ts`: `auto` becomes `streaming` when
@@ -143,7 +130,8 @@ impl Default for Sensitivity {
 }
 
 /// Which deviations may raise an anomaly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::EnumString, strum::VariantNames)]
+#[strum(serialize_all = "snake_case", ascii_case_insensitive)]
 pub enum Direction {
     /// Above and below expected.
     #[default]
@@ -157,16 +145,7 @@ pub enum Direction {
 impl Direction {
     /// Parses `both`, `up` or `down`.
     pub fn parse(name: &str) -> Result<Self> {
-        match name.trim().to_ascii_lowercase().as_str() {
-            "both" => Ok(Self::Both),
-            "up" => Ok(Self::Up),
-            "down" => Ok(Self::Down),
-            _ => Err(EngineError::InvalidParameter {
-                name: "direction",
-                expected: "one of up, down, both".into(),
-                got: format!("'{name}'"),
-            }),
-        }
+        crate::error::parse_name(name, "direction")
     }
 
     pub(super) fn allows(self, delta: f64) -> bool {
@@ -179,7 +158,8 @@ impl Direction {
 }
 
 /// Severity levels, from the 0-100 score by the documented cut-offs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Severity {
     /// Not an anomaly.
     None,
@@ -207,12 +187,7 @@ impl Severity {
 
     /// Lower-case name used in SQL output.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Minor => "minor",
-            Self::Major => "major",
-            Self::Critical => "critical",
-        }
+        self.into()
     }
 }
 
