@@ -1,0 +1,122 @@
+//! What a time step is compared with, and the leaves that comparison yields from rows over
+//! time.
+
+use super::Leaves;
+use crate::MICROS_PER_DAY;
+
+/// Which earlier times a time-based comparison uses as its baseline. Times are microseconds
+/// since the Unix epoch; "same weekday" and "previous days" keep the time of day, so they fit
+/// daily, weekly and hourly data alike (an hour is compared with the same hour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Baseline {
+    /// The same time of day on each of the N days before.
+    PreviousDays(u32),
+    /// The same time of the week in each of the N weeks before.
+    SameWeekday(u32),
+    /// Every time in a fixed span (inclusive).
+    Range(i64, i64),
+}
+
+impl Baseline {
+    /// Parses `previous_7d` or `same_weekday_4w`.
+    pub fn parse(name: &str) -> crate::error::Result<Self> {
+        match name.trim().to_ascii_lowercase().as_str() {
+            "previous_7d" => Ok(Self::PreviousDays(7)),
+            "same_weekday_4w" => Ok(Self::SameWeekday(4)),
+            _ => Err(crate::EngineError::InvalidParameter {
+                name: "baseline",
+                expected: "one of previous_7d, same_weekday_4w".into(),
+                got: format!("'{name}'"),
+            }),
+        }
+    }
+
+    /// The baseline times for `test`, oldest first; `None` for a span (any time inside it).
+    pub fn times(self, test: i64) -> Option<Vec<i64>> {
+        const WEEK: i64 = 7 * MICROS_PER_DAY;
+        let back = |n: u32, step: i64| (1..=i64::from(n)).rev().map(|k| test.saturating_sub(k * step)).collect();
+        match self {
+            Self::PreviousDays(n) => Some(back(n, MICROS_PER_DAY)),
+            Self::SameWeekday(n) => Some(back(n, WEEK)),
+            Self::Range(..) => None,
+        }
+    }
+
+    /// Whether `t` is a baseline time for `test`.
+    pub fn includes(self, t: i64, test: i64) -> bool {
+        match self {
+            Self::Range(start, end) => (start..=end).contains(&t) && t != test,
+            other => other.times(test).is_some_and(|times| times.contains(&t)),
+        }
+    }
+}
+
+/// Values per leaf and time step: the input of time-based root-cause analysis.
+#[derive(Debug, Clone, Default)]
+pub struct TimedLeaves {
+    /// Dimension names.
+    pub dimensions: Vec<String>,
+    /// Per row: dimension values, time (microseconds), numerator, denominator (ratio KPIs).
+    pub rows: Vec<(Vec<String>, i64, f64, Option<f64>)>,
+}
+
+impl TimedLeaves {
+    /// Whether the KPI is a ratio (rows carry denominators).
+    pub fn is_ratio(&self) -> bool {
+        self.rows.first().is_some_and(|r| r.3.is_some())
+    }
+
+    /// The KPI per time step over all leaves, in time order: the sum, or the ratio of sums.
+    pub fn totals(&self) -> Vec<(i64, Option<f64>)> {
+        let mut by_time: std::collections::BTreeMap<i64, [f64; 2]> = std::collections::BTreeMap::new();
+        for (_, t, num, den) in &self.rows {
+            let entry = by_time.entry(*t).or_insert([0.0; 2]);
+            entry[0] += num;
+            entry[1] += den.unwrap_or(0.0);
+        }
+        let ratio = self.is_ratio();
+        by_time
+            .into_iter()
+            .map(|(t, [num, den])| (t, if ratio { (den > 0.0).then(|| num / den) } else { Some(num) }))
+            .collect()
+    }
+
+    /// Leaves comparing `test` with the median of each leaf's values over the baseline
+    /// times: one unusual baseline time (an earlier anomaly) must not make the test look odd.
+    /// Baseline times without a row for a leaf are skipped.
+    pub fn compare(&self, test: i64, baseline: Baseline) -> Leaves {
+        /// Test (numerator, denominator), and the baseline's numerators and denominators.
+        #[derive(Default)]
+        struct Cell([f64; 2], Vec<f64>, Vec<f64>);
+        let mut cells: std::collections::BTreeMap<&Vec<String>, Cell> = std::collections::BTreeMap::new();
+        let times = baseline.times(test);
+        for (key, t, num, den) in &self.rows {
+            let on_test = *t == test;
+            let in_baseline = match &times {
+                Some(times) => times.contains(t),
+                None => baseline.includes(*t, test),
+            };
+            if !on_test && !in_baseline {
+                continue;
+            }
+            let cell = cells.entry(key).or_default();
+            if on_test {
+                cell.0[0] += num;
+                cell.0[1] += den.unwrap_or(0.0);
+            } else {
+                cell.1.push(*num);
+                cell.2.push(den.unwrap_or(0.0));
+            }
+        }
+        let median = |v: &[f64]| crate::stats::median(v).unwrap_or(0.0);
+        let mut leaves = Leaves::from_rows(
+            self.dimensions.clone(),
+            cells.iter().map(|(key, cell)| ((*key).clone(), median(&cell.1), cell.0[0])),
+        );
+        if self.is_ratio() {
+            leaves.denominators =
+                Some((cells.values().map(|c| median(&c.2)).collect(), cells.values().map(|c| c.0[1]).collect()));
+        }
+        leaves
+    }
+}
