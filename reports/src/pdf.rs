@@ -88,7 +88,28 @@ pub fn render(data: &ReportData) -> Vec<u8> {
     for (name, text) in &data.methods {
         w.paragraph(&format!("{name}. {text}"));
     }
-    w.finish(&format!("kpiscope report as of {}", data.as_of))
+    w.finish(&format!("kpiscope report as of {}", data.as_of), created(data))
+}
+
+/// The document's creation date: when the data it reports on was refreshed (so the same
+/// database gives the same bytes, as the ZIP does), else midnight of its as-of day; printpdf
+/// would write 1970-01-01. Refresh stamps are UTC.
+fn created(data: &ReportData) -> printpdf::DateTime {
+    let parsed = chrono::NaiveDateTime::parse_from_str(&data.refreshed_at, "%Y-%m-%d %H:%M:%S%.f")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(&data.refreshed_at, "%Y-%m-%d %H:%M"))
+        .or_else(|_| chrono::NaiveDate::parse_from_str(&data.as_of, "%Y-%m-%d").map(|d| d.and_time(Default::default())))
+        .unwrap_or_default();
+    use chrono::{Datelike, Timelike};
+    printpdf::DateTime {
+        date: printpdf::Date { year: parsed.year(), month: parsed.month() as u8, day: parsed.day() as u8 },
+        time: printpdf::Time {
+            hour: parsed.hour() as u8,
+            minute: parsed.minute() as u8,
+            second: parsed.second() as u8,
+            millisecond: 0,
+        },
+        offset: printpdf::Offset { hours: 0, minutes: 0, seconds: 0, milliseconds: 0 },
+    }
 }
 
 struct Writer {
@@ -353,7 +374,7 @@ impl Writer {
         self.y += figure.height * scale + 8.0;
     }
 
-    fn finish(mut self, footer: &str) -> Vec<u8> {
+    fn finish(mut self, footer: &str, created: printpdf::DateTime) -> Vec<u8> {
         self.new_page();
         let total = self.pages.len();
         let pages: Vec<PdfPage> = std::mem::take(&mut self.pages)
@@ -368,6 +389,10 @@ impl Writer {
             })
             .collect();
         let mut document = PdfDocument::new(footer);
+        let info = &mut document.metadata.info;
+        (info.creation_date, info.modification_date, info.metadata_date) = (created, created, created);
+        info.creator = "kpiscope report".to_string();
+        info.producer = format!("kpiscope {}", env!("CARGO_PKG_VERSION"));
         document.with_pages(pages);
         document.save(&PdfSaveOptions::default(), &mut Vec::new())
     }

@@ -101,6 +101,21 @@ fn report_pdf_renders_to_non_blank_pages_with_selectable_text() {
     assert!(pages >= 4, "{pages} pages");
     assert!(text.contains(&format!("page {pages} of {pages}")));
 
+    // The creation date is the refresh the report reads (printpdf alone writes 1970-01-01).
+    let refreshed: String = duckdb::Connection::open_with_flags(
+        &db,
+        duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly).unwrap(),
+    )
+    .unwrap()
+    .query_row("SELECT strftime(refreshed_at, '%Y-%m-%dT%H:%M:%S') FROM kpi_refresh", [], |r| r.get(0))
+    .unwrap();
+    let info = Command::new(poppler("pdfinfo")).arg("-isodates").arg(&pdf).output().expect("pdfinfo runs");
+    let info = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        info.lines().any(|l| l.starts_with("CreationDate:") && l.ends_with(&format!("{refreshed}Z"))),
+        "creation date {refreshed} not in:\n{info}"
+    );
+
     let prefix = dir.join("page");
     let render = Command::new(poppler("pdftoppm"))
         .args(["-r", "30", "-gray"])
