@@ -329,6 +329,11 @@ impl Loaded {
     }
 }
 
+/// The baseline root causes compare each anomalous time step with.
+const RCA_BASELINE: &str = "same_weekday_4w";
+/// How far back [`RCA_BASELINE`] reads: the same time of each of the four weeks before.
+const RCA_BASELINE_LOOKBACK: &str = "INTERVAL 28 DAY";
+
 /// What an incremental refresh starts from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incremental {
@@ -377,19 +382,22 @@ impl Plan<'_> {
 
     /// A SQL string literal holding a query over one KPI's leaves.
     fn leaves_of(&self, key: &str) -> String {
-        quote_literal(&format!("(SELECT * FROM kpi_leaves WHERE kpi = {})", quote_literal(key)))
+        Self::leaves_where(key, "true")
+    }
+
+    /// [`leaves_of`](Self::leaves_of) limited to the rows meeting `condition`.
+    fn leaves_where(key: &str, condition: &str) -> String {
+        quote_literal(&format!("(SELECT * FROM kpi_leaves WHERE kpi = {} AND {condition})", quote_literal(key)))
     }
 
     /// [`leaves_of`](Self::leaves_of) limited, in an incremental refresh, to what root causes
-    /// from `since` on compare against: the same time of the four weeks before
-    /// (`same_weekday_4w`).
+    /// from `since` on compare against: [`RCA_BASELINE_LOOKBACK`] before it.
     fn baseline_leaves_of(&self, key: &str) -> String {
         match &self.since {
             None => self.leaves_of(key),
-            Some(since) => quote_literal(&format!(
-                "(SELECT * FROM kpi_leaves WHERE kpi = {} AND ts >= CAST({since} AS TIMESTAMP) - INTERVAL 28 DAY)",
-                quote_literal(key)
-            )),
+            Some(since) => {
+                Self::leaves_where(key, &format!("ts >= CAST({since} AS TIMESTAMP) - {RCA_BASELINE_LOOKBACK}"))
+            }
         }
     }
 
@@ -622,9 +630,10 @@ impl Plan<'_> {
                 ));
                 format!(
                     "SELECT {kpi} AS kpi, r.* REPLACE (a.value AS value) FROM rca_anomalies({leaves}, ts := 'ts', {measure}, \
-                     dimensions := {dims}, top := 5, baseline := 'same_weekday_4w', anomalies := {flagged}) r \
+                     dimensions := {dims}, top := 5, baseline := {baseline}, anomalies := {flagged}) r \
                      JOIN kpi_anomalies a ON a.kpi = {kpi} AND a.ts = r.ts",
                     leaves = self.baseline_leaves_of(&k.key),
+                    baseline = quote_literal(RCA_BASELINE),
                     measure = Self::leaf_measure(&k.measure),
                     dims = self.dimension_list(),
                 )

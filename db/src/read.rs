@@ -60,6 +60,9 @@ impl Cell {
     }
 }
 
+/// How a TIMESTAMP cell is written as text (microseconds dropped); parse it back with this.
+pub const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
 impl fmt::Display for Cell {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -70,7 +73,7 @@ impl fmt::Display for Cell {
             Cell::Float(v) if v.abs() >= 1.0 => write!(f, "{v:.2}"),
             Cell::Float(v) => write!(f, "{v:.4}"),
             Cell::Text(v) => f.write_str(v),
-            Cell::Timestamp(v) => write!(f, "{}", v.format("%Y-%m-%d %H:%M:%S")),
+            Cell::Timestamp(v) => write!(f, "{}", v.format(TIMESTAMP_FORMAT)),
             Cell::Date(v) => write!(f, "{v}"),
         }
     }

@@ -5,6 +5,7 @@
 //! PDF base font Helvetica (nothing to embed), whose widths we approximate for wrapping.
 
 use crate::data::{ReportData, TextTable};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, Timelike};
 use kpiscope_charts::{Anchor, Color as ChartColor, Figure, Shape};
 use printpdf::{
     BuiltinFont, Color, Line, LineDashPattern, LinePoint, Mm, Op, PaintMode, PdfDocument, PdfFontHandle, PdfPage,
@@ -95,11 +96,9 @@ pub fn render(data: &ReportData) -> Vec<u8> {
 /// database gives the same bytes, as the ZIP does), else midnight of its as-of day; printpdf
 /// would write 1970-01-01. Refresh stamps are UTC.
 fn created(data: &ReportData) -> printpdf::DateTime {
-    let parsed = chrono::NaiveDateTime::parse_from_str(&data.refreshed_at, "%Y-%m-%d %H:%M:%S%.f")
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(&data.refreshed_at, "%Y-%m-%d %H:%M"))
-        .or_else(|_| chrono::NaiveDate::parse_from_str(&data.as_of, "%Y-%m-%d").map(|d| d.and_time(Default::default())))
+    let parsed = NaiveDateTime::parse_from_str(&data.refreshed_at, kpiscope_db::read::TIMESTAMP_FORMAT)
+        .or_else(|_| NaiveDate::parse_from_str(&data.as_of, "%Y-%m-%d").map(|d| d.and_time(Default::default())))
         .unwrap_or_default();
-    use chrono::{Datelike, Timelike};
     printpdf::DateTime {
         date: printpdf::Date { year: parsed.year(), month: parsed.month() as u8, day: parsed.day() as u8 },
         time: printpdf::Time {
