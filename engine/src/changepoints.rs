@@ -7,6 +7,7 @@
 //! between the de-seasonalised segments before and after it.
 
 use crate::error::{EngineError, Result};
+use crate::frame::{ts_column, Column, GroupError, Grouped, Table};
 use crate::stats::{median, robust_location_scale};
 use augurs::changepoint::{Detector, NormalGammaDetector};
 
@@ -134,6 +135,25 @@ pub fn change_points_series(
     let period = period.unwrap_or_else(|| crate::series::default_period(regular.step));
     let verdicts = change_points(&regular.values, period)?;
     Ok((regular.ts, regular.values, verdicts))
+}
+
+/// `change_points`' result: per group and step of the sampling grid, `ts`, the (filled)
+/// value, whether a segment starts there, its probability and the means either side.
+pub fn table(input: &Grouped, period: Option<usize>) -> std::result::Result<Table, GroupError> {
+    let results = input.each(|g| change_points_series(&g.ts, &g.values, period))?;
+    let counts: Vec<usize> = results.iter().map(|r| r.0.len()).collect();
+    let mut columns = input.group_columns(&counts);
+    let verdicts: Vec<&ChangePoint> = results.iter().flat_map(|r| r.2.iter()).collect();
+    let mean = |f: fn(&ChangePoint) -> f64| Column::Double(verdicts.iter().map(|c| Some(f(c))).collect());
+    columns.extend([
+        ("ts".to_string(), ts_column(input.is_date, results.iter().flat_map(|r| r.0.iter().copied()).collect())),
+        ("value".to_string(), Column::Double(results.iter().flat_map(|r| r.1.iter().map(|v| Some(*v))).collect())),
+        ("is_change_point".to_string(), Column::Boolean(verdicts.iter().map(|c| Some(c.is_change_point)).collect())),
+        ("probability".to_string(), Column::Double(verdicts.iter().map(|c| c.probability).collect())),
+        ("mean_before".to_string(), mean(|c| c.mean_before)),
+        ("mean_after".to_string(), mean(|c| c.mean_after)),
+    ]);
+    Ok(Table::new(columns))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! absolute scaled error. Input is a regular series without gaps (callers fill them).
 
 use crate::error::{EngineError, Result};
+use crate::frame::{ts_column, Column, GroupError, Grouped, Table};
 use crate::series::regularize;
 use augurs::ets::{trend::AutoETSTrendModel, AutoETS};
 use augurs::mstl::MSTLModel;
@@ -389,6 +390,98 @@ pub fn compare_series(
     let regular = regularize(ts, values)?;
     let period = period.unwrap_or_else(|| crate::series::default_period(regular.step));
     Ok(backtest(recent(&regular.values), period, horizon, folds, level))
+}
+
+/// `forecast_kpi`' and `compare_models`' settings as a front receives them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ForecastArguments {
+    /// `horizon`, in steps.
+    pub horizon: Option<i64>,
+    /// `level` of the interval.
+    pub level: Option<f64>,
+    /// `model` (forecasts only).
+    pub model: Option<String>,
+    /// `period`, in samples.
+    pub period: Option<i64>,
+    /// `folds` (backtests only).
+    pub folds: Option<i64>,
+}
+
+/// Checked forecast settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ForecastSettings {
+    /// Steps ahead (forecasts) or per fold (backtests).
+    pub horizon: usize,
+    /// Interval level.
+    pub level: f64,
+    /// The model to forecast with.
+    pub model: Model,
+    /// Seasonal period; `None` infers it.
+    pub period: Option<usize>,
+    /// Backtest folds.
+    pub folds: usize,
+}
+
+impl ForecastArguments {
+    /// The checked settings; `default_horizon` is 30 for forecasts and 14 for backtests.
+    pub fn settings(&self, default_horizon: usize) -> Result<ForecastSettings> {
+        use crate::args::{integer, number};
+        Ok(ForecastSettings {
+            horizon: integer("horizon", self.horizon, 1, MAX_HORIZON as i64)?.map_or(default_horizon, |h| h as usize),
+            level: number("level", self.level, 0.01, 0.999)?.unwrap_or(0.9),
+            model: self.model.as_deref().map(Model::parse).transpose()?.unwrap_or_default(),
+            period: crate::series::period(self.period)?,
+            folds: integer("folds", self.folds, 1, 20)?.map_or(3, |f| f as usize),
+        })
+    }
+}
+
+/// `forecast_kpi`'s result: per group, `horizon` rows of `ts`, `yhat`, the interval and the
+/// model that made it.
+pub fn forecast_table(input: &Grouped, settings: &ForecastSettings) -> std::result::Result<Table, GroupError> {
+    let s = settings;
+    let results = input.each(|g| forecast_series(&g.ts, &g.values, s.period, s.model, s.horizon, s.level))?;
+    let counts: Vec<usize> = results.iter().map(|r| r.ts.len()).collect();
+    let mut columns = input.group_columns(&counts);
+    let number = |f: fn(&Forecast) -> &Vec<f64>| {
+        Column::Double(results.iter().flat_map(|r| f(&r.forecast).iter().map(|v| Some(*v))).collect())
+    };
+    columns.extend([
+        ("ts".to_string(), ts_column(input.is_date, results.iter().flat_map(|r| r.ts.iter().copied()).collect())),
+        ("yhat".to_string(), number(|f| &f.point)),
+        ("yhat_lower".to_string(), number(|f| &f.lower)),
+        ("yhat_upper".to_string(), number(|f| &f.upper)),
+        (
+            "model".to_string(),
+            Column::Text(
+                results.iter().flat_map(|r| std::iter::repeat_n(Some(r.forecast.label()), r.ts.len())).collect(),
+            ),
+        ),
+    ]);
+    Ok(Table::new(columns))
+}
+
+/// `compare_models`' result: per group, one row per model with its backtest errors and rank
+/// (a metric that is not finite is NULL).
+pub fn compare_table(input: &Grouped, settings: &ForecastSettings) -> std::result::Result<Table, GroupError> {
+    let s = settings;
+    let results = input.each(|g| compare_series(&g.ts, &g.values, s.period, s.horizon, s.folds, s.level))?;
+    let counts: Vec<usize> = results.iter().map(Vec::len).collect();
+    let mut columns = input.group_columns(&counts);
+    let rows: Vec<&ModelScore> = results.iter().flatten().collect();
+    let metric =
+        |f: fn(&ModelScore) -> f64| Column::Double(rows.iter().map(|m| Some(f(m)).filter(|v| v.is_finite())).collect());
+    columns.extend([
+        ("model".to_string(), Column::Text(rows.iter().map(|m| Some(m.model.name().to_string())).collect())),
+        ("folds".to_string(), Column::BigInt(rows.iter().map(|m| Some(m.folds as i64)).collect())),
+        ("mae".to_string(), metric(|m| m.mae)),
+        ("rmse".to_string(), metric(|m| m.rmse)),
+        ("smape".to_string(), metric(|m| m.smape)),
+        ("mase".to_string(), metric(|m| m.mase)),
+        ("coverage".to_string(), metric(|m| m.coverage)),
+        ("rank".to_string(), Column::BigInt(rows.iter().map(|m| Some(m.rank as i64)).collect())),
+    ]);
+    Ok(Table::new(columns))
 }
 
 #[cfg(test)]

@@ -5,11 +5,13 @@
 //! functions to their own worlds. Timestamps are microseconds since the Unix epoch and dates
 //! are days since the Unix epoch, the same encodings DuckDB uses, so adapters copy integers.
 
+pub mod args;
 pub mod changepoints;
 pub mod detect;
 pub mod error;
 pub mod evaluate;
 pub mod forecast;
+pub mod frame;
 pub mod rca;
 pub mod seasonality;
 pub mod series;

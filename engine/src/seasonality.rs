@@ -13,7 +13,9 @@
 //! The first differences were tried too: they amplify noise over smooth seasons.
 
 use crate::error::Result;
+use crate::frame::{Column, GroupError, Grouped, Table};
 use crate::series::{default_period, regularize, MAX_PERIOD};
+use crate::MICROS_PER_DAY;
 
 /// Smallest autocorrelation that counts as a season.
 pub const MIN_STRENGTH: f64 = 0.2;
@@ -122,6 +124,47 @@ pub fn seasonality(ts: &[i64], values: &[Option<f64>]) -> Result<Seasonality> {
         default_period: default_period(regular.step),
         seasons: seasons(&regular.values),
     })
+}
+
+/// `detect_seasonality`'s result: per group its seasons, strongest first (period, in days,
+/// strength, rank) and the period the other functions default to; a series without a season
+/// still gets one row (period NULL), so every group is answered.
+pub fn table(input: &Grouped) -> std::result::Result<Table, GroupError> {
+    /// One output row: the season (period, period in days, strength, rank), if any.
+    struct Row {
+        season: Option<(i64, f64, f64, i32)>,
+        default_period: i64,
+    }
+    let results = input.each(|g| seasonality(&g.ts, &g.values))?;
+    let rows: Vec<Vec<Row>> = results
+        .iter()
+        .map(|r| {
+            let default_period = r.default_period as i64;
+            if r.seasons.is_empty() {
+                return vec![Row { season: None, default_period }];
+            }
+            let days = |p: usize| p as f64 * r.step as f64 / MICROS_PER_DAY as f64;
+            r.seasons
+                .iter()
+                .enumerate()
+                .map(|(k, s)| Row {
+                    season: Some((s.period as i64, days(s.period), s.strength, k as i32 + 1)),
+                    default_period,
+                })
+                .collect()
+        })
+        .collect();
+    let counts: Vec<usize> = rows.iter().map(Vec::len).collect();
+    let mut columns = input.group_columns(&counts);
+    let flat: Vec<Row> = rows.into_iter().flatten().collect();
+    columns.extend([
+        ("period".to_string(), Column::BigInt(flat.iter().map(|r| r.season.map(|s| s.0)).collect())),
+        ("period_days".to_string(), Column::Double(flat.iter().map(|r| r.season.map(|s| s.1)).collect())),
+        ("strength".to_string(), Column::Double(flat.iter().map(|r| r.season.map(|s| s.2)).collect())),
+        ("rank".to_string(), Column::Integer(flat.iter().map(|r| r.season.map(|s| s.3)).collect())),
+        ("default_period".to_string(), Column::BigInt(flat.iter().map(|r| Some(r.default_period)).collect())),
+    ]);
+    Ok(Table::new(columns))
 }
 
 #[cfg(test)]

@@ -28,6 +28,12 @@ pub fn check<T>(ts: &[i64], values: &[T]) -> Result<()> {
     Ok(())
 }
 
+/// The `period` setting every series function takes: samples per season in
+/// `1..=MAX_PERIOD`, `None` to infer it from the cadence ([`default_period`]).
+pub fn period(given: Option<i64>) -> Result<Option<usize>> {
+    Ok(crate::args::integer("period", given, 1, MAX_PERIOD as i64)?.map(|p| p as usize))
+}
+
 /// The sampling step: the most common gap between consecutive timestamps (a day when there
 /// are fewer than two).
 pub fn sampling_step(ts: &[i64]) -> i64 {

@@ -16,6 +16,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Binomial, Distribution, StandardNormal};
 
 use crate::error::{EngineError, Result};
+use crate::frame::{Column, Table};
 
 /// Channel values, in output order.
 pub const CHANNELS: [&str; 2] = ["App", "Web"];
@@ -462,6 +463,88 @@ pub fn generate(config: &GeneratorConfig) -> Result<KpiData> {
         }
     }
     Ok(KpiData { rows, anomalies })
+}
+
+/// `generate_kpi_data`' settings as a front receives them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct GeneratorArguments {
+    /// `days`.
+    pub days: Option<i64>,
+    /// `start`.
+    pub start: Option<NaiveDate>,
+    /// `seed`.
+    pub seed: Option<i64>,
+    /// `anomalies`.
+    pub anomalies: Option<i64>,
+}
+
+impl GeneratorArguments {
+    /// The checked configuration, with defaults for what was not given.
+    pub fn config(&self) -> Result<GeneratorConfig> {
+        use crate::args::integer;
+        let defaults = GeneratorConfig::default();
+        let config = GeneratorConfig {
+            days: integer("days", self.days, 1, MAX_DAYS as i64)?.map_or(defaults.days, |d| d as u32),
+            start: self.start.unwrap_or(defaults.start),
+            seed: integer("seed", self.seed, 0, i64::MAX)?.map_or(defaults.seed, |s| s as u64),
+            anomalies: integer("anomalies", self.anomalies, 0, MAX_DAYS as i64)?
+                .map_or(defaults.anomalies, |a| a as u32),
+        };
+        validate(&config)?;
+        Ok(config)
+    }
+}
+
+/// `generate_kpi_data`'s result: one row per day and segment.
+pub fn data_table(data: &KpiData) -> Table {
+    let rows = &data.rows;
+    let text = |f: fn(&KpiRow) -> &'static str| Column::Text(rows.iter().map(|r| Some(f(r).to_string())).collect());
+    let count = |f: fn(&KpiRow) -> i64| Column::BigInt(rows.iter().map(|r| Some(f(r))).collect());
+    let number = |f: fn(&KpiRow) -> Option<f64>| Column::Double(rows.iter().map(f).collect());
+    let col = |name: &str, values: Column| (name.to_string(), values);
+    Table::new(vec![
+        col("day", Column::Date(rows.iter().map(|r| Some(crate::epoch_days(r.day))).collect())),
+        col("channel", text(|r| r.channel)),
+        col("region", text(|r| r.region)),
+        col("cohort", text(|r| r.cohort)),
+        col("sessions", count(|r| r.sessions)),
+        col("dau", count(|r| r.dau)),
+        col("orders", count(|r| r.orders)),
+        col("successful_payments", count(|r| r.successful_payments)),
+        col("revenue", number(|r| Some(r.revenue))),
+        col("conversion_rate", number(|r| r.conversion_rate)),
+        col("payment_success_rate", number(|r| r.payment_success_rate)),
+        col("bounce_rate", number(|r| Some(r.bounce_rate))),
+        col("cac", number(|r| r.cac)),
+        col(
+            "injected_anomaly",
+            Column::Text(rows.iter().map(|r| r.injected_anomaly.map(|k| k.as_str().to_string())).collect()),
+        ),
+    ])
+}
+
+/// `generate_kpi_anomalies`' result: the ground truth, one row per injected anomaly.
+pub fn anomalies_table(data: &KpiData) -> Table {
+    let list = &data.anomalies;
+    let col = |name: &str, values: Column| (name.to_string(), values);
+    let text = |f: &dyn Fn(&InjectedAnomaly) -> Option<String>| Column::Text(list.iter().map(f).collect());
+    let day = |f: fn(&InjectedAnomaly) -> NaiveDate| {
+        Column::Date(list.iter().map(|a| Some(crate::epoch_days(f(a)))).collect())
+    };
+    let number = |f: fn(&InjectedAnomaly) -> f64| Column::Double(list.iter().map(|a| Some(f(a))).collect());
+    Table::new(vec![
+        col("anomaly_id", Column::Integer(list.iter().map(|a| Some(a.id as i32)).collect())),
+        col("kind", text(&|a| Some(a.kind.as_str().to_string()))),
+        col("driver", text(&|a| Some(a.kind.driver().to_string()))),
+        col("segment", text(&|a| Some(a.scope.label()))),
+        col("channel", text(&|a| a.scope.channel.map(|i| CHANNELS[i].to_string()))),
+        col("region", text(&|a| a.scope.region.map(|i| REGIONS[i].to_string()))),
+        col("cohort", text(&|a| a.scope.cohort.map(|i| COHORTS[i].to_string()))),
+        col("start_day", day(|a| a.start)),
+        col("end_day", day(|a| a.end)),
+        col("magnitude", number(|a| a.magnitude)),
+        col("revenue_share", number(|a| a.revenue_share)),
+    ])
 }
 
 #[cfg(test)]

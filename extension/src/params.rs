@@ -76,24 +76,19 @@ pub fn text(bind: &BindInfo, name: &str) -> CallResult<Option<String>> {
     Ok(named(bind, name)?.map(|v| v.to_string()))
 }
 
-/// A BIGINT parameter checked against an inclusive range.
-pub fn integer(bind: &BindInfo, name: &str, min: i64, max: i64) -> CallResult<Option<i64>> {
-    let Some(value) = named(bind, name)? else { return Ok(None) };
-    let value = value.to_int64();
-    if value < min || value > max {
-        return Err(fail(format!("{name} must be between {min} and {max}, got {value}")));
-    }
-    Ok(Some(value))
+/// A BIGINT parameter as given (the engine checks settings it owns, see `kpiscope_engine::args`).
+pub fn integer(bind: &BindInfo, name: &str) -> CallResult<Option<i64>> {
+    Ok(named(bind, name)?.map(|v| v.to_int64()))
 }
 
-/// A DOUBLE parameter checked against an inclusive range (NaN is refused).
-pub fn double(bind: &BindInfo, name: &str, min: f64, max: f64) -> CallResult<Option<f64>> {
-    let Some(value) = named(bind, name)? else { return Ok(None) };
-    let value = value.to_double();
-    if !(min..=max).contains(&value) {
-        return Err(fail(format!("{name} must be between {min} and {max}, got {value}")));
-    }
-    Ok(Some(value))
+/// A BIGINT parameter checked against an inclusive range.
+pub fn integer_in(bind: &BindInfo, name: &'static str, min: i64, max: i64) -> CallResult<Option<i64>> {
+    kpiscope_engine::args::integer(name, integer(bind, name)?, min, max).map_err(fail)
+}
+
+/// A DOUBLE parameter as given.
+pub fn double(bind: &BindInfo, name: &str) -> CallResult<Option<f64>> {
+    Ok(named(bind, name)?.map(|v| v.to_double()))
 }
 
 /// A TIMESTAMP parameter.

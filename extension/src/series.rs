@@ -1,35 +1,12 @@
 //! Reading time series for the functions that take `ts`, `value` and `group_by`: the value
-//! aggregated per timestamp and group, in group and time order, one series per group.
+//! aggregated per timestamp and group by DuckDB, in group and time order, one series per group
+//! (the engine's [`Grouped`]).
 
 use crate::guard::{fail, CallResult};
 use crate::params;
 use crate::source::{explain, quote_ident, Reader, Source};
-use crate::table::Values;
 use duckdb::vtab::BindInfo;
-use kpiscope_engine::MICROS_PER_DAY;
-
-/// One group's series.
-pub struct Group {
-    /// The group's values of the `group_by` columns (as text; NULL stays NULL).
-    pub key: Vec<Option<String>>,
-    /// Timestamps in microseconds, strictly increasing.
-    pub ts: Vec<i64>,
-    /// The aggregated value per timestamp; `None` when NULL.
-    pub values: Vec<Option<f64>>,
-    /// Per timestamp, whether any of its rows meets the `label` condition (empty when the
-    /// function takes no `label`).
-    pub labels: Vec<bool>,
-}
-
-/// Every group's series, and how to write timestamps back.
-pub struct Series {
-    /// The `group_by` columns.
-    pub group_by: Vec<String>,
-    /// Whether `ts` is a DATE (else written back as TIMESTAMP).
-    pub is_date: bool,
-    /// Groups in key order.
-    pub groups: Vec<Group>,
-}
+use kpiscope_engine::frame::{Group, GroupError, Grouped};
 
 /// What to read: the parameters every series function shares, parsed once.
 pub struct Spec {
@@ -66,7 +43,7 @@ impl Spec {
 
     /// Reads the series. `reserved` are the function's output column names, which a group
     /// column may not take.
-    pub fn read(self, reader: &Reader, reserved: &[&str]) -> CallResult<Series> {
+    pub fn read(self, reader: &Reader, reserved: &[String]) -> CallResult<Grouped> {
         let source = Source::open(reader, "source", &self.source)?;
         let ts = source.time_column(self.ts)?;
         let is_date = source.require_temporal("ts", &ts)?;
@@ -74,7 +51,7 @@ impl Spec {
         let value_sql = source.value_expression(&value)?;
         let group_by = self.group_by;
         source.require_columns("group_by", &group_by)?;
-        if let Some(column) = group_by.iter().find(|c| reserved.contains(&c.as_str())) {
+        if let Some(column) = group_by.iter().find(|c| reserved.contains(c)) {
             return Err(fail(format!(
                 "group_by column '{column}' clashes with an output column; rename it in a query"
             )));
@@ -136,64 +113,11 @@ impl Spec {
                 labels: if labelled { g.iter().map(|r| r.3).collect() } else { Vec::new() },
             })
             .collect();
-        Ok(Series { group_by, is_date, groups })
+        Ok(Grouped { group_by, is_date, groups })
     }
 }
 
-/// Timestamps (microseconds) as an output column of the input's type: DATE or TIMESTAMP.
-pub fn ts_values(is_date: bool, ts: Vec<i64>) -> Values {
-    if is_date {
-        Values::Date(ts.iter().map(|t| Some(t.div_euclid(MICROS_PER_DAY) as i32)).collect())
-    } else {
-        Values::Timestamp(ts.into_iter().map(Some).collect())
-    }
-}
-
-impl Group {
-    /// The group as `col=value, ...` for messages; empty without `group_by`.
-    pub fn describe(&self, group_by: &[String]) -> String {
-        group_by
-            .iter()
-            .zip(&self.key)
-            .map(|(name, value)| format!("{name}={}", value.as_deref().unwrap_or("NULL")))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-impl Series {
-    /// The group columns, each group's key repeated `counts[g]` times (its number of rows).
-    pub fn group_columns(&self, counts: &[usize]) -> Vec<(String, Values)> {
-        self.group_by
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                let values = self
-                    .groups
-                    .iter()
-                    .zip(counts)
-                    .flat_map(|(g, n)| std::iter::repeat_n(g.key[i].clone(), *n))
-                    .collect();
-                (name.clone(), Values::Varchar(values))
-            })
-            .collect()
-    }
-
-    /// Runs `f` on every group's series, naming the group in the first error.
-    pub fn each<T: Send>(
-        &self,
-        value: &str,
-        f: impl Fn(&Group) -> kpiscope_engine::error::Result<T> + Sync,
-    ) -> CallResult<Vec<T>> {
-        use rayon::prelude::*;
-        let results: Vec<_> = self.groups.par_iter().map(|g| f(g).map_err(|e| (g, e))).collect();
-        results.into_iter().collect::<Result<Vec<_>, _>>().map_err(|(group, error)| self.error(value, group, error))
-    }
-
-    /// An engine error about one group's series, with the value and the group named.
-    pub fn error(&self, value: &str, group: &Group, error: kpiscope_engine::EngineError) -> Box<dyn std::error::Error> {
-        let which = group.describe(&self.group_by);
-        let place = if which.is_empty() { String::new() } else { format!(" (group {which})") };
-        fail(format!("value '{value}'{place}: {error}"))
-    }
+/// An engine error in one group, as this function's error message.
+pub fn failed(value: &str) -> impl Fn(GroupError) -> Box<dyn std::error::Error> + '_ {
+    move |error| fail(error.message(value))
 }

@@ -1,96 +1,63 @@
-//! A column-oriented result set computed at bind time and streamed out in vector-sized
-//! chunks. Every table function builds one of these, so writing DuckDB vectors lives in one
-//! place.
+//! A function's result (an engine [`Table`], computed at bind time) streamed out in
+//! vector-sized chunks, so writing DuckDB vectors lives in one place.
 
 use duckdb::core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId};
 use duckdb::vtab::BindInfo;
+use kpiscope_engine::frame::{Column, Table};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// One output column's values; `None` is SQL NULL.
-pub enum Values {
-    /// DATE: days since 1970-01-01.
-    Date(Vec<Option<i32>>),
-    /// TIMESTAMP: microseconds since 1970-01-01.
-    Timestamp(Vec<Option<i64>>),
-    /// INTEGER.
-    Integer(Vec<Option<i32>>),
-    /// BIGINT.
-    BigInt(Vec<Option<i64>>),
-    /// DOUBLE.
-    Double(Vec<Option<f64>>),
-    /// BOOLEAN.
-    Boolean(Vec<Option<bool>>),
-    /// VARCHAR.
-    Varchar(Vec<Option<String>>),
-}
-
-impl Values {
-    fn logical_type(&self) -> LogicalTypeId {
-        match self {
-            Values::Date(_) => LogicalTypeId::Date,
-            Values::Timestamp(_) => LogicalTypeId::Timestamp,
-            Values::Integer(_) => LogicalTypeId::Integer,
-            Values::BigInt(_) => LogicalTypeId::Bigint,
-            Values::Double(_) => LogicalTypeId::Double,
-            Values::Boolean(_) => LogicalTypeId::Boolean,
-            Values::Varchar(_) => LogicalTypeId::Varchar,
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self {
-            Values::Date(v) | Values::Integer(v) => v.len(),
-            Values::Timestamp(v) | Values::BigInt(v) => v.len(),
-            Values::Double(v) => v.len(),
-            Values::Boolean(v) => v.len(),
-            Values::Varchar(v) => v.len(),
-        }
+/// DuckDB's type for an engine column.
+fn logical_type(column: &Column) -> LogicalTypeId {
+    match column {
+        Column::Date(_) => LogicalTypeId::Date,
+        Column::Timestamp(_) => LogicalTypeId::Timestamp,
+        Column::Integer(_) => LogicalTypeId::Integer,
+        Column::BigInt(_) => LogicalTypeId::Bigint,
+        Column::Double(_) => LogicalTypeId::Double,
+        Column::Boolean(_) => LogicalTypeId::Boolean,
+        Column::Text(_) => LogicalTypeId::Varchar,
     }
 }
 
-/// Named columns of equal length.
-pub struct ResultTable {
-    columns: Vec<(String, Values)>,
+/// A function's result as its bind data.
+pub struct ResultTable(Table);
+
+impl From<Table> for ResultTable {
+    fn from(table: Table) -> Self {
+        ResultTable(table)
+    }
 }
 
 impl ResultTable {
-    /// Builds a table; all columns must have the same length.
-    pub fn new(columns: Vec<(String, Values)>) -> Self {
-        let rows = columns.first().map_or(0, |(_, v)| v.len());
-        assert!(columns.iter().all(|(_, v)| v.len() == rows), "result columns differ in length");
-        Self { columns }
+    /// Builds a table from columns of equal length.
+    pub fn new(columns: Vec<(String, Column)>) -> Self {
+        ResultTable(Table::new(columns))
     }
 
     /// Declares the columns as the function's result schema.
     pub fn declare(&self, bind: &BindInfo) {
-        for (name, values) in &self.columns {
-            bind.add_result_column(name, LogicalTypeHandle::from(values.logical_type()));
+        for (name, column) in self.0.columns() {
+            bind.add_result_column(name, LogicalTypeHandle::from(logical_type(column)));
         }
     }
 
-    /// Column names, in order.
-    #[cfg(test)]
-    pub fn names(&self) -> Vec<&str> {
-        self.columns.iter().map(|(name, _)| name.as_str()).collect()
-    }
-
     fn rows(&self) -> usize {
-        self.columns.first().map_or(0, |(_, v)| v.len())
+        self.0.rows()
     }
 
     /// Writes the next chunk of rows, advancing `cursor`; writes zero rows when done.
     pub fn write_next(&self, cursor: &AtomicUsize, output: &mut DataChunkHandle) {
-        let capacity = if self.columns.is_empty() { 0 } else { output.flat_vector(0).capacity() };
+        let capacity = if self.0.columns().is_empty() { 0 } else { output.flat_vector(0).capacity() };
         let start = cursor.fetch_add(capacity, Ordering::Relaxed).min(self.rows());
         let end = (start + capacity).min(self.rows());
-        for (index, (_, values)) in self.columns.iter().enumerate() {
+        for (index, (_, values)) in self.0.columns().iter().enumerate() {
             let mut vector = output.flat_vector(index);
             match values {
-                Values::Date(v) | Values::Integer(v) => write_primitive(&mut vector, &v[start..end]),
-                Values::Timestamp(v) | Values::BigInt(v) => write_primitive(&mut vector, &v[start..end]),
-                Values::Double(v) => write_primitive(&mut vector, &v[start..end]),
-                Values::Boolean(v) => write_primitive(&mut vector, &v[start..end]),
-                Values::Varchar(v) => {
+                Column::Date(v) | Column::Integer(v) => write_primitive(&mut vector, &v[start..end]),
+                Column::Timestamp(v) | Column::BigInt(v) => write_primitive(&mut vector, &v[start..end]),
+                Column::Double(v) => write_primitive(&mut vector, &v[start..end]),
+                Column::Boolean(v) => write_primitive(&mut vector, &v[start..end]),
+                Column::Text(v) => {
                     for (row, value) in v[start..end].iter().enumerate() {
                         match value {
                             Some(text) => vector.insert(row, text.as_str()),
@@ -105,7 +72,7 @@ impl ResultTable {
 }
 
 fn write_primitive<T: Copy + Default>(vector: &mut duckdb::core::FlatVector<'_>, values: &[Option<T>]) {
-    // SAFETY: the vector's physical type matches T (both come from the same `Values`
+    // SAFETY: the vector's physical type matches T (both come from the same `Column`
     // variant) and `values` is no longer than the chunk capacity `write_next` sized it to.
     #[allow(unsafe_code)]
     let slots = unsafe { vector.as_mut_slice_with_len::<T>(values.len()) };

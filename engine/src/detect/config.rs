@@ -251,6 +251,47 @@ impl DetectConfig {
     }
 }
 
+/// `detect_anomalies`' settings as a front receives them: each one optional, names as text.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DetectArguments {
+    /// `method`.
+    pub method: Option<String>,
+    /// `sensitivity`.
+    pub sensitivity: Option<String>,
+    /// `period`, in samples.
+    pub period: Option<i64>,
+    /// `direction`.
+    pub direction: Option<String>,
+    /// `min_delta`.
+    pub min_delta: Option<f64>,
+    /// `min_pct`.
+    pub min_pct: Option<f64>,
+    /// `min_history`.
+    pub min_history: Option<i64>,
+    /// `cooldown`.
+    pub cooldown: Option<i64>,
+}
+
+impl DetectArguments {
+    /// The settings, checked, with defaults for what was not given (events come separately).
+    pub fn config(&self) -> Result<DetectConfig> {
+        use crate::args::{integer, number};
+        Ok(DetectConfig {
+            method: self.method.as_deref().map(Method::parse).transpose()?.unwrap_or_default(),
+            sensitivity: self.sensitivity.as_deref().map(Sensitivity::parse).transpose()?.unwrap_or_default(),
+            period: crate::series::period(self.period)?,
+            noise: NoiseControls {
+                min_delta: number("min_delta", self.min_delta, 0.0, f64::MAX)?.unwrap_or(0.0),
+                min_pct: number("min_pct", self.min_pct, 0.0, f64::MAX)?.unwrap_or(0.0),
+                direction: self.direction.as_deref().map(Direction::parse).transpose()?.unwrap_or_default(),
+                min_history: integer("min_history", self.min_history, 0, 1_000_000)?.unwrap_or(0) as usize,
+                cooldown: integer("cooldown", self.cooldown, 0, 1_000_000)?.map(|c| c as usize),
+            },
+            events: Vec::new(),
+        })
+    }
+}
+
 /// The verdict for one point.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detection {

@@ -34,6 +34,7 @@ mod streaming;
 mod tails;
 
 use crate::error::{EngineError, Result};
+use crate::frame::{ts_column, Column, GroupError, Grouped, Table};
 use crate::series::{self, default_period, Grid, MAX_PERIOD};
 use crate::MICROS_PER_DAY;
 use streaming::Scale;
@@ -200,6 +201,30 @@ pub type SeriesRef<'a> = (&'a [i64], &'a [Option<f64>]);
 pub fn detect_many(series: &[SeriesRef<'_>], config: &DetectConfig) -> Vec<Result<Vec<Detection>>> {
     use rayon::prelude::*;
     series.par_iter().map(|(ts, values)| detect(ts, values, config)).collect()
+}
+
+/// `detect_anomalies`' result: per group and time step, the group columns, `ts`, `value` and
+/// the verdict's columns (see [`Detection`]), for every front.
+pub fn table(input: &Grouped, config: &DetectConfig) -> std::result::Result<Table, GroupError> {
+    let verdicts = input.each(|g| detect(&g.ts, &g.values, config))?;
+    let counts: Vec<usize> = verdicts.iter().map(Vec::len).collect();
+    let mut columns = input.group_columns(&counts);
+    let rows: Vec<&Detection> = verdicts.iter().flatten().collect();
+    let number = |f: fn(&Detection) -> Option<f64>| Column::Double(rows.iter().map(|d| f(d)).collect());
+    columns.extend([
+        ("ts".to_string(), ts_column(input.is_date, input.groups.iter().flat_map(|g| g.ts.iter().copied()).collect())),
+        ("value".to_string(), Column::Double(input.groups.iter().flat_map(|g| g.values.iter().copied()).collect())),
+        ("expected".to_string(), number(|d| d.expected)),
+        ("lower".to_string(), number(|d| d.lower)),
+        ("upper".to_string(), number(|d| d.upper)),
+        ("score".to_string(), number(|d| d.score)),
+        ("is_anomaly".to_string(), Column::Boolean(rows.iter().map(|d| Some(d.is_anomaly)).collect())),
+        ("severity".to_string(), Column::Text(rows.iter().map(|d| Some(d.severity.as_str().to_string())).collect())),
+        ("incident_id".to_string(), Column::BigInt(rows.iter().map(|d| d.incident_id.map(i64::from)).collect())),
+        ("incident_start".to_string(), Column::Boolean(rows.iter().map(|d| Some(d.incident_start)).collect())),
+        ("explanation".to_string(), Column::Text(rows.iter().map(|d| Some(d.explanation.clone())).collect())),
+    ]);
+    Ok(Table::new(columns))
 }
 
 #[cfg(test)]

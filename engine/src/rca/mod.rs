@@ -22,10 +22,12 @@
 mod baseline;
 mod contributions;
 mod localize;
+mod output;
 
 pub use baseline::{Baseline, TimedLeaves};
 pub use contributions::{contributions, Contribution};
 pub use localize::{leaf_states, localize, LeafState, LocalizeConfig};
+pub use output::{contributions_table, finding_columns, leaves_from_runs, max_depth, timed_from_runs};
 
 use std::collections::HashMap;
 

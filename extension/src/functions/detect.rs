@@ -6,11 +6,10 @@ use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
 use crate::series::{self, Spec};
 use crate::source::{explain, quote_ident, Reader, Side, Source};
-use crate::table::{ResultTable, Values};
+use crate::table::ResultTable;
 use duckdb::vtab::BindInfo;
-use kpiscope_engine::detect::{
-    detect_many, DetectConfig, Direction, Event, Method, NoiseControls, Sensitivity, SeriesRef,
-};
+use kpiscope_engine::detect::{table, DetectArguments, Event};
+use kpiscope_engine::frame::output_names;
 
 const PARAMS: &[(&str, Kind)] = &[
     ("ts", Kind::Text),
@@ -28,63 +27,34 @@ const PARAMS: &[(&str, Kind)] = &[
     ("events", Kind::Text),
 ];
 
-/// Output columns after the group columns; a group column may not reuse these names.
-const OUTPUT: &[&str] = &[
-    "ts",
-    "value",
-    "expected",
-    "lower",
-    "upper",
-    "score",
-    "is_anomaly",
-    "severity",
-    "incident_id",
-    "incident_start",
-    "explanation",
-];
-
-/// The `method` and `sensitivity` parameters, shared with `rca_anomalies`.
-pub(super) fn method_and_sensitivity(bind: &BindInfo) -> CallResult<(Method, Sensitivity)> {
-    let method = params::text(bind, "method")?.map(|m| Method::parse(&m)).transpose().map_err(fail)?;
-    let sensitivity = params::text(bind, "sensitivity")?.map(|s| Sensitivity::parse(&s)).transpose().map_err(fail)?;
-    Ok((method.unwrap_or_default(), sensitivity.unwrap_or_default()))
+/// The detection settings as given to this call (`rca_anomalies` and `evaluate_detection`
+/// take some of them; the others are absent there).
+pub(super) fn arguments(bind: &BindInfo) -> CallResult<DetectArguments> {
+    let text = |name| params::text(bind, name);
+    Ok(DetectArguments {
+        method: text("method")?,
+        sensitivity: text("sensitivity")?,
+        period: params::integer(bind, "period")?,
+        direction: text("direction")?,
+        min_delta: params::double(bind, "min_delta")?,
+        min_pct: params::double(bind, "min_pct")?,
+        min_history: params::integer(bind, "min_history")?,
+        cooldown: params::integer(bind, "cooldown")?,
+    })
 }
 
 fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
-    let text = |name| params::text(bind, name);
     let mut spec = Spec::parse(bind)?;
     spec.as_of = params::timestamp(bind, "as_of")?;
-    let (method, sensitivity) = method_and_sensitivity(bind)?;
-    let mut config = DetectConfig {
-        method,
-        sensitivity,
-        period: super::period(bind)?,
-        noise: NoiseControls {
-            min_delta: params::double(bind, "min_delta", 0.0, f64::MAX)?.unwrap_or(0.0),
-            min_pct: params::double(bind, "min_pct", 0.0, f64::MAX)?.unwrap_or(0.0),
-            direction: text("direction")?.map(|d| Direction::parse(&d)).transpose().map_err(fail)?.unwrap_or_default(),
-            min_history: params::integer(bind, "min_history", 0, 1_000_000)?.unwrap_or(0) as usize,
-            cooldown: params::integer(bind, "cooldown", 0, 1_000_000)?.map(|c| c as usize),
-        },
-        events: Vec::new(),
-    };
-    let events = text("events")?;
+    let mut config = arguments(bind)?.config().map_err(fail)?;
     let value = spec.value.clone();
     let reader = Side::of(bind)?.reader()?;
-    if let Some(name) = events {
+    if let Some(name) = params::text(bind, "events")? {
         config.events = read_events(&reader, &name)?;
     }
-    let input = spec.read(&reader, OUTPUT)?;
+    let input = spec.read(&reader, &output_names(|g| table(g, &config)))?;
     drop(reader);
-    let refs: Vec<SeriesRef<'_>> = input.groups.iter().map(|g| (g.ts.as_slice(), g.values.as_slice())).collect();
-    let mut table = Output::new(input.group_by.len(), input.is_date);
-    for (group, verdicts) in input.groups.iter().zip(detect_many(&refs, &config)) {
-        let verdicts = verdicts.map_err(|e| input.error(&value, group, e))?;
-        for ((ts, value), verdict) in group.ts.iter().zip(&group.values).zip(verdicts) {
-            table.push(&group.key, *ts, *value, verdict);
-        }
-    }
-    Ok(table.finish(&input.group_by))
+    Ok(table(&input, &config).map_err(series::failed(&value))?.into())
 }
 
 /// The `events` table: its one DATE or TIMESTAMP column gives the day, `name` what happened,
@@ -119,97 +89,4 @@ fn read_events(reader: &Reader, name: &str) -> CallResult<Vec<Event>> {
         .collect()
 }
 
-/// Result columns as they fill up.
-struct Output {
-    groups: Vec<Vec<Option<String>>>,
-    is_date: bool,
-    ts: Vec<i64>,
-    value: Vec<Option<f64>>,
-    expected: Vec<Option<f64>>,
-    lower: Vec<Option<f64>>,
-    upper: Vec<Option<f64>>,
-    score: Vec<Option<f64>>,
-    is_anomaly: Vec<Option<bool>>,
-    severity: Vec<Option<String>>,
-    incident_id: Vec<Option<i64>>,
-    incident_start: Vec<Option<bool>>,
-    explanation: Vec<Option<String>>,
-}
-
-impl Output {
-    fn new(width: usize, is_date: bool) -> Self {
-        Self {
-            groups: vec![Vec::new(); width],
-            is_date,
-            ts: Vec::new(),
-            value: Vec::new(),
-            expected: Vec::new(),
-            lower: Vec::new(),
-            upper: Vec::new(),
-            score: Vec::new(),
-            is_anomaly: Vec::new(),
-            severity: Vec::new(),
-            incident_id: Vec::new(),
-            incident_start: Vec::new(),
-            explanation: Vec::new(),
-        }
-    }
-
-    fn push(
-        &mut self,
-        key: &[Option<String>],
-        ts: i64,
-        value: Option<f64>,
-        verdict: kpiscope_engine::detect::Detection,
-    ) {
-        for (column, key) in self.groups.iter_mut().zip(key) {
-            column.push(key.clone());
-        }
-        self.ts.push(ts);
-        self.value.push(value);
-        self.expected.push(verdict.expected);
-        self.lower.push(verdict.lower);
-        self.upper.push(verdict.upper);
-        self.score.push(verdict.score);
-        self.is_anomaly.push(Some(verdict.is_anomaly));
-        self.severity.push(Some(verdict.severity.as_str().to_string()));
-        self.incident_id.push(verdict.incident_id.map(i64::from));
-        self.incident_start.push(Some(verdict.incident_start));
-        self.explanation.push(Some(verdict.explanation));
-    }
-
-    fn finish(self, group_by: &[String]) -> ResultTable {
-        let mut columns: Vec<(String, Values)> =
-            group_by.iter().cloned().zip(self.groups.into_iter().map(Values::Varchar)).collect();
-        let ts = series::ts_values(self.is_date, self.ts);
-        columns.extend([
-            ("ts".to_string(), ts),
-            ("value".to_string(), Values::Double(self.value)),
-            ("expected".to_string(), Values::Double(self.expected)),
-            ("lower".to_string(), Values::Double(self.lower)),
-            ("upper".to_string(), Values::Double(self.upper)),
-            ("score".to_string(), Values::Double(self.score)),
-            ("is_anomaly".to_string(), Values::Boolean(self.is_anomaly)),
-            ("severity".to_string(), Values::Varchar(self.severity)),
-            ("incident_id".to_string(), Values::BigInt(self.incident_id)),
-            ("incident_start".to_string(), Values::Boolean(self.incident_start)),
-            ("explanation".to_string(), Values::Varchar(self.explanation)),
-        ]);
-        ResultTable::new(columns)
-    }
-}
-
 materialized_vtab!(DetectAnomalies, "detect_anomalies", compute, positional: &[Kind::Text], named: PARAMS);
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn declared_output_names_match_the_columns() {
-        let table = Output::new(1, true).finish(&["region".to_string()]);
-        let mut expected = vec!["region"];
-        expected.extend(OUTPUT);
-        assert_eq!(table.names(), expected);
-    }
-}

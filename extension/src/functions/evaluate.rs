@@ -7,11 +7,11 @@ use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
 use crate::series::Spec;
 use crate::source::{explain, quote_ident, Side, Source};
-use crate::table::{ResultTable, Values};
+use crate::table::ResultTable;
 use duckdb::vtab::BindInfo;
-use kpiscope_engine::detect::DetectConfig;
 use kpiscope_engine::evaluate::SetMatch;
 use kpiscope_engine::evaluate::{compare_detectors, LabelledSeries, Scores};
+use kpiscope_engine::frame::Column;
 
 const PARAMS: &[(&str, Kind)] =
     &[("flag", Kind::Text), ("label", Kind::Text), ("ts", Kind::Text), ("group_by", Kind::TextList)];
@@ -61,19 +61,19 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
         keys.push(Vec::new());
         scores.push(Scores::default());
     }
-    let mut columns: Vec<(String, Values)> = group_by
+    let mut columns: Vec<(String, Column)> = group_by
         .iter()
         .enumerate()
-        .map(|(i, name)| (name.clone(), Values::Varchar(keys.iter().map(|k| k[i].clone()).collect())))
+        .map(|(i, name)| (name.clone(), Column::Text(keys.iter().map(|k| k[i].clone()).collect())))
         .collect();
     columns.extend(score_columns(&scores));
     Ok(ResultTable::new(columns))
 }
 
 /// The confusion counts and scores, one row per entry of `scores`.
-fn score_columns(scores: &[Scores]) -> Vec<(String, Values)> {
-    let count = |f: fn(&Scores) -> u64| Values::BigInt(scores.iter().map(|s| Some(f(s) as i64)).collect());
-    let metric = |f: fn(&Scores) -> Option<f64>| Values::Double(scores.iter().map(f).collect());
+fn score_columns(scores: &[Scores]) -> Vec<(String, Column)> {
+    let count = |f: fn(&Scores) -> u64| Column::BigInt(scores.iter().map(|s| Some(f(s) as i64)).collect());
+    let metric = |f: fn(&Scores) -> Option<f64>| Column::Double(scores.iter().map(f).collect());
     vec![
         ("tp".to_string(), count(|s| s.tp)),
         ("fp".to_string(), count(|s| s.fp)),
@@ -104,8 +104,7 @@ fn compute_compare(bind: &BindInfo) -> CallResult<ResultTable> {
     if params::text(bind, "label")?.is_none() {
         return Err(fail("label is required: a BOOLEAN column or a condition such as 'injected_anomaly IS NOT NULL'"));
     }
-    let (_, sensitivity) = super::detect::method_and_sensitivity(bind)?;
-    let config = DetectConfig { sensitivity, period: super::period(bind)?, ..DetectConfig::default() };
+    let config = super::detect::arguments(bind)?.config().map_err(fail)?;
     let mut spec = Spec::parse(bind)?;
     spec.label = params::text(bind, "label")?;
     let input = spec.read(&Side::of(bind)?.reader()?, &[])?;
@@ -113,12 +112,10 @@ fn compute_compare(bind: &BindInfo) -> CallResult<ResultTable> {
         input.groups.iter().map(|g| (g.ts.as_slice(), g.values.as_slice(), g.labels.as_slice())).collect();
     let results = compare_detectors(&labelled, &config).map_err(fail)?;
     let scores: Vec<Scores> = results.iter().map(|r| r.scores).collect();
-    let mut columns = vec![(
-        "method".to_string(),
-        Values::Varchar(results.iter().map(|r| Some(r.method.name().to_string())).collect()),
-    )];
+    let mut columns =
+        vec![("method".to_string(), Column::Text(results.iter().map(|r| Some(r.method.name().to_string())).collect()))];
     columns.extend(score_columns(&scores));
-    columns.push(("rank".to_string(), Values::Integer(results.iter().map(|r| Some(r.rank as i32)).collect())));
+    columns.push(("rank".to_string(), Column::Integer(results.iter().map(|r| Some(r.rank as i32)).collect())));
     Ok(ResultTable::new(columns))
 }
 
@@ -169,14 +166,14 @@ fn compute_rca(bind: &BindInfo) -> CallResult<ResultTable> {
         keys.push(Vec::new());
         scores.push((0, SetMatch::default()));
     }
-    let mut columns: Vec<(String, Values)> = group_by
+    let mut columns: Vec<(String, Column)> = group_by
         .iter()
         .enumerate()
-        .map(|(i, name)| (name.clone(), Values::Varchar(keys.iter().map(|k| k[i].clone()).collect())))
+        .map(|(i, name)| (name.clone(), Column::Text(keys.iter().map(|k| k[i].clone()).collect())))
         .collect();
-    let count = |f: fn(&(u64, SetMatch)) -> u64| Values::BigInt(scores.iter().map(|s| Some(f(s) as i64)).collect());
+    let count = |f: fn(&(u64, SetMatch)) -> u64| Column::BigInt(scores.iter().map(|s| Some(f(s) as i64)).collect());
     let ratio = |f: fn(&SetMatch) -> (u64, u64)| {
-        Values::Double(scores.iter().map(|(_, m)| f(m)).map(|(a, b)| (b > 0).then(|| a as f64 / b as f64)).collect())
+        Column::Double(scores.iter().map(|(_, m)| f(m)).map(|(a, b)| (b > 0).then(|| a as f64 / b as f64)).collect())
     };
     columns.extend([
         ("cases".to_string(), count(|s| s.0)),
@@ -185,7 +182,7 @@ fn compute_rca(bind: &BindInfo) -> CallResult<ResultTable> {
         ("fn".to_string(), count(|s| s.1.fn_)),
         ("precision".to_string(), ratio(|m| (m.tp, m.tp + m.fp))),
         ("recall".to_string(), ratio(|m| (m.tp, m.tp + m.fn_))),
-        ("f1".to_string(), Values::Double(scores.iter().map(|(_, m)| m.f1()).collect())),
+        ("f1".to_string(), Column::Double(scores.iter().map(|(_, m)| m.f1()).collect())),
     ]);
     Ok(ResultTable::new(columns))
 }

@@ -6,9 +6,10 @@ use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
 use crate::series::{self, Spec};
 use crate::source::Side;
-use crate::table::{ResultTable, Values};
+use crate::table::ResultTable;
 use duckdb::vtab::BindInfo;
-use kpiscope_engine::forecast::{compare_series, forecast_series, Model, MAX_HORIZON};
+use kpiscope_engine::forecast::{compare_table, forecast_table, ForecastArguments, ForecastSettings};
+use kpiscope_engine::frame::output_names;
 
 const FORECAST_PARAMS: &[(&str, Kind)] = &[
     ("ts", Kind::Text),
@@ -30,69 +31,33 @@ const COMPARE_PARAMS: &[(&str, Kind)] = &[
     ("period", Kind::Integer),
 ];
 
-const FORECAST_OUTPUT: &[&str] = &["ts", "yhat", "yhat_lower", "yhat_upper", "model"];
-const COMPARE_OUTPUT: &[&str] = &["model", "folds", "mae", "rmse", "smape", "mase", "coverage", "rank"];
-
-/// Shared settings: horizon, level and period.
-fn settings(bind: &BindInfo, default_horizon: i64) -> CallResult<(usize, f64, Option<usize>)> {
-    let horizon = params::integer(bind, "horizon", 1, MAX_HORIZON as i64)?.unwrap_or(default_horizon) as usize;
-    let level = params::double(bind, "level", 0.01, 0.999)?.unwrap_or(0.9);
-    let period = super::period(bind)?;
-    Ok((horizon, level, period))
+/// The forecast settings as given to this call.
+fn settings(bind: &BindInfo, default_horizon: usize) -> CallResult<ForecastSettings> {
+    ForecastArguments {
+        horizon: params::integer(bind, "horizon")?,
+        level: params::double(bind, "level")?,
+        model: params::text(bind, "model")?,
+        period: params::integer(bind, "period")?,
+        folds: params::integer(bind, "folds")?,
+    }
+    .settings(default_horizon)
+    .map_err(fail)
 }
 
 fn forecasts(bind: &BindInfo) -> CallResult<ResultTable> {
-    let (horizon, level, period) = settings(bind, 30)?;
-    let model = params::text(bind, "model")?.map(|m| Model::parse(&m)).transpose().map_err(fail)?.unwrap_or_default();
+    let settings = settings(bind, 30)?;
     let spec = Spec::parse(bind)?;
     let value = spec.value.clone();
-    let input = spec.read(&Side::of(bind)?.reader()?, FORECAST_OUTPUT)?;
-    let results = input.each(&value, |g| forecast_series(&g.ts, &g.values, period, model, horizon, level))?;
-    let counts: Vec<usize> = results.iter().map(|r| r.ts.len()).collect();
-    let mut columns = input.group_columns(&counts);
-    let ts: Vec<i64> = results.iter().flat_map(|r| r.ts.iter().copied()).collect();
-    let number = |f: fn(&kpiscope_engine::forecast::Forecast) -> &Vec<f64>| {
-        Values::Double(results.iter().flat_map(|r| f(&r.forecast).iter().map(|v| Some(*v))).collect())
-    };
-    columns.extend([
-        ("ts".to_string(), series::ts_values(input.is_date, ts)),
-        ("yhat".to_string(), number(|f| &f.point)),
-        ("yhat_lower".to_string(), number(|f| &f.lower)),
-        ("yhat_upper".to_string(), number(|f| &f.upper)),
-        (
-            "model".to_string(),
-            Values::Varchar(
-                results.iter().flat_map(|r| std::iter::repeat_n(Some(r.forecast.label()), r.ts.len())).collect(),
-            ),
-        ),
-    ]);
-    Ok(ResultTable::new(columns))
+    let input = spec.read(&Side::of(bind)?.reader()?, &output_names(|g| forecast_table(g, &settings)))?;
+    Ok(forecast_table(&input, &settings).map_err(series::failed(&value))?.into())
 }
 
 fn comparisons(bind: &BindInfo) -> CallResult<ResultTable> {
-    let (horizon, level, period) = settings(bind, 14)?;
-    let folds = params::integer(bind, "folds", 1, 20)?.unwrap_or(3) as usize;
+    let settings = settings(bind, 14)?;
     let spec = Spec::parse(bind)?;
     let value = spec.value.clone();
-    let input = spec.read(&Side::of(bind)?.reader()?, COMPARE_OUTPUT)?;
-    let results = input.each(&value, |g| compare_series(&g.ts, &g.values, period, horizon, folds, level))?;
-    let counts: Vec<usize> = results.iter().map(Vec::len).collect();
-    let mut columns = input.group_columns(&counts);
-    let rows: Vec<&kpiscope_engine::forecast::ModelScore> = results.iter().flatten().collect();
-    let metric = |f: fn(&kpiscope_engine::forecast::ModelScore) -> f64| {
-        Values::Double(rows.iter().map(|s| Some(f(s)).filter(|v| v.is_finite())).collect())
-    };
-    columns.extend([
-        ("model".to_string(), Values::Varchar(rows.iter().map(|s| Some(s.model.name().to_string())).collect())),
-        ("folds".to_string(), Values::BigInt(rows.iter().map(|s| Some(s.folds as i64)).collect())),
-        ("mae".to_string(), metric(|s| s.mae)),
-        ("rmse".to_string(), metric(|s| s.rmse)),
-        ("smape".to_string(), metric(|s| s.smape)),
-        ("mase".to_string(), metric(|s| s.mase)),
-        ("coverage".to_string(), metric(|s| s.coverage)),
-        ("rank".to_string(), Values::BigInt(rows.iter().map(|s| Some(s.rank as i64)).collect())),
-    ]);
-    Ok(ResultTable::new(columns))
+    let input = spec.read(&Side::of(bind)?.reader()?, &output_names(|g| compare_table(g, &settings)))?;
+    Ok(compare_table(&input, &settings).map_err(series::failed(&value))?.into())
 }
 
 materialized_vtab!(ForecastKpi, "forecast_kpi", forecasts, positional: &[Kind::Text], named: FORECAST_PARAMS);

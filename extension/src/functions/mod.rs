@@ -37,12 +37,6 @@ pub fn register(con: &Connection, side: &Side) -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-/// The `period` parameter shared by the series functions: seasonal period in samples.
-pub(super) fn period(bind: &duckdb::vtab::BindInfo) -> crate::guard::CallResult<Option<usize>> {
-    let max = kpiscope_engine::series::MAX_PERIOD as i64;
-    Ok(crate::params::integer(bind, "period", 1, max)?.map(|p| p as usize))
-}
-
 /// Implements `VTab` for a function whose whole result is computed at bind time by
 /// `$compute(&BindInfo) -> CallResult<ResultTable>`.
 macro_rules! materialized_vtab {

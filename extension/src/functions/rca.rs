@@ -18,10 +18,13 @@ use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
 use crate::source::{explain, key_sql, quote_ident, Reader, Side, Source};
-use crate::table::{ResultTable, Values};
+use crate::table::ResultTable;
 use duckdb::vtab::BindInfo;
-use kpiscope_engine::detect::{detect, DetectConfig, Detection};
-use kpiscope_engine::rca::{analyze, Baseline, Finding, Leaves, TimedLeaves};
+use kpiscope_engine::detect::{detect, Detection};
+use kpiscope_engine::frame::{ts_column, Column};
+use kpiscope_engine::rca::{
+    analyze, contributions_table, finding_columns, max_depth, Baseline, Finding, Leaves, TimedLeaves,
+};
 
 const CONTRIBUTION_PARAMS: &[(&str, Kind)] = &[
     ("dimensions", Kind::TextList),
@@ -73,7 +76,7 @@ fn dimensions(bind: &BindInfo, source: &Source) -> CallResult<(Vec<String>, usiz
         return Err(fail("dimensions must list 1 to 8 columns to break the change down by"));
     }
     source.require_columns("dimensions", &dimensions)?;
-    let max_depth = params::integer(bind, "max_depth", 1, 4)?.unwrap_or(3) as usize;
+    let max_depth = max_depth(params::integer(bind, "max_depth")?).map_err(fail)?;
     Ok((dimensions, max_depth))
 }
 
@@ -262,33 +265,7 @@ fn contributions(bind: &BindInfo) -> CallResult<ResultTable> {
         }
     };
     drop(reader);
-    let findings = analyze(&leaves, max_depth);
-    let pairs: Vec<(&Finding, &Leaves)> = findings.iter().map(|f| (f, &leaves)).collect();
-    let mut columns = finding_columns(&pairs);
-    columns.push(("rank".to_string(), Values::BigInt((1..=findings.len() as i64).map(Some).collect())));
-    Ok(ResultTable::new(columns))
-}
-
-/// The columns describing findings, shared by both functions; each finding comes with the
-/// leaves its segment codes refer to.
-fn finding_columns(findings: &[(&Finding, &Leaves)]) -> Vec<(String, Values)> {
-    let text = |f: &dyn Fn(&Finding, &Leaves) -> String| {
-        Values::Varchar(findings.iter().map(|(x, leaves)| Some(f(x, leaves))).collect())
-    };
-    let number = |f: &dyn Fn(&Finding) -> Option<f64>| Values::Double(findings.iter().map(|(x, _)| f(x)).collect());
-    vec![
-        ("dimensions".into(), text(&|f, leaves| f.contribution.segment.dimension_names(leaves))),
-        ("segment".into(), text(&|f, leaves| f.contribution.segment.label(leaves))),
-        ("baseline".into(), number(&|f| Some(f.contribution.baseline))),
-        ("actual".into(), number(&|f| f.contribution.actual)),
-        ("delta".into(), number(&|f| Some(f.contribution.delta))),
-        ("contribution".into(), number(&|f| Some(f.contribution.contribution))),
-        ("mix_effect".into(), number(&|f| f.contribution.mix_effect)),
-        ("rate_effect".into(), number(&|f| f.contribution.rate_effect)),
-        ("surprise".into(), number(&|f| Some(f.contribution.surprise))),
-        ("explanatory_power".into(), number(&|f| Some(f.contribution.explanatory_power))),
-        ("is_root_cause".into(), Values::Boolean(findings.iter().map(|(f, _)| Some(f.is_root_cause)).collect())),
-    ]
+    Ok(contributions_table(&leaves, max_depth).into())
 }
 
 /// A time step to explain, with the leaves comparing it to its baseline.
@@ -336,13 +313,12 @@ fn anomalies(bind: &BindInfo) -> CallResult<ResultTable> {
     let reader = Side::of(bind)?.reader()?;
     let source = Source::open(&reader, "source", &name)?;
     let (dimensions, max_depth) = dimensions(bind, &source)?;
-    let top = params::integer(bind, "top", 1, 1000)?.unwrap_or(3) as usize;
+    let top = params::integer_in(bind, "top", 1, 1000)?.unwrap_or(3) as usize;
     let baseline = match params::text(bind, "baseline")? {
         Some(name) => Baseline::parse(&name).map_err(fail)?,
         None => Baseline::SameWeekday(4),
     };
-    let (method, sensitivity) = super::detect::method_and_sensitivity(bind)?;
-    let config = DetectConfig { method, sensitivity, ..DetectConfig::default() };
+    let config = super::detect::arguments(bind)?.config().map_err(fail)?;
     let given = match params::text(bind, "anomalies")? {
         Some(table) => Some(given_anomalies(&reader, &table)?),
         None => None,
@@ -384,7 +360,7 @@ fn anomalies(bind: &BindInfo) -> CallResult<ResultTable> {
         .zip(&analyses)
         .flat_map(|(step, findings)| findings.iter().enumerate().map(move |(rank, f)| (step, rank + 1, f)))
         .collect();
-    let number = |f: &dyn Fn(&Anomalous) -> Option<f64>| Values::Double(rows.iter().map(|(d, _, _)| f(d)).collect());
+    let number = |f: &dyn Fn(&Anomalous) -> Option<f64>| Column::Double(rows.iter().map(|(d, _, _)| f(d)).collect());
     let expected = |d: &Anomalous| match &d.verdict {
         Verdict::Detected(v) => v.expected,
         Verdict::Given { expected, .. } => *expected,
@@ -398,12 +374,12 @@ fn anomalies(bind: &BindInfo) -> CallResult<ResultTable> {
         Verdict::Given { severity, .. } => severity.clone(),
     };
     let mut columns = vec![
-        ("ts".to_string(), crate::series::ts_values(time.is_date, rows.iter().map(|(d, _, _)| d.t).collect())),
+        ("ts".to_string(), ts_column(time.is_date, rows.iter().map(|(d, _, _)| d.t).collect())),
         ("value".to_string(), number(&|d| d.value)),
         ("expected".to_string(), number(&expected)),
         ("score".to_string(), number(&score)),
-        ("severity".to_string(), Values::Varchar(rows.iter().map(|(d, _, _)| severity(d)).collect())),
-        ("rank".to_string(), Values::BigInt(rows.iter().map(|(_, rank, _)| Some(*rank as i64)).collect())),
+        ("severity".to_string(), Column::Text(rows.iter().map(|(d, _, _)| severity(d)).collect())),
+        ("rank".to_string(), Column::BigInt(rows.iter().map(|(_, rank, _)| Some(*rank as i64)).collect())),
     ];
     let pairs: Vec<(&Finding, &Leaves)> = rows.iter().map(|(d, _, f)| (*f, &d.leaves)).collect();
     columns.extend(finding_columns(&pairs));

@@ -6,8 +6,9 @@ use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
 use crate::source::{explain, key_sql, Side, Source};
-use crate::table::{ResultTable, Values};
+use crate::table::ResultTable;
 use duckdb::vtab::BindInfo;
+use kpiscope_engine::frame::Column;
 use kpiscope_engine::tree::{fit, Tree};
 
 const PARAMS: &[(&str, Kind)] = &[("dimensions", Kind::TextList), ("label", Kind::Text), ("max_depth", Kind::Integer)];
@@ -25,7 +26,7 @@ fn fitted(bind: &BindInfo) -> CallResult<Tree> {
         fail("label is required: a BOOLEAN column or a condition such as 'is_anomaly' or 'delta < 0'")
     })?;
     let label_sql = source.condition("label", &label)?;
-    let max_depth = params::integer(bind, "max_depth", 1, 8)?.unwrap_or(3) as usize;
+    let max_depth = params::integer_in(bind, "max_depth", 1, 8)?.unwrap_or(3) as usize;
     let keys: Vec<String> = dimensions.iter().map(|d| key_sql(d)).collect();
     let sql = format!("SELECT {}, {label_sql} FROM {}", keys.join(", "), source.from());
     let width = dimensions.len();
@@ -42,18 +43,18 @@ fn fitted(bind: &BindInfo) -> CallResult<Tree> {
 fn nodes(bind: &BindInfo) -> CallResult<ResultTable> {
     let tree = fitted(bind)?;
     let n = &tree.nodes;
-    let col = |name: &str, values: Values| (name.to_string(), values);
+    let col = |name: &str, values: Column| (name.to_string(), values);
     Ok(ResultTable::new(vec![
-        col("node_id", Values::BigInt(n.iter().map(|x| Some(x.id as i64)).collect())),
-        col("parent_id", Values::BigInt(n.iter().map(|x| x.parent.map(|p| p as i64)).collect())),
-        col("depth", Values::BigInt(n.iter().map(|x| Some(x.depth as i64)).collect())),
-        col("rule", Values::Varchar(n.iter().map(|x| Some(x.rule.clone())).collect())),
-        col("path", Values::Varchar(n.iter().map(|x| Some(x.path.clone())).collect())),
-        col("samples", Values::BigInt(n.iter().map(|x| Some(x.samples as i64)).collect())),
-        col("anomalous", Values::BigInt(n.iter().map(|x| Some(x.anomalous as i64)).collect())),
-        col("share", Values::Double(n.iter().map(|x| Some(x.share())).collect())),
-        col("impurity", Values::Double(n.iter().map(|x| Some(x.impurity)).collect())),
-        col("is_leaf", Values::Boolean(n.iter().map(|x| Some(x.is_leaf)).collect())),
+        col("node_id", Column::BigInt(n.iter().map(|x| Some(x.id as i64)).collect())),
+        col("parent_id", Column::BigInt(n.iter().map(|x| x.parent.map(|p| p as i64)).collect())),
+        col("depth", Column::BigInt(n.iter().map(|x| Some(x.depth as i64)).collect())),
+        col("rule", Column::Text(n.iter().map(|x| Some(x.rule.clone())).collect())),
+        col("path", Column::Text(n.iter().map(|x| Some(x.path.clone())).collect())),
+        col("samples", Column::BigInt(n.iter().map(|x| Some(x.samples as i64)).collect())),
+        col("anomalous", Column::BigInt(n.iter().map(|x| Some(x.anomalous as i64)).collect())),
+        col("share", Column::Double(n.iter().map(|x| Some(x.share())).collect())),
+        col("impurity", Column::Double(n.iter().map(|x| Some(x.impurity)).collect())),
+        col("is_leaf", Column::Boolean(n.iter().map(|x| Some(x.is_leaf)).collect())),
     ]))
 }
 
@@ -61,8 +62,8 @@ fn importances(bind: &BindInfo) -> CallResult<ResultTable> {
     let tree = fitted(bind)?;
     let i = &tree.importances;
     Ok(ResultTable::new(vec![
-        ("dimension".to_string(), Values::Varchar(i.iter().map(|(d, _)| Some(d.clone())).collect())),
-        ("importance".to_string(), Values::Double(i.iter().map(|(_, v)| Some(*v)).collect())),
+        ("dimension".to_string(), Column::Text(i.iter().map(|(d, _)| Some(d.clone())).collect())),
+        ("importance".to_string(), Column::Double(i.iter().map(|(_, v)| Some(*v)).collect())),
     ]))
 }
 

@@ -14,9 +14,10 @@ use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
 use crate::source::{explain, quote_ident, Reader, Side, Source};
-use crate::table::{ResultTable, Values};
+use crate::table::ResultTable;
 use chrono::Duration;
 use duckdb::vtab::BindInfo;
+use kpiscope_engine::frame::Column;
 use kpiscope_engine::whatif::{decompose, simulate, DriverTree};
 use std::collections::BTreeMap;
 
@@ -136,22 +137,22 @@ fn what_if(bind: &BindInfo) -> CallResult<ResultTable> {
     let reader = Side::of(bind)?.reader()?;
     let source = Source::open(&reader, "source", &name)?;
     let levers: BTreeMap<String, f64> = params::double_map(bind, "levers")?.into_iter().collect();
-    let days = params::integer(bind, "days", 1, 3660)?.unwrap_or(28);
+    let days = params::integer_in(bind, "days", 1, 3660)?.unwrap_or(28);
     let day = day_of(&source, bind)?;
     let tree = load_tree(&reader, bind, &source, &day)?;
     let window = format!("{day} > (SELECT max({day}) FROM {}) - {days}", source.from());
     let baseline = leaf_values(&reader, &source, &tree, &window, "to take a baseline from")?;
     drop(reader);
     let rows = simulate(&tree.tree, &baseline, &levers).map_err(fail)?;
-    let col = |name: &str, values: Values| (name.to_string(), values);
+    let col = |name: &str, values: Column| (name.to_string(), values);
     Ok(ResultTable::new(vec![
-        col("kpi", Values::Varchar(rows.iter().map(|r| Some(r.kpi.clone())).collect())),
-        col("baseline", Values::Double(rows.iter().map(|r| Some(r.baseline)).collect())),
-        col("scenario", Values::Double(rows.iter().map(|r| Some(r.scenario)).collect())),
-        col("delta", Values::Double(rows.iter().map(|r| Some(r.scenario - r.baseline)).collect())),
-        col("delta_pct", Values::Double(rows.iter().map(|r| relative(r.scenario, r.baseline)).collect())),
-        col("lever", Values::Double(rows.iter().map(|r| r.lever).collect())),
-        col("contribution", Values::Double(rows.iter().map(|r| r.contribution).collect())),
+        col("kpi", Column::Text(rows.iter().map(|r| Some(r.kpi.clone())).collect())),
+        col("baseline", Column::Double(rows.iter().map(|r| Some(r.baseline)).collect())),
+        col("scenario", Column::Double(rows.iter().map(|r| Some(r.scenario)).collect())),
+        col("delta", Column::Double(rows.iter().map(|r| Some(r.scenario - r.baseline)).collect())),
+        col("delta_pct", Column::Double(rows.iter().map(|r| relative(r.scenario, r.baseline)).collect())),
+        col("lever", Column::Double(rows.iter().map(|r| r.lever).collect())),
+        col("contribution", Column::Double(rows.iter().map(|r| r.contribution).collect())),
     ]))
 }
 
@@ -190,16 +191,16 @@ fn decompose_change(bind: &BindInfo) -> CallResult<ResultTable> {
     let share = |c: f64| (total != 0.0).then(|| c / total);
     let rows: Vec<_> =
         before.iter().zip(&after).map(|((kpi, b), (_, a))| (kpi.clone(), *b, *a, parts.get(kpi).copied())).collect();
-    let col = |name: &str, values: Values| (name.to_string(), values);
+    let col = |name: &str, values: Column| (name.to_string(), values);
     Ok(ResultTable::new(vec![
-        col("kpi", Values::Varchar(rows.iter().map(|r| Some(r.0.clone())).collect())),
-        col("is_leaf", Values::Boolean(rows.iter().map(|r| Some(r.3.is_some())).collect())),
-        col("baseline", Values::Double(rows.iter().map(|r| Some(r.1)).collect())),
-        col("actual", Values::Double(rows.iter().map(|r| Some(r.2)).collect())),
-        col("delta", Values::Double(rows.iter().map(|r| Some(r.2 - r.1)).collect())),
-        col("delta_pct", Values::Double(rows.iter().map(|r| relative(r.2, r.1)).collect())),
-        col("contribution", Values::Double(rows.iter().map(|r| r.3).collect())),
-        col("share", Values::Double(rows.iter().map(|r| r.3.and_then(share)).collect())),
+        col("kpi", Column::Text(rows.iter().map(|r| Some(r.0.clone())).collect())),
+        col("is_leaf", Column::Boolean(rows.iter().map(|r| Some(r.3.is_some())).collect())),
+        col("baseline", Column::Double(rows.iter().map(|r| Some(r.1)).collect())),
+        col("actual", Column::Double(rows.iter().map(|r| Some(r.2)).collect())),
+        col("delta", Column::Double(rows.iter().map(|r| Some(r.2 - r.1)).collect())),
+        col("delta_pct", Column::Double(rows.iter().map(|r| relative(r.2, r.1)).collect())),
+        col("contribution", Column::Double(rows.iter().map(|r| r.3).collect())),
+        col("share", Column::Double(rows.iter().map(|r| r.3.and_then(share)).collect())),
     ]))
 }
 
