@@ -2,6 +2,7 @@
 #   make build   release build: build/release/kpiscope.duckdb_extension + build/release/kpiscope
 #   make demo    the main command: build, create demo/kpiscope.duckdb, run the analyses,
 #                export the reports, then serve the viewer (URL printed; Ctrl-C stops)
+#   make wheel   the Python package: build/wheels/kpiscope-*.whl, installed into the test venv
 #   make test    everything CI checks; installs what it needs, idempotently
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -21,10 +22,11 @@ PLATFORM := linux_$(subst x86_64,amd64,$(subst aarch64,arm64,$(shell uname -m)))
 export KPISCOPE_EXTENSION := $(CURDIR)/$(EXTENSION)
 export KPISCOPE_BIN := $(CURDIR)/$(BIN)
 export KPISCOPE_DUCKDB_CLI := $(VENV)/bin/duckdb
+export PYO3_PYTHON := $(VENV)/bin/python
 
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: build demo test lint clean system-deps
+.PHONY: build demo test lint clean system-deps wheel
 build: $(DUCKDB_LIB_DIR)/libduckdb.so
 	cd extension && cargo build --release --locked
 	cargo build --release --locked -p kpiscope-footer -p kpiscope-cli
@@ -60,13 +62,22 @@ $(VENV)/.installed: tests/python/requirements.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 	touch $@
 
+# The engine as a Python package (python/, its own Cargo workspace), built with the venv's
+# maturin and installed into the venv the Python tests run in.
+wheel: $(VENV)/.installed
+	rm -rf build/wheels
+	cd python && $(VENV)/bin/maturin build --release --locked --quiet -o $(CURDIR)/build/wheels -i $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps build/wheels/kpiscope-*.whl
+
 lint:
 	cargo fmt --all --check
 	cd extension && cargo fmt --check
+	cd python && cargo fmt --check
 	cargo clippy --release --locked --workspace --all-targets -- -D warnings
 	cd extension && cargo clippy --release --locked --all-targets -- -D warnings
+	cd python && cargo clippy --release --locked --all-targets -- -D warnings
 
-test: build system-deps $(VENV)/.installed lint
+test: build system-deps $(VENV)/.installed wheel lint
 	cd extension && cargo test --release --locked
 	cargo test --release --locked --workspace
 	$(VENV)/bin/python -m pytest -q tests/python

@@ -16,6 +16,12 @@ pub enum EngineError {
         /// The offending value, rendered.
         got: String,
     },
+    /// Settings that do not go together, or a combination that is incomplete.
+    #[error("{reason}")]
+    InvalidSettings {
+        /// What to change, in words.
+        reason: &'static str,
+    },
     /// Timestamps must be strictly increasing after aggregation.
     #[error("timestamps must be strictly increasing; position {position} is not after the previous one")]
     UnsortedTimestamps {

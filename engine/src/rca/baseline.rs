@@ -31,6 +31,31 @@ impl Baseline {
         }
     }
 
+    /// The baseline a call asks for: a `name`, or a span from `start` to `end` (microseconds;
+    /// an `end` at midnight names its whole day, as a DATE does); neither gives the same time
+    /// of the week over four weeks, which refresh and the viewer use.
+    pub fn from_arguments(name: Option<&str>, start: Option<i64>, end: Option<i64>) -> crate::error::Result<Self> {
+        use crate::EngineError::InvalidSettings;
+        match (name, start, end) {
+            (None, Some(start), Some(end)) if start <= end => {
+                if end.saturating_sub(start) >= 3660 * MICROS_PER_DAY {
+                    return Err(InvalidSettings { reason: "the baseline range spans more than 3660 days" });
+                }
+                let end = if end.rem_euclid(MICROS_PER_DAY) == 0 { end.saturating_add(MICROS_PER_DAY - 1) } else { end };
+                Ok(Self::Range(start, end))
+            }
+            (None, Some(_), Some(_)) => Err(InvalidSettings { reason: "baseline_start must not be after baseline_end" }),
+            (None, Some(_), None) | (None, None, Some(_)) => Err(InvalidSettings {
+                reason: "give both baseline_start and baseline_end, or baseline := 'previous_7d'",
+            }),
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+                Err(InvalidSettings { reason: "give either baseline or baseline_start/baseline_end, not both" })
+            }
+            (Some(name), None, None) => Self::parse(name),
+            (None, None, None) => Ok(Self::SameWeekday(4)),
+        }
+    }
+
     /// The baseline times for `test`, oldest first; `None` for a span (any time inside it).
     pub fn times(self, test: i64) -> Option<Vec<i64>> {
         const WEEK: i64 = 7 * MICROS_PER_DAY;

@@ -152,32 +152,9 @@ fn micros(t: chrono::NaiveDateTime) -> i64 {
 }
 
 fn baseline(bind: &BindInfo) -> CallResult<Baseline> {
-    let start = params::timestamp(bind, "baseline_start")?;
-    let end = params::timestamp(bind, "baseline_end")?;
-    match (params::text(bind, "baseline")?, start, end) {
-        (None, Some(start), Some(end)) if start <= end => {
-            if (end - start).num_days() >= 3660 {
-                return Err(fail("the baseline range spans more than 3660 days"));
-            }
-            // A DATE end names its whole day.
-            let end = if end.time() == chrono::NaiveTime::MIN {
-                end + chrono::Duration::days(1) - chrono::Duration::microseconds(1)
-            } else {
-                end
-            };
-            Ok(Baseline::Range(micros(start), micros(end)))
-        }
-        (None, Some(_), Some(_)) => Err(fail("baseline_start must not be after baseline_end")),
-        (None, Some(_), None) | (None, None, Some(_)) => {
-            Err(fail("give both baseline_start and baseline_end, or baseline := 'previous_7d'"))
-        }
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            Err(fail("give either baseline or baseline_start/baseline_end, not both"))
-        }
-        (Some(name), None, None) => Baseline::parse(&name).map_err(fail),
-        // The seasonal baseline: the same time of the week, as refresh and the viewer use.
-        (None, None, None) => Ok(Baseline::SameWeekday(4)),
-    }
+    let start = params::timestamp(bind, "baseline_start")?.map(micros);
+    let end = params::timestamp(bind, "baseline_end")?.map(micros);
+    Baseline::from_arguments(params::text(bind, "baseline")?.as_deref(), start, end).map_err(fail)
 }
 
 /// Explicit leaves: the given columns summed per leaf, `(parameter, column)` pairs in the order

@@ -1,0 +1,272 @@
+//! `kpiscope._kpiscope`: the engine for Python, a thin shell like the DuckDB extension. The
+//! pure-Python package (`kpiscope/__init__.py`) turns DataFrames into columns (times as
+//! microseconds, keys dictionary-encoded, values with a validity mask); this module sums them
+//! into the engine's series ([`frame::sum_by`], what SQL's `GROUP BY` does for the extension),
+//! runs the same table builders as the SQL functions and hands the columns back. Engine errors
+//! become `ValueError("kpiscope: ...")`; a panic becomes `RuntimeError`, never an abort.
+
+use kpiscope_engine::frame::{self, Column, Grouped, KeyColumn, Rows, Table};
+use kpiscope_engine::{changepoints, detect, forecast, rca, synth};
+use numpy::{PyArray1, PyReadonlyArray1};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyList;
+
+/// An error as Python sees it: `ValueError("kpiscope: ...")`.
+fn refused(message: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(format!("kpiscope: {message}"))
+}
+
+/// Runs engine work without the GIL, turning a panic into `RuntimeError` (the interpreter
+/// must survive anything a user passes).
+fn guarded<T: Send>(py: Python<'_>, work: impl FnOnce() -> PyResult<T> + Send) -> PyResult<T> {
+    py.detach(|| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or_else(|panic| {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(PyRuntimeError::new_err(format!("kpiscope: internal error: {what}")))
+        })
+    })
+}
+
+/// One key column from Python: its dictionary and per row a code (-1 for NULL).
+type KeyIn<'py> = (Vec<String>, PyReadonlyArray1<'py, i32>);
+
+/// Rows as the Python package passes them: key columns, times (microseconds) and value columns,
+/// each with a validity mask (`true` = not NULL).
+struct Input {
+    keys: Vec<KeyColumn>,
+    ts: Option<Vec<Option<i64>>>,
+    values: Vec<Vec<Option<f64>>>,
+}
+
+fn masked<T: Copy + numpy::Element>(
+    values: &PyReadonlyArray1<'_, T>,
+    valid: &PyReadonlyArray1<'_, bool>,
+) -> PyResult<Vec<Option<T>>> {
+    let (values, valid) = (values.as_slice()?, valid.as_slice()?);
+    if values.len() != valid.len() {
+        return Err(refused(format!("a column and its mask differ in length ({} vs {})", values.len(), valid.len())));
+    }
+    Ok(values.iter().zip(valid).map(|(v, ok)| ok.then_some(*v)).collect())
+}
+
+impl Input {
+    fn read(
+        keys: Vec<KeyIn<'_>>,
+        ts: Option<(PyReadonlyArray1<'_, i64>, PyReadonlyArray1<'_, bool>)>,
+        values: Vec<(PyReadonlyArray1<'_, f64>, PyReadonlyArray1<'_, bool>)>,
+    ) -> PyResult<Input> {
+        let keys = keys
+            .into_iter()
+            .map(|(dictionary, codes)| {
+                let codes = codes.as_slice()?.iter().map(|&c| u32::try_from(c).ok()).collect();
+                Ok(KeyColumn { dictionary, codes })
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let ts = ts.map(|(t, valid)| masked(&t, &valid)).transpose()?;
+        let values = values.iter().map(|(v, valid)| masked(v, valid)).collect::<PyResult<Vec<_>>>()?;
+        Ok(Input { keys, ts, values })
+    }
+
+    fn rows(&self) -> Rows<'_> {
+        Rows { keys: &self.keys, ts: self.ts.as_deref(), values: &self.values }
+    }
+
+    fn grouped(&self, group_by: Vec<String>, is_date: bool) -> PyResult<Grouped> {
+        Grouped::from_rows(group_by, is_date, self.rows()).map_err(refused)
+    }
+}
+
+/// The engine's table as a list of `(name, kind, values, valid)`; text columns carry a list
+/// of `str | None` and no mask.
+fn to_python<'py>(py: Python<'py>, table: Table) -> PyResult<Bound<'py, PyList>> {
+    fn split<'py, T: Copy + Default + numpy::Element>(
+        py: Python<'py>,
+        values: &[Option<T>],
+    ) -> (Bound<'py, PyArray1<T>>, Bound<'py, PyArray1<bool>>) {
+        let data: Vec<T> = values.iter().map(|v| v.unwrap_or_default()).collect();
+        let valid: Vec<bool> = values.iter().map(Option::is_some).collect();
+        (PyArray1::from_vec(py, data), PyArray1::from_vec(py, valid))
+    }
+    let list = PyList::empty(py);
+    for (name, column) in table.columns() {
+        let item = match column {
+            Column::Date(v) => ("date", split(py, v)).into_pyobject(py)?,
+            Column::Timestamp(v) => ("timestamp", split(py, v)).into_pyobject(py)?,
+            Column::Integer(v) => ("int32", split(py, v)).into_pyobject(py)?,
+            Column::BigInt(v) => ("int64", split(py, v)).into_pyobject(py)?,
+            Column::Double(v) => ("float64", split(py, v)).into_pyobject(py)?,
+            Column::Boolean(v) => ("bool", split(py, v)).into_pyobject(py)?,
+            Column::Text(v) => ("string", (v.clone(), py.None())).into_pyobject(py)?,
+        };
+        list.append((name, item))?;
+    }
+    Ok(list)
+}
+
+type TsIn<'py> = (PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, bool>);
+type ValueIn<'py> = (PyReadonlyArray1<'py, f64>, PyReadonlyArray1<'py, bool>);
+
+/// `detect_anomalies`: the same table as the SQL function.
+#[pyfunction]
+#[pyo3(signature = (group_by, is_date, keys, ts, value, events, method=None, sensitivity=None, period=None,
+    direction=None, min_delta=None, min_pct=None, min_history=None, cooldown=None))]
+#[allow(clippy::too_many_arguments)]
+fn detect_anomalies<'py>(
+    py: Python<'py>,
+    group_by: Vec<String>,
+    is_date: bool,
+    keys: Vec<KeyIn<'py>>,
+    ts: TsIn<'py>,
+    value: ValueIn<'py>,
+    events: Vec<(i32, String, bool)>,
+    method: Option<String>,
+    sensitivity: Option<String>,
+    period: Option<i64>,
+    direction: Option<String>,
+    min_delta: Option<f64>,
+    min_pct: Option<f64>,
+    min_history: Option<i64>,
+    cooldown: Option<i64>,
+) -> PyResult<Bound<'py, PyList>> {
+    let arguments =
+        detect::DetectArguments { method, sensitivity, period, direction, min_delta, min_pct, min_history, cooldown };
+    let input = Input::read(keys, Some(ts), vec![value])?;
+    let table = guarded(py, move || {
+        let mut config = arguments.config().map_err(refused)?;
+        config.events = events.into_iter().map(|(day, name, suppress)| detect::Event { day, name, suppress }).collect();
+        let grouped = input.grouped(group_by, is_date)?;
+        detect::table(&grouped, &config).map_err(|e| refused(e.message("value")))
+    })?;
+    to_python(py, table)
+}
+
+/// `forecast_kpi` (`backtest` false) or `compare_models` (true).
+#[pyfunction]
+#[pyo3(signature = (group_by, is_date, keys, ts, value, backtest, horizon=None, level=None, model=None,
+    period=None, folds=None))]
+#[allow(clippy::too_many_arguments)]
+fn forecast_kpi<'py>(
+    py: Python<'py>,
+    group_by: Vec<String>,
+    is_date: bool,
+    keys: Vec<KeyIn<'py>>,
+    ts: TsIn<'py>,
+    value: ValueIn<'py>,
+    backtest: bool,
+    horizon: Option<i64>,
+    level: Option<f64>,
+    model: Option<String>,
+    period: Option<i64>,
+    folds: Option<i64>,
+) -> PyResult<Bound<'py, PyList>> {
+    let arguments = forecast::ForecastArguments { horizon, level, model, period, folds };
+    let input = Input::read(keys, Some(ts), vec![value])?;
+    let table = guarded(py, move || {
+        let grouped = input.grouped(group_by, is_date)?;
+        let result = if backtest {
+            forecast::compare_table(&grouped, &arguments.settings(14).map_err(refused)?)
+        } else {
+            forecast::forecast_table(&grouped, &arguments.settings(30).map_err(refused)?)
+        };
+        result.map_err(|e| refused(e.message("value")))
+    })?;
+    to_python(py, table)
+}
+
+/// `change_points`.
+#[pyfunction]
+#[pyo3(signature = (group_by, is_date, keys, ts, value, period=None))]
+fn change_points<'py>(
+    py: Python<'py>,
+    group_by: Vec<String>,
+    is_date: bool,
+    keys: Vec<KeyIn<'py>>,
+    ts: TsIn<'py>,
+    value: ValueIn<'py>,
+    period: Option<i64>,
+) -> PyResult<Bound<'py, PyList>> {
+    let input = Input::read(keys, Some(ts), vec![value])?;
+    let table = guarded(py, move || {
+        let period = kpiscope_engine::series::period(period).map_err(refused)?;
+        let grouped = input.grouped(group_by, is_date)?;
+        changepoints::table(&grouped, period).map_err(|e| refused(e.message("value")))
+    })?;
+    to_python(py, table)
+}
+
+/// `generate_kpi_data` (`anomalies` false) or `generate_kpi_anomalies` (true); `start` is
+/// an ISO date.
+#[pyfunction]
+#[pyo3(signature = (ground_truth, days=None, start=None, seed=None, anomalies=None))]
+fn generate<'py>(
+    py: Python<'py>,
+    ground_truth: bool,
+    days: Option<i64>,
+    start: Option<String>,
+    seed: Option<i64>,
+    anomalies: Option<i64>,
+) -> PyResult<Bound<'py, PyList>> {
+    let table = guarded(py, move || {
+        let start = start
+            .map(|s| chrono::NaiveDate::parse_from_str(&s, "%Y-%m-%d"))
+            .transpose()
+            .map_err(|_| refused("start must be a date"))?;
+        let config = synth::GeneratorArguments { days, start, seed, anomalies }.config().map_err(refused)?;
+        let data = synth::generate(&config).map_err(refused)?;
+        Ok(if ground_truth { synth::anomalies_table(&data) } else { synth::data_table(&data) })
+    })?;
+    to_python(py, table)
+}
+
+/// `rca_contributions`: explicit leaves (`ts` absent; values expected, actual, and for a
+/// ratio the expected and actual denominators) or over time (`ts` given; values the metric,
+/// or numerator and denominator) at `test` against `baseline`.
+#[pyfunction]
+#[pyo3(signature = (dimensions, keys, ts, values, test=None, baseline=None, baseline_start=None,
+    baseline_end=None, max_depth=None))]
+#[allow(clippy::too_many_arguments)]
+fn rca_contributions<'py>(
+    py: Python<'py>,
+    dimensions: Vec<String>,
+    keys: Vec<KeyIn<'py>>,
+    ts: Option<TsIn<'py>>,
+    values: Vec<ValueIn<'py>>,
+    test: Option<i64>,
+    baseline: Option<String>,
+    baseline_start: Option<i64>,
+    baseline_end: Option<i64>,
+    max_depth: Option<i64>,
+) -> PyResult<Bound<'py, PyList>> {
+    let timed = ts.is_some();
+    let input = Input::read(keys, ts, values)?;
+    let table = guarded(py, move || {
+        let max_depth = rca::max_depth(max_depth).map_err(refused)?;
+        let runs = frame::sum_by(&input.rows()).map_err(refused)?;
+        let leaves = if timed {
+            let test = test.ok_or_else(|| refused("test is required with ts: the time step to explain"))?;
+            let baseline =
+                rca::Baseline::from_arguments(baseline.as_deref(), baseline_start, baseline_end).map_err(refused)?;
+            rca::timed_from_runs(dimensions, &runs).compare(test, baseline)
+        } else {
+            rca::leaves_from_runs(dimensions, &runs)
+        };
+        Ok(rca::contributions_table(&leaves, max_depth))
+    })?;
+    to_python(py, table)
+}
+
+/// The compiled part of the `kpiscope` package.
+#[pymodule]
+fn _kpiscope(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    module.add_function(wrap_pyfunction!(detect_anomalies, module)?)?;
+    module.add_function(wrap_pyfunction!(forecast_kpi, module)?)?;
+    module.add_function(wrap_pyfunction!(change_points, module)?)?;
+    module.add_function(wrap_pyfunction!(generate, module)?)?;
+    module.add_function(wrap_pyfunction!(rca_contributions, module)?)?;
+    Ok(())
+}
