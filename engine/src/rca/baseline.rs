@@ -41,10 +41,13 @@ impl Baseline {
                 if end.saturating_sub(start) >= 3660 * MICROS_PER_DAY {
                     return Err(InvalidSettings { reason: "the baseline range spans more than 3660 days" });
                 }
-                let end = if end.rem_euclid(MICROS_PER_DAY) == 0 { end.saturating_add(MICROS_PER_DAY - 1) } else { end };
+                let end =
+                    if end.rem_euclid(MICROS_PER_DAY) == 0 { end.saturating_add(MICROS_PER_DAY - 1) } else { end };
                 Ok(Self::Range(start, end))
             }
-            (None, Some(_), Some(_)) => Err(InvalidSettings { reason: "baseline_start must not be after baseline_end" }),
+            (None, Some(_), Some(_)) => {
+                Err(InvalidSettings { reason: "baseline_start must not be after baseline_end" })
+            }
             (None, Some(_), None) | (None, None, Some(_)) => Err(InvalidSettings {
                 reason: "give both baseline_start and baseline_end, or baseline := 'previous_7d'",
             }),
