@@ -44,12 +44,14 @@ demo: build
 	@echo "demo database: demo/kpiscope.duckdb (open it with any DuckDB client; README shows queries)"
 	$(BIN) serve --db demo/kpiscope.duckdb --addr $(ADDR)
 
-# Debian packages the tests drive for real: Chromium (viewer) and poppler-utils (PDF checks).
+# Debian packages the tests drive for real: Chromium (viewer), poppler-utils (PDF checks) and
+# a Java runtime for Spark.
 # Installed only when missing, so a prepared machine pays nothing.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
