@@ -268,35 +268,51 @@ pub fn sum_by(rows: &Rows<'_>) -> Result<Vec<Run>> {
             rank
         })
         .collect();
-    let rank_of = |row: usize| -> Vec<u32> {
-        rows.keys.iter().zip(&ranks).map(|(key, rank)| key.codes[row].map_or(u32::MAX, |c| rank[c as usize])).collect()
-    };
+    // One integer per row that orders like its key: each column's rank appended in base
+    // (dictionary size + 1), renumbered densely whenever the next column would overflow.
+    let mut id = vec![0u64; n];
+    let mut bound: u64 = 1;
+    for (key, rank) in rows.keys.iter().zip(&ranks) {
+        let base = key.dictionary.len() as u64 + 1;
+        if bound.checked_mul(base).is_none() {
+            let mut distinct = id.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            for v in &mut id {
+                *v = distinct.binary_search(v).unwrap_or_default() as u64;
+            }
+            bound = distinct.len() as u64;
+        }
+        for (v, code) in id.iter_mut().zip(&key.codes) {
+            *v = *v * base + code.map_or(base - 1, |c| u64::from(rank[c as usize]));
+        }
+        bound *= base;
+    }
     let time_of = |row: usize| rows.ts.map_or(Some(0), |ts| ts[row]);
-    let mut order: Vec<(Vec<u32>, i64, usize)> =
-        (0..n).filter_map(|row| time_of(row).map(|t| (rank_of(row), t, row))).collect();
-    order.sort();
+    let mut order: Vec<(u64, i64, usize)> = (0..n).filter_map(|row| time_of(row).map(|t| (id[row], t, row))).collect();
+    order.sort_unstable();
     let mut runs: Vec<Run> = Vec::new();
-    let mut last: Option<(&[u32], i64)> = None;
-    for (rank, t, row) in &order {
-        let same_key = last.is_some_and(|(k, _)| k == rank.as_slice());
+    let mut last: Option<(u64, i64)> = None;
+    for &(key_id, t, row) in &order {
+        let same_key = last.is_some_and(|(k, _)| k == key_id);
         if !same_key {
-            let key = rows.keys.iter().map(|k| k.codes[*row].map(|c| k.dictionary[c as usize].clone())).collect();
+            let key = rows.keys.iter().map(|k| k.codes[row].map(|c| k.dictionary[c as usize].clone())).collect();
             runs.push(Run { key, ts: Vec::new(), sums: vec![Vec::new(); rows.values.len()] });
         }
         let run = runs.last_mut().expect("a run was just pushed for a new key");
-        let new_time = !same_key || last.is_some_and(|(_, previous)| previous != *t);
+        let new_time = !same_key || last.is_some_and(|(_, previous)| previous != t);
         if new_time {
-            run.ts.push(*t);
+            run.ts.push(t);
             for sums in &mut run.sums {
                 sums.push(None);
             }
         }
         for (sums, column) in run.sums.iter_mut().zip(rows.values) {
-            if let (Some(sum), Some(value)) = (sums.last_mut(), column[*row]) {
+            if let (Some(sum), Some(value)) = (sums.last_mut(), column[row]) {
                 *sum = Some(sum.unwrap_or(0.0) + value);
             }
         }
-        last = Some((rank, *t));
+        last = Some((key_id, t));
     }
     Ok(runs)
 }
@@ -320,6 +336,22 @@ mod tests {
         assert_eq!((runs[0].ts.as_slice(), runs[0].sums[0].as_slice()), (&[5][..], &[None][..]), "all NULL stays NULL");
         assert_eq!((runs[1].ts.as_slice(), runs[1].sums[0].as_slice()), (&[2][..], &[Some(3.5)][..]));
         assert_eq!(runs[2].sums[0], [Some(4.0)]);
+    }
+
+    #[test]
+    fn keys_of_many_wide_columns_still_order_column_by_column() {
+        // Eight columns of 300 values: their ranks do not fit one u64 without renumbering.
+        let dictionary: Vec<String> = (0..300).map(|i| format!("{i:03}")).collect();
+        let codes = |k: u32| (0..6).map(|row| Some((row * 37 + k * 11) % 300)).collect::<Vec<_>>();
+        let keys: Vec<KeyColumn> =
+            (0..8).map(|k| KeyColumn { dictionary: dictionary.clone(), codes: codes(k) }).collect();
+        let values = [vec![Some(1.0); 6]];
+        let runs = sum_by(&Rows { keys: &keys, ts: None, values: &values }).unwrap();
+        let seen: Vec<Vec<Option<String>>> = runs.iter().map(|r| r.key.clone()).collect();
+        let mut sorted = seen.clone();
+        sorted.sort();
+        assert_eq!(runs.len(), 6);
+        assert_eq!(seen, sorted);
     }
 
     #[test]

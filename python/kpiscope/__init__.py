@@ -166,7 +166,7 @@ def _series_input(data: Any, ts: Optional[str], value: Optional[str], group_by: 
     if clash is not None:
         raise _fail(f"group_by column '{clash}' clashes with an output column; rename it first")
     time, is_date, tz = _micros(table, "ts", _time_column(table, ts))
-    return table, kind, group_by, keys, time, is_date, tz, _numbers(table, "value", value)
+    return kind, (group_by, is_date, keys, time, _numbers(table, "value", value)), tz
 
 
 def _micros_of(moment: Any, role: str) -> int:
@@ -213,18 +213,19 @@ def detect_anomalies(data: Any, ts: Optional[str] = None, value: Optional[str] =
                      min_pct: Optional[float] = None, min_history: Optional[int] = None,
                      cooldown: Optional[int] = None, as_of: Any = None, events: Any = None):
     """Walk-forward anomaly detection per series: SQL's ``detect_anomalies``."""
-    table, kind, group_by, keys, time, is_date, tz, number = _series_input(data, ts, value, group_by, _DETECT_OUTPUT)
+    kind, series, tz = _series_input(data, ts, value, group_by, _DETECT_OUTPUT)
     if as_of is not None:
         limit = _micros_of(as_of, "as_of")
-        time = (time[0], time[1] & (time[0] <= limit))
-    columns = _kpiscope.detect_anomalies(group_by, is_date, keys, time, number, _events(events), method, sensitivity,
-                                         period, direction, min_delta, min_pct, min_history, cooldown)
+        group_by, is_date, keys, (micros, valid), number = series
+        series = (group_by, is_date, keys, (micros, valid & (micros <= limit)), number)
+    columns = _kpiscope.detect_anomalies(series, _events(events), method, sensitivity, period, direction, min_delta,
+                                         min_pct, min_history, cooldown)
     return _give_back(columns, kind, tz)
 
 
 def _forecasting(backtest: bool, data, ts, value, group_by, reserved, **settings):
-    table, kind, group_by, keys, time, is_date, tz, number = _series_input(data, ts, value, group_by, reserved)
-    columns = _kpiscope.forecast_kpi(group_by, is_date, keys, time, number, backtest, **settings)
+    kind, series, tz = _series_input(data, ts, value, group_by, reserved)
+    columns = _kpiscope.forecast_kpi(series, backtest, **settings)
     return _give_back(columns, kind, tz)
 
 
@@ -250,8 +251,8 @@ def change_points(data: Any, ts: Optional[str] = None, value: Optional[str] = No
                   period: Optional[int] = None):
     """Structural breaks per series: SQL's ``change_points``."""
     reserved = ("ts", "value", "is_change_point", "probability", "mean_before", "mean_after")
-    table, kind, group_by, keys, time, is_date, tz, number = _series_input(data, ts, value, group_by, reserved)
-    return _give_back(_kpiscope.change_points(group_by, is_date, keys, time, number, period), kind, tz)
+    kind, series, tz = _series_input(data, ts, value, group_by, reserved)
+    return _give_back(_kpiscope.change_points(series, period), kind, tz)
 
 
 def rca_contributions(data: Any, dimensions: Sequence[str] = (), actual: Optional[str] = None,

@@ -101,7 +101,9 @@ fn to_python<'py>(py: Python<'py>, table: Table) -> PyResult<Bound<'py, PyList>>
             Column::BigInt(v) => ("int64", split(py, v)).into_pyobject(py)?,
             Column::Double(v) => ("float64", split(py, v)).into_pyobject(py)?,
             Column::Boolean(v) => ("bool", split(py, v)).into_pyobject(py)?,
-            Column::Text(v) => ("string", (v.clone(), py.None())).into_pyobject(py)?,
+            Column::Text(v) => {
+                ("string", (PyList::new(py, v.iter().map(Option::as_deref))?, py.None())).into_pyobject(py)?
+            }
         };
         list.append((name, item))?;
     }
@@ -111,18 +113,24 @@ fn to_python<'py>(py: Python<'py>, table: Table) -> PyResult<Bound<'py, PyList>>
 type TsIn<'py> = (PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, bool>);
 type ValueIn<'py> = (PyReadonlyArray1<'py, f64>, PyReadonlyArray1<'py, bool>);
 
+/// The series functions' input as one tuple: `group_by` names, whether times are dates, the
+/// key columns, the times and the value column.
+type SeriesIn<'py> = (Vec<String>, bool, Vec<KeyIn<'py>>, TsIn<'py>, ValueIn<'py>);
+
+/// A series input read into rows, with its `group_by` names and date flag.
+fn series_input(series: SeriesIn<'_>) -> PyResult<(Input, Vec<String>, bool)> {
+    let (group_by, is_date, keys, ts, value) = series;
+    Ok((Input::read(keys, Some(ts), vec![value])?, group_by, is_date))
+}
+
 /// `detect_anomalies`: the same table as the SQL function.
 #[pyfunction]
-#[pyo3(signature = (group_by, is_date, keys, ts, value, events, method=None, sensitivity=None, period=None,
+#[pyo3(signature = (series, events, method=None, sensitivity=None, period=None,
     direction=None, min_delta=None, min_pct=None, min_history=None, cooldown=None))]
 #[allow(clippy::too_many_arguments)]
 fn detect_anomalies<'py>(
     py: Python<'py>,
-    group_by: Vec<String>,
-    is_date: bool,
-    keys: Vec<KeyIn<'py>>,
-    ts: TsIn<'py>,
-    value: ValueIn<'py>,
+    series: SeriesIn<'py>,
     events: Vec<(i32, String, bool)>,
     method: Option<String>,
     sensitivity: Option<String>,
@@ -135,7 +143,7 @@ fn detect_anomalies<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let arguments =
         detect::DetectArguments { method, sensitivity, period, direction, min_delta, min_pct, min_history, cooldown };
-    let input = Input::read(keys, Some(ts), vec![value])?;
+    let (input, group_by, is_date) = series_input(series)?;
     let table = guarded(py, move || {
         let mut config = arguments.config().map_err(refused)?;
         config.events = events.into_iter().map(|(day, name, suppress)| detect::Event { day, name, suppress }).collect();
@@ -147,16 +155,12 @@ fn detect_anomalies<'py>(
 
 /// `forecast_kpi` (`backtest` false) or `compare_models` (true).
 #[pyfunction]
-#[pyo3(signature = (group_by, is_date, keys, ts, value, backtest, horizon=None, level=None, model=None,
+#[pyo3(signature = (series, backtest, horizon=None, level=None, model=None,
     period=None, folds=None))]
 #[allow(clippy::too_many_arguments)]
 fn forecast_kpi<'py>(
     py: Python<'py>,
-    group_by: Vec<String>,
-    is_date: bool,
-    keys: Vec<KeyIn<'py>>,
-    ts: TsIn<'py>,
-    value: ValueIn<'py>,
+    series: SeriesIn<'py>,
     backtest: bool,
     horizon: Option<i64>,
     level: Option<f64>,
@@ -165,7 +169,7 @@ fn forecast_kpi<'py>(
     folds: Option<i64>,
 ) -> PyResult<Bound<'py, PyList>> {
     let arguments = forecast::ForecastArguments { horizon, level, model, period, folds };
-    let input = Input::read(keys, Some(ts), vec![value])?;
+    let (input, group_by, is_date) = series_input(series)?;
     let table = guarded(py, move || {
         let grouped = input.grouped(group_by, is_date)?;
         let result = if backtest {
@@ -180,17 +184,9 @@ fn forecast_kpi<'py>(
 
 /// `change_points`.
 #[pyfunction]
-#[pyo3(signature = (group_by, is_date, keys, ts, value, period=None))]
-fn change_points<'py>(
-    py: Python<'py>,
-    group_by: Vec<String>,
-    is_date: bool,
-    keys: Vec<KeyIn<'py>>,
-    ts: TsIn<'py>,
-    value: ValueIn<'py>,
-    period: Option<i64>,
-) -> PyResult<Bound<'py, PyList>> {
-    let input = Input::read(keys, Some(ts), vec![value])?;
+#[pyo3(signature = (series, period=None))]
+fn change_points<'py>(py: Python<'py>, series: SeriesIn<'py>, period: Option<i64>) -> PyResult<Bound<'py, PyList>> {
+    let (input, group_by, is_date) = series_input(series)?;
     let table = guarded(py, move || {
         let period = kpiscope_engine::series::period(period).map_err(refused)?;
         let grouped = input.grouped(group_by, is_date)?;
