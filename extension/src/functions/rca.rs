@@ -291,10 +291,7 @@ fn anomalies(bind: &BindInfo) -> CallResult<ResultTable> {
     let source = Source::open(&reader, "source", &name)?;
     let (dimensions, max_depth) = dimensions(bind, &source)?;
     let top = params::integer_in(bind, "top", 1, 1000)?.unwrap_or(3) as usize;
-    let baseline = match params::text(bind, "baseline")? {
-        Some(name) => Baseline::parse(&name).map_err(fail)?,
-        None => Baseline::SameWeekday(4),
-    };
+    let baseline = Baseline::from_arguments(params::text(bind, "baseline")?.as_deref(), None, None).map_err(fail)?;
     let config = super::detect::arguments(bind)?.config().map_err(fail)?;
     let given = match params::text(bind, "anomalies")? {
         Some(table) => Some(given_anomalies(&reader, &table)?),
