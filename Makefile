@@ -12,6 +12,9 @@ CACHE ?= $(HOME)/.cache/kpiscope
 export CARGO_TARGET_DIR ?= $(CACHE)/target
 export DUCKDB_LIB_DIR ?= $(CACHE)/duckdb-v$(DUCKDB_VERSION)
 VENV ?= $(CACHE)/venv-duckdb-$(DUCKDB_VERSION)
+# A user's install of the wheel: a brand-new venv holding only what `pip install` of the wheel
+# brings (pinned by the tests' requirements), remade whenever the wheel changes.
+WHEEL_VENV ?= $(CACHE)/venv-wheel
 
 OUT := build/release
 EXTENSION := $(OUT)/kpiscope.duckdb_extension
@@ -23,6 +26,7 @@ export KPISCOPE_EXTENSION := $(CURDIR)/$(EXTENSION)
 export KPISCOPE_BIN := $(CURDIR)/$(BIN)
 export KPISCOPE_DUCKDB_CLI := $(VENV)/bin/duckdb
 export PYO3_PYTHON := $(VENV)/bin/python
+export KPISCOPE_WHEEL_PYTHON := $(WHEEL_VENV)/bin/python
 
 ADDR ?= 127.0.0.1:8080
 
@@ -65,11 +69,18 @@ $(VENV)/.installed: tests/python/requirements.txt
 	touch $@
 
 # The engine as a Python package (python/, its own Cargo workspace), built with the venv's
-# maturin and installed into the venv the Python tests run in.
+# maturin and installed into the venv the Python tests run in, and into a fresh venv of its own.
 wheel: $(VENV)/.installed
 	rm -rf build/wheels
 	cd python && $(VENV)/bin/maturin build --release --locked --quiet -o $(CURDIR)/build/wheels -i $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps build/wheels/kpiscope-*.whl
+	wheel=$$(ls build/wheels/kpiscope-*.whl); sum=$$(sha256sum "$$wheel" | cut -d' ' -f1); \
+	if [ "$$(cat $(WHEEL_VENV)/.wheel 2>/dev/null)" != "$$sum" ]; then \
+	  python3 -m venv --clear $(WHEEL_VENV); \
+	  $(WHEEL_VENV)/bin/pip install --quiet --disable-pip-version-check \
+	    -c tests/python/requirements.txt "$$wheel[spark]" pandas; \
+	  echo "$$sum" > $(WHEEL_VENV)/.wheel; \
+	fi
 
 lint:
 	cargo fmt --all --check

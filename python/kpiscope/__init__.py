@@ -31,6 +31,7 @@ __all__ = [
     "compare_models",
     "change_points",
     "rca_contributions",
+    "rca_anomalies",
     "generate_kpi_data",
     "generate_kpi_anomalies",
 ]
@@ -255,6 +256,22 @@ def change_points(data: Any, ts: Optional[str] = None, value: Optional[str] = No
     return _give_back(_kpiscope.change_points(series, period), kind, tz)
 
 
+def _rca_dimensions(table: pa.Table, dimensions: Sequence[str]) -> tuple[list, list]:
+    dimensions = list(dimensions or [])
+    if not 1 <= len(dimensions) <= 8:
+        raise _fail("dimensions must list 1 to 8 columns to break the change down by")
+    return dimensions, _keys(table, "dimensions", dimensions, null_text="NULL")
+
+
+def _measures(table: pa.Table, metric: Optional[str], numerator: Optional[str], denominator: Optional[str]) -> list:
+    """The KPI over time: ``metric``, or ``numerator`` and ``denominator`` of a ratio."""
+    if metric is not None and numerator is None and denominator is None:
+        return [_numbers(table, "metric", metric)]
+    if metric is None and numerator is not None and denominator is not None:
+        return [_numbers(table, "numerator", numerator), _numbers(table, "denominator", denominator)]
+    raise _fail("give metric='column', or numerator= and denominator= for a ratio KPI")
+
+
 def rca_contributions(data: Any, dimensions: Sequence[str] = (), actual: Optional[str] = None,
                       expected: Optional[str] = None, actual_numerator: Optional[str] = None,
                       actual_denominator: Optional[str] = None, expected_numerator: Optional[str] = None,
@@ -266,10 +283,7 @@ def rca_contributions(data: Any, dimensions: Sequence[str] = (), actual: Optiona
     ``expected`` per leaf, or the four numerator and denominator columns of a ratio) or over
     time (``metric``, or ``numerator`` and ``denominator``, at ``test`` against ``baseline``)."""
     table, kind = _as_arrow(data)
-    dimensions = list(dimensions or [])
-    if not 1 <= len(dimensions) <= 8:
-        raise _fail("dimensions must list 1 to 8 columns to break the change down by")
-    keys = _keys(table, "dimensions", dimensions, null_text="NULL")
+    dimensions, keys = _rca_dimensions(table, dimensions)
     additive = {"expected": expected, "actual": actual}
     ratio = {"expected_numerator": expected_numerator, "actual_numerator": actual_numerator,
              "expected_denominator": expected_denominator, "actual_denominator": actual_denominator}
@@ -288,18 +302,47 @@ def rca_contributions(data: Any, dimensions: Sequence[str] = (), actual: Optiona
         return _give_back(columns, kind)
     if test is None:
         raise _fail("say what changed: test=... (with ts and metric), or actual= and expected= columns")
-    if metric is not None and numerator is None and denominator is None:
-        values = [_numbers(table, "metric", metric)]
-    elif metric is None and numerator is not None and denominator is not None:
-        values = [_numbers(table, "numerator", numerator), _numbers(table, "denominator", denominator)]
-    else:
-        raise _fail("give metric='column', or numerator= and denominator= for a ratio KPI")
+    values = _measures(table, metric, numerator, denominator)
     time, _, _ = _micros(table, "ts", _time_column(table, ts))
     moment = lambda m, role: None if m is None else _micros_of(m, role)  # noqa: E731
     columns = _kpiscope.rca_contributions(dimensions, keys, time, values, test=_micros_of(test, "test"),
                                           baseline=baseline, baseline_start=moment(baseline_start, "baseline_start"),
                                           baseline_end=moment(baseline_end, "baseline_end"), max_depth=max_depth)
     return _give_back(columns, kind)
+
+
+def _steps(anomalies: Any) -> Optional[list]:
+    """The ``anomalies`` table: its one date or timestamp column and, when present,
+    ``expected``, ``score`` and ``severity``, as distinct (time, expected, score, severity) in
+    time order."""
+    if anomalies is None:
+        return None
+    table, _ = _as_arrow(anomalies, "anomalies")
+    (micros, valid), _, _ = _micros(table, "anomalies", _time_column(table, None))
+    optional = lambda name, cast: (table.column(name).cast(cast).to_pylist()  # noqa: E731
+                                   if name in table.column_names else [None] * table.num_rows)
+    rows = zip(micros.tolist(), valid.tolist(), optional("expected", pa.float64()), optional("score", pa.float64()),
+               optional("severity", pa.string()))
+    distinct = dict.fromkeys((t, e, s, v) for t, ok, e, s, v in rows if ok)
+    return sorted(distinct, key=lambda step: step[0])
+
+
+def rca_anomalies(data: Any, dimensions: Sequence[str] = (), ts: Optional[str] = None, metric: Optional[str] = None,
+                  numerator: Optional[str] = None, denominator: Optional[str] = None, baseline: Optional[str] = None,
+                  max_depth: Optional[int] = None, top: Optional[int] = None, method: Optional[str] = None,
+                  sensitivity: Optional[str] = None, anomalies: Any = None):
+    """Detection on the KPI's total, then the ``top`` segments (3) behind every anomalous time
+    step against ``baseline``: SQL's ``rca_anomalies``. With ``anomalies`` (a table with one
+    date or timestamp column, optionally ``expected``, ``score``, ``severity``), the steps it
+    lists instead."""
+    table, kind = _as_arrow(data)
+    dimensions, keys = _rca_dimensions(table, dimensions)
+    values = _measures(table, metric, numerator, denominator)
+    time, is_date, tz = _micros(table, "ts", _time_column(table, ts))
+    columns = _kpiscope.rca_anomalies(dimensions, keys, time, values, is_date, anomalies=_steps(anomalies),
+                                      baseline=baseline, max_depth=max_depth, top=top, method=method,
+                                      sensitivity=sensitivity)
+    return _give_back(columns, kind, tz)
 
 
 def _generated(ground_truth: bool, days, start, seed, anomalies, output: str):

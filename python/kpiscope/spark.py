@@ -6,8 +6,8 @@ The series functions (``detect_anomalies``, ``forecast_kpi``, ``compare_models``
 local function (which sums and sorts them like SQL) runs once per bucket, so results equal the
 package's and the SQL functions' value for value. The bucket count follows the row count
 (``ROWS_PER_BUCKET`` rows a bucket, at least two per core) so a bucket fits in a Python
-worker's memory. ``rca_contributions`` aggregates in Spark (one row per leaf and time step) and
-localises on the driver, where the aggregated leaves are small.
+worker's memory. ``rca_contributions`` and ``rca_anomalies`` aggregate in Spark (one row per
+leaf and time step) and localise on the driver, where the aggregated leaves are small.
 
 Every Python worker needs the ``kpiscope`` wheel (a cluster library, or ``spark.archives``
 with a packed environment) and runs the engine on one thread: Spark already runs a task per core.
@@ -23,7 +23,8 @@ import pyarrow as pa
 
 import kpiscope
 
-__all__ = ["detect_anomalies", "forecast_kpi", "compare_models", "change_points", "rca_contributions"]
+__all__ = ["detect_anomalies", "forecast_kpi", "compare_models", "change_points", "rca_contributions",
+           "rca_anomalies"]
 
 #: Rows per bucket: ~100 bytes a row in Arrow, so a bucket is ~100 MB in a worker.
 ROWS_PER_BUCKET = 1_000_000
@@ -104,26 +105,54 @@ def change_points(df, ts: Optional[str] = None, value: Optional[str] = None, gro
     return _per_bucket("change_points", df, ts, value, group_by, buckets, settings)
 
 
+def _time_column(df, ts: Optional[str]) -> Optional[str]:
+    """``ts``, or else the only date or timestamp column (None when there is not exactly one)."""
+    if ts is not None:
+        return ts
+    temporal = [f.name for f in df.schema.fields if f.dataType.typeName() in ("date", "timestamp", "timestamp_ntz")]
+    return temporal[0] if len(temporal) == 1 else None
+
+
+def _leaves(df, keys: Sequence[str], measures: Sequence[str]) -> pa.Table:
+    """The measure columns summed in Spark per leaf (and time step), as Arrow on the driver.
+    Summing the sums again locally gives the same totals, since every leaf (and time step) is
+    one row after this; the driver's share stays small."""
+    from pyspark.sql import functions as F
+
+    missing = [c for c in list(keys) + list(measures) if c not in df.columns]
+    if missing:
+        raise ValueError(f"kpiscope: column '{missing[0]}' does not exist; columns are: {', '.join(df.columns)}")
+    sums = [F.sum(F.col(m).cast("double")).alias(m) for m in dict.fromkeys(measures)]
+    return df.groupBy(*keys).agg(*sums).toArrow()
+
+
 def rca_contributions(df, dimensions: Sequence[str] = (), **settings: Any):
     """``kpiscope.rca_contributions`` on a Spark DataFrame: the measure columns summed in Spark
     per leaf (and time step), the small result localised on the driver; a Spark DataFrame back."""
-    from pyspark.sql import functions as F
-
     dimensions = list(dimensions or [])
     measures = [settings[k] for k in ("actual", "expected", "actual_numerator", "actual_denominator",
                                       "expected_numerator", "expected_denominator", "metric", "numerator",
                                       "denominator") if settings.get(k) is not None]
+    if settings.get("test") is not None:
+        settings["ts"] = _time_column(df, settings.get("ts"))
     ts = settings.get("ts")
-    if ts is None and settings.get("test") is not None:
-        temporal = [f.name for f in df.schema.fields if f.dataType.typeName() in ("date", "timestamp", "timestamp_ntz")]
-        ts = temporal[0] if len(temporal) == 1 else None
-        settings["ts"] = ts
-    keys = dimensions + ([ts] if ts else [])
-    missing = [c for c in keys + measures if c not in df.columns]
-    if missing:
-        raise ValueError(f"kpiscope: column '{missing[0]}' does not exist; columns are: {', '.join(df.columns)}")
-    # Summing in Spark first keeps the driver's share small; summing the sums again locally
-    # gives the same totals, since every leaf (and time step) is one row after this.
-    leaves = df.groupBy(*keys).agg(*[F.sum(F.col(m).cast("double")).alias(m) for m in dict.fromkeys(measures)])
-    result = kpiscope.rca_contributions(leaves.toArrow(), dimensions=dimensions, **settings)
+    leaves = _leaves(df, dimensions + ([ts] if ts else []), measures)
+    result = kpiscope.rca_contributions(leaves, dimensions=dimensions, **settings)
+    return df.sparkSession.createDataFrame(result)
+
+
+def rca_anomalies(df, dimensions: Sequence[str] = (), ts: Optional[str] = None, anomalies: Any = None,
+                  **settings: Any):
+    """``kpiscope.rca_anomalies`` on a Spark DataFrame: leaves summed per time step in Spark,
+    detection on their total and localisation on the driver. ``anomalies`` may be a Spark
+    DataFrame (collected: one row per time step to explain)."""
+    dimensions = list(dimensions or [])
+    ts = _time_column(df, ts)
+    if ts is None:
+        raise ValueError("kpiscope: name the time column with ts='...' (the data needs exactly one date or timestamp)")
+    measures = [settings[k] for k in ("metric", "numerator", "denominator") if settings.get(k) is not None]
+    leaves = _leaves(df, dimensions + [ts], measures)
+    if anomalies is not None and hasattr(anomalies, "toArrow"):
+        anomalies = anomalies.toArrow()
+    result = kpiscope.rca_anomalies(leaves, dimensions=dimensions, ts=ts, anomalies=anomalies, **settings)
     return df.sparkSession.createDataFrame(result)

@@ -256,6 +256,52 @@ fn rca_contributions<'py>(
     to_python(py, table)
 }
 
+/// A row of the `anomalies` table: time, expected, score, severity.
+type StepIn = (i64, Option<f64>, Option<f64>, Option<String>);
+
+/// `rca_anomalies`: detection on the KPI's total (or the caller's `anomalies` steps), then the
+/// top segments behind each step; values the metric, or numerator and denominator.
+#[pyfunction]
+#[pyo3(signature = (dimensions, keys, ts, values, is_date, anomalies=None, baseline=None, max_depth=None,
+    top=None, method=None, sensitivity=None))]
+#[allow(clippy::too_many_arguments)]
+fn rca_anomalies<'py>(
+    py: Python<'py>,
+    dimensions: Vec<String>,
+    keys: Vec<KeyIn<'py>>,
+    ts: TsIn<'py>,
+    values: Vec<ValueIn<'py>>,
+    is_date: bool,
+    anomalies: Option<Vec<StepIn>>,
+    baseline: Option<String>,
+    max_depth: Option<i64>,
+    top: Option<i64>,
+    method: Option<String>,
+    sensitivity: Option<String>,
+) -> PyResult<Bound<'py, PyList>> {
+    let input = Input::read(keys, Some(ts), values)?;
+    let table = guarded(py, move || {
+        let max_depth = rca::max_depth(max_depth).map_err(refused)?;
+        let top = rca::top(top).map_err(refused)?;
+        let baseline = rca::Baseline::from_arguments(baseline.as_deref(), None, None).map_err(refused)?;
+        let arguments = detect::DetectArguments { method, sensitivity, ..Default::default() };
+        let config = arguments.config().map_err(refused)?;
+        let runs = frame::sum_by(&input.rows()).map_err(refused)?;
+        let timed = rca::timed_from_runs(dimensions, &runs);
+        let steps = match anomalies {
+            Some(given) => rca::Steps::Given(
+                given
+                    .into_iter()
+                    .map(|(t, expected, score, severity)| rca::Step { t, expected, score, severity })
+                    .collect(),
+            ),
+            None => rca::Steps::Detect(&config),
+        };
+        rca::anomalies_table(&timed, steps, baseline, max_depth, top, is_date).map_err(refused)
+    })?;
+    to_python(py, table)
+}
+
 /// The compiled part of the `kpiscope` package.
 #[pymodule]
 fn _kpiscope(module: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -264,5 +310,6 @@ fn _kpiscope(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(change_points, module)?)?;
     module.add_function(wrap_pyfunction!(generate, module)?)?;
     module.add_function(wrap_pyfunction!(rca_contributions, module)?)?;
+    module.add_function(wrap_pyfunction!(rca_anomalies, module)?)?;
     Ok(())
 }

@@ -6,7 +6,6 @@ import os
 import random
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -103,6 +102,31 @@ def test_root_causes_equal_sql_on_the_injected_anomaly_days(con, shuffled):
                                              dimensions=["channel", "region"], test=day, baseline="previous_7d"))
 
 
+def test_detected_anomalies_and_their_causes_equal_sql(con, shuffled):
+    for sql_measure, measure in [("metric := 'revenue'", {"metric": "revenue"}),
+                                 ("numerator := 'orders', denominator := 'sessions'",
+                                  {"numerator": "orders", "denominator": "sessions"})]:
+        sql = con.sql(f"FROM rca_anomalies('kpi', ts := 'day', {sql_measure}, dimensions := ['channel', 'region'], "
+                      "top := 2, sensitivity := 'high')").to_arrow_table()
+        same(sql, kpiscope.rca_anomalies(shuffled, ts="day", dimensions=["channel", "region"], top=2,
+                                         sensitivity="high", **measure))
+
+
+def test_causes_of_given_anomaly_days_equal_sql_and_keep_their_verdicts(con, shuffled):
+    truth = kpiscope.generate_kpi_anomalies(days=150, seed=7, anomalies=4)
+    given = pa.table({"day": truth.column("start_day"), "severity": pa.array(["high"] * truth.num_rows),
+                      "score": pa.array([90.0] * truth.num_rows)})
+    con.register("given_arrow", given)
+    con.execute("CREATE OR REPLACE TABLE given AS FROM given_arrow")
+    sql = con.sql("FROM rca_anomalies('kpi', ts := 'day', metric := 'revenue', dimensions := ['channel', 'region', "
+                  "'cohort'], anomalies := 'given', baseline := 'previous_7d')").to_arrow_table()
+    python = kpiscope.rca_anomalies(shuffled, ts="day", metric="revenue", dimensions=["channel", "region", "cohort"],
+                                    anomalies=given, baseline="previous_7d")
+    same(sql, python)
+    assert set(python.column("severity").to_pylist()) == {"high"}
+    assert set(python.column("ts").to_pylist()) == set(truth.column("start_day").to_pylist())
+
+
 def test_explicit_root_causes_equal_sql_with_null_dimension_values(con):
     leaves = pa.table({"country": ["DE", "DE", None, "FR", "FR"], "plan": ["a", "b", "a", None, "b"],
                        "real": [100.0, 50.0, 30.0, 20.0, 5.0], "predict": [100.0, 80.0, 30.0, 20.0, 10.0]})
@@ -160,6 +184,8 @@ def test_duplicate_timestamps_are_summed_and_null_times_left_out_as_in_sql(con):
     (lambda d: kpiscope.rca_contributions(d, dimensions=["channel"], metric="orders", test="2024-01-20",
                                           baseline_start="2024-01-10"), "give both baseline_start and baseline_end"),
     (lambda d: kpiscope.generate_kpi_data(days=0), "days must be between 1 and 3660, got 0"),
+    (lambda d: kpiscope.rca_anomalies(d, dimensions=["channel"], metric="orders", top=0), "top must be between 1 and 1000"),
+    (lambda d: kpiscope.rca_anomalies(d, dimensions=["channel"], numerator="orders"), "give metric="),
 ])
 def test_mistakes_are_value_errors_that_say_what_to_fix(call, message):
     data = kpiscope.generate_kpi_data(days=40, anomalies=1)
@@ -214,6 +240,8 @@ def test_generated_awkward_inputs_give_a_result_or_a_value_error_never_a_crash()
         lambda t, p: kpiscope.change_points(t, value="v", period=p),
         lambda t, p: kpiscope.rca_contributions(t, dimensions=["g"], ts="d", metric="v", test=dt.date(2024, 1, 9)),
         lambda t, p: kpiscope.rca_contributions(t, dimensions=["g"], actual="v", expected="v", max_depth=p),
+        lambda t, p: kpiscope.rca_anomalies(t, dimensions=["g"], metric="v", max_depth=p, top=p,
+                                            anomalies=rng.choice([None, t.select(["d"])])),
     ]
     outcomes = {"result": 0, "refused": 0}
     for case in range(120):
@@ -235,12 +263,32 @@ def python_snippets() -> list:
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
 
+def wheel_python() -> str:
+    """The python of the venv `make wheel` makes from nothing but `pip install` of the wheel."""
+    python = os.environ.get("KPISCOPE_WHEEL_PYTHON")
+    assert python and Path(python).exists(), \
+        "KPISCOPE_WHEEL_PYTHON must name the fresh wheel venv's python: run `make wheel`"
+    return python
+
+
+def test_the_wheel_venv_holds_the_installed_wheel_and_no_duckdb(tmp_path):
+    probe = ("import importlib.util, kpiscope; print(kpiscope.__file__); "
+             "print(importlib.util.find_spec('duckdb') is None)")
+    result = subprocess.run([wheel_python(), "-c", probe], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    location, no_duckdb = result.stdout.split()
+    assert "site-packages" in location and str(REPO / "python") not in location, location
+    assert no_duckdb == "True", "the package must work without DuckDB installed"
+
+
 @pytest.mark.parametrize("which", ["pandas", "spark"])
-def test_the_readme_python_snippets_run_as_written(tmp_path, which):
+def test_the_readme_python_snippets_run_as_written_after_pip_install_of_the_wheel(tmp_path, which):
     snippets = python_snippets()
     assert len(snippets) == 2, "README has a pandas and a Spark ```python block under '## Python package'"
-    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable)
-    result = subprocess.run([sys.executable, "-c", snippets[0 if which == "pandas" else 1]], cwd=tmp_path,
+    python = wheel_python()
+    env = dict(os.environ, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=python)
+    result = subprocess.run([python, "-c", snippets[0 if which == "pandas" else 1]], cwd=tmp_path,
                             capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr
     assert "revenue" in result.stdout or "severity" in result.stdout, result.stdout

@@ -66,6 +66,10 @@ def test_spark_root_causes_equal_the_package_on_the_injected_days(spark, data):
                                               metric="revenue", test=day),
              kpiscope.rca_contributions(data, dimensions=["channel", "region", "cohort"], ts="day", metric="revenue",
                                         test=day))
+    same(kpiscope.spark.rca_anomalies(df, dimensions=["channel", "region"], numerator="orders",
+                                      denominator="sessions", sensitivity="high"),
+         kpiscope.rca_anomalies(data, dimensions=["channel", "region"], numerator="orders", denominator="sessions",
+                                sensitivity="high"))
 
 
 def test_spark_mistakes_are_the_package_errors(spark, data):

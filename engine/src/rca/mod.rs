@@ -27,7 +27,9 @@ mod output;
 pub use baseline::{Baseline, TimedLeaves};
 pub use contributions::{contributions, Contribution};
 pub use localize::{leaf_states, localize, LeafState, LocalizeConfig};
-pub use output::{contributions_table, finding_columns, leaves_from_runs, max_depth, timed_from_runs};
+pub use output::{
+    anomalies_table, contributions_table, leaves_from_runs, max_depth, timed_from_runs, top, Step, Steps,
+};
 
 use std::collections::HashMap;
 

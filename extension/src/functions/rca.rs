@@ -20,10 +20,8 @@ use crate::params::{self, Kind};
 use crate::source::{explain, key_sql, quote_ident, Reader, Side, Source};
 use crate::table::ResultTable;
 use duckdb::vtab::BindInfo;
-use kpiscope_engine::detect::{detect, Detection};
-use kpiscope_engine::frame::{ts_column, Column};
 use kpiscope_engine::rca::{
-    analyze, contributions_table, finding_columns, max_depth, Baseline, Finding, Leaves, TimedLeaves,
+    anomalies_table, contributions_table, max_depth, top, Baseline, Leaves, Step, Steps, TimedLeaves,
 };
 
 const CONTRIBUTION_PARAMS: &[(&str, Kind)] = &[
@@ -245,26 +243,9 @@ fn contributions(bind: &BindInfo) -> CallResult<ResultTable> {
     Ok(contributions_table(&leaves, max_depth).into())
 }
 
-/// A time step to explain, with the leaves comparing it to its baseline.
-struct Anomalous<'a> {
-    t: i64,
-    value: Option<f64>,
-    verdict: Verdict<'a>,
-    leaves: Leaves,
-}
-
-/// What the detector said about a time step: this function's own detection, or the
-/// columns of the `anomalies :=` table.
-enum Verdict<'a> {
-    Detected(&'a Detection),
-    Given { expected: Option<f64>, score: Option<f64>, severity: Option<String> },
-}
-
-/// The `anomalies :=` table: its time column and, when present, `expected`, `score` and
-/// `severity`, one row per time step to explain.
-type GivenRow = (i64, Option<f64>, Option<f64>, Option<String>);
-
-fn given_anomalies(reader: &Reader, name: &str) -> CallResult<Vec<GivenRow>> {
+/// The `anomalies :=` table: per time step it lists, its time and, when present, `expected`,
+/// `score` and `severity`.
+fn given_steps(reader: &Reader, name: &str) -> CallResult<Vec<Step>> {
     let table = Source::open(reader, "anomalies", name)?;
     let ts = table.time_column(None)?;
     let optional = |column: &str, cast: &str| match table.require_column("anomalies", column) {
@@ -281,7 +262,9 @@ fn given_anomalies(reader: &Reader, name: &str) -> CallResult<Vec<GivenRow>> {
         quote_ident(&ts)
     );
     reader
-        .query(&sql, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+        .query(&sql, |row| {
+            Ok(Step { t: row.get(0)?, expected: row.get(1)?, score: row.get(2)?, severity: row.get(3)? })
+        })
         .map_err(|e| fail(format!("cannot read anomalies '{name}': {}", explain(&e))))
 }
 
@@ -290,74 +273,19 @@ fn anomalies(bind: &BindInfo) -> CallResult<ResultTable> {
     let reader = Side::of(bind)?.reader()?;
     let source = Source::open(&reader, "source", &name)?;
     let (dimensions, max_depth) = dimensions(bind, &source)?;
-    let top = params::integer_in(bind, "top", 1, 1000)?.unwrap_or(3) as usize;
+    let top = top(params::integer(bind, "top")?).map_err(fail)?;
     let baseline = Baseline::from_arguments(params::text(bind, "baseline")?.as_deref(), None, None).map_err(fail)?;
     let config = super::detect::arguments(bind)?.config().map_err(fail)?;
     let given = match params::text(bind, "anomalies")? {
-        Some(table) => Some(given_anomalies(&reader, &table)?),
+        Some(table) => Some(given_steps(&reader, &table)?),
         None => None,
     };
     let time = time_of(bind, &source)?;
     let timed = timed_leaves(bind, &reader, &source, &dimensions, &time, None)?;
     drop(reader);
-    let totals = timed.totals();
-    let ts: Vec<i64> = totals.iter().map(|(t, _)| *t).collect();
-    let values: Vec<Option<f64>> = totals.iter().map(|(_, v)| *v).collect();
-    let detected = match &given {
-        Some(_) => Vec::new(),
-        None => detect(&ts, &values, &config).map_err(fail)?,
-    };
-    let explained: Vec<(i64, Option<f64>, Verdict)> = match &given {
-        Some(rows) => rows
-            .iter()
-            .filter_map(|(t, expected, score, severity)| {
-                let value = ts.binary_search(t).ok().map(|i| values[i])?;
-                Some((*t, value, Verdict::Given { expected: *expected, score: *score, severity: severity.clone() }))
-            })
-            .collect(),
-        None => totals
-            .iter()
-            .zip(&detected)
-            .filter(|(_, verdict)| verdict.is_anomaly)
-            .map(|((t, value), verdict)| (*t, *value, Verdict::Detected(verdict)))
-            .collect(),
-    };
-    // Per anomalous time step, its top findings; then one output row per finding.
-    let steps: Vec<Anomalous> = explained
-        .into_iter()
-        .map(|(t, value, verdict)| Anomalous { t, value, verdict, leaves: timed.compare(t, baseline) })
-        .collect();
-    let analyses: Vec<Vec<Finding>> =
-        steps.iter().map(|d| analyze(&d.leaves, max_depth).into_iter().take(top).collect()).collect();
-    let rows: Vec<(&Anomalous, usize, &Finding)> = steps
-        .iter()
-        .zip(&analyses)
-        .flat_map(|(step, findings)| findings.iter().enumerate().map(move |(rank, f)| (step, rank + 1, f)))
-        .collect();
-    let number = |f: &dyn Fn(&Anomalous) -> Option<f64>| Column::Double(rows.iter().map(|(d, _, _)| f(d)).collect());
-    let expected = |d: &Anomalous| match &d.verdict {
-        Verdict::Detected(v) => v.expected,
-        Verdict::Given { expected, .. } => *expected,
-    };
-    let score = |d: &Anomalous| match &d.verdict {
-        Verdict::Detected(v) => v.score,
-        Verdict::Given { score, .. } => *score,
-    };
-    let severity = |d: &Anomalous| match &d.verdict {
-        Verdict::Detected(v) => Some(v.severity.as_str().to_string()),
-        Verdict::Given { severity, .. } => severity.clone(),
-    };
-    let mut columns = vec![
-        ("ts".to_string(), ts_column(time.is_date, rows.iter().map(|(d, _, _)| d.t).collect())),
-        ("value".to_string(), number(&|d| d.value)),
-        ("expected".to_string(), number(&expected)),
-        ("score".to_string(), number(&score)),
-        ("severity".to_string(), Column::Text(rows.iter().map(|(d, _, _)| severity(d)).collect())),
-        ("rank".to_string(), Column::BigInt(rows.iter().map(|(_, rank, _)| Some(*rank as i64)).collect())),
-    ];
-    let pairs: Vec<(&Finding, &Leaves)> = rows.iter().map(|(d, _, f)| (*f, &d.leaves)).collect();
-    columns.extend(finding_columns(&pairs));
-    Ok(ResultTable::new(columns))
+    let steps = given.map_or(Steps::Detect(&config), Steps::Given);
+    let table = anomalies_table(&timed, steps, baseline, max_depth, top, time.is_date).map_err(fail)?;
+    Ok(table.into())
 }
 
 materialized_vtab!(RcaContributions, "rca_contributions", contributions, positional: &[Kind::Text], named: CONTRIBUTION_PARAMS);
