@@ -161,6 +161,18 @@ impl SetMatch {
         self.fn_ += label.len() as u64 - tp;
     }
 
+    /// Micro precision: the share of predicted elements that are labelled; `None` when nothing
+    /// was predicted.
+    pub fn precision(&self) -> Option<f64> {
+        ratio(self.tp, self.tp + self.fp)
+    }
+
+    /// Micro recall: the share of labelled elements that were predicted; `None` when nothing is
+    /// labelled.
+    pub fn recall(&self) -> Option<f64> {
+        ratio(self.tp, self.tp + self.fn_)
+    }
+
     /// Micro F1; `None` when there is nothing to score.
     pub fn f1(&self) -> Option<f64> {
         let denominator = 2 * self.tp + self.fp + self.fn_;
@@ -179,7 +191,9 @@ mod tests {
         assert_eq!((m.tp, m.fp, m.fn_), (1, 1, 1));
         m.add("", "");
         assert_eq!(m.f1(), Some(0.5));
+        assert_eq!((m.precision(), m.recall()), (Some(0.5), Some(0.5)));
         assert_eq!(SetMatch::default().f1(), None);
+        assert_eq!((SetMatch::default().precision(), SetMatch::default().recall()), (None, None));
     }
 
     #[test]

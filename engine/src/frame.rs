@@ -65,6 +65,12 @@ impl Table {
         &self.columns
     }
 
+    /// The columns, taken out of the table, so a front can free each one as soon as it has
+    /// converted it (a large result then never exists twice in full).
+    pub fn into_columns(self) -> Vec<(String, Column)> {
+        self.columns
+    }
+
     /// Column names, in order.
     pub fn names(&self) -> Vec<&str> {
         self.columns.iter().map(|(name, _)| name.as_str()).collect()

@@ -62,13 +62,22 @@ def _as_arrow(data: Any, role: str = "data") -> tuple[pa.Table, str]:
 _ARROW_TYPES = {"int32": pa.int32(), "int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_()}
 
 
+def _strings(offsets, data, valid) -> pa.Array:
+    """One Arrow string array over the engine's buffers, without copying them."""
+    nulls = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.StringArray.from_buffers(len(valid), pa.py_buffer(offsets), pa.py_buffer(data), nulls)
+
+
 def _give_back(columns: list, kind: str, tz: Optional[str] = None):
     """The engine's columns as a table of the caller's kind."""
     arrays, names = [], []
-    for name, (type_name, (values, valid)) in columns:
+    columns.reverse()
+    while columns:  # popped, so each engine buffer is released once Arrow holds it
+        name, (type_name, payload) = columns.pop()
         if type_name == "string":
-            array = pa.array(values, type=pa.string())
+            array = pa.chunked_array([_strings(*chunk) for chunk in payload], type=pa.string())
         else:
+            values, valid = payload
             mask = None if valid.all() else ~valid
             if type_name == "date":
                 array = pa.array(values, type=pa.int32(), mask=mask).cast(pa.date32())

@@ -16,9 +16,6 @@ use kpiscope_engine::frame::Column;
 const PARAMS: &[(&str, Kind)] =
     &[("flag", Kind::Text), ("label", Kind::Text), ("ts", Kind::Text), ("group_by", Kind::TextList)];
 
-/// One input row: group key, flag, label (already in time order).
-type InputRow = (Vec<Option<String>>, bool, bool);
-
 fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
     let name = params::source(bind)?;
     let reader = Side::of(bind)?.reader()?;
@@ -32,42 +29,72 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
     let flag = source.condition("flag", &params::text(bind, "flag")?.unwrap_or_else(|| "is_anomaly".into()))?;
     let group_by = params::text_list(bind, "group_by")?;
     source.require_columns("group_by", &group_by)?;
-    let groups: String = group_by.iter().map(|g| format!("CAST({} AS VARCHAR), ", quote_ident(g))).collect();
-    let order: String = group_by.iter().map(|g| format!("{}, ", quote_ident(g))).collect();
-    let sql = format!(
-        "SELECT {groups}{flag}, {label_sql} FROM {} ORDER BY {order}{} NULLS LAST",
-        source.from(),
-        quote_ident(&ts)
-    );
+    let by_key: String = group_by.iter().map(|g| format!("{}, ", quote_ident(g))).collect();
+    let order = format!(" ORDER BY {by_key}{} NULLS LAST", quote_ident(&ts));
+    let (keys, groups) = grouped(&reader, &source, &group_by, &format!("{flag}, {label_sql}"), &order, |row, at| {
+        Ok((row.get::<_, bool>(at)?, row.get::<_, bool>(at + 1)?))
+    })?;
+    drop(reader);
+    let scores: Vec<Scores> = groups
+        .iter()
+        .map(|group| {
+            let (flags, labels): (Vec<bool>, Vec<bool>) = group.iter().copied().unzip();
+            Scores::of(&flags, &labels)
+        })
+        .collect();
+    let mut columns = key_columns(&group_by, &keys);
+    columns.extend(score_columns(&scores));
+    Ok(ResultTable::new(columns))
+}
+
+/// One group's key: its `group_by` values as text.
+type Key = Vec<Option<String>>;
+
+/// The rows of `SELECT <group_by as text>, <columns> FROM source<tail>` split into runs of
+/// equal group key (`tail` orders by the keys first): the keys and the rows of each run, each
+/// row read by `read` from the column at which `columns` start. Without `group_by` there is
+/// always exactly one group, even for an empty source, so an ungrouped call always answers.
+fn grouped<T>(
+    reader: &crate::source::Reader,
+    source: &Source,
+    group_by: &[String],
+    columns: &str,
+    tail: &str,
+    read: impl Fn(&duckdb::Row<'_>, usize) -> duckdb::Result<T>,
+) -> CallResult<(Vec<Key>, Vec<Vec<T>>)> {
+    let keys: String = group_by.iter().map(|g| format!("CAST({} AS VARCHAR), ", quote_ident(g))).collect();
+    let sql = format!("SELECT {keys}{columns} FROM {}{tail}", source.from());
     let width = group_by.len();
-    let rows: Vec<InputRow> = reader
+    let rows: Vec<(Key, T)> = reader
         .query(&sql, |row| {
             let key = (0..width).map(|i| row.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()?;
-            Ok((key, row.get(width)?, row.get(width + 1)?))
+            Ok((key, read(row, width)?))
         })
         .map_err(|e| fail(format!("cannot evaluate '{}': {}", source.name(), explain(&e))))?;
-    drop(reader);
-
-    let mut keys: Vec<Vec<Option<String>>> = Vec::new();
-    let mut scores: Vec<Scores> = Vec::new();
-    for group in rows.chunk_by(|a, b| a.0 == b.0) {
-        let flags: Vec<bool> = group.iter().map(|r| r.1).collect();
-        let labels: Vec<bool> = group.iter().map(|r| r.2).collect();
-        keys.push(group[0].0.clone());
-        scores.push(Scores::of(&flags, &labels));
+    let (mut keys, mut groups): (Vec<Key>, Vec<Vec<T>>) = (Vec::new(), Vec::new());
+    for (key, row) in rows {
+        match groups.last_mut() {
+            Some(group) if keys.last() == Some(&key) => group.push(row),
+            _ => {
+                keys.push(key);
+                groups.push(vec![row]);
+            }
+        }
     }
-    if width == 0 && scores.is_empty() {
-        // Without groups there is always exactly one answer, even for an empty source.
+    if width == 0 && groups.is_empty() {
         keys.push(Vec::new());
-        scores.push(Scores::default());
+        groups.push(Vec::new());
     }
-    let mut columns: Vec<(String, Column)> = group_by
+    Ok((keys, groups))
+}
+
+/// One text column per group key.
+fn key_columns(group_by: &[String], keys: &[Key]) -> Vec<(String, Column)> {
+    group_by
         .iter()
         .enumerate()
         .map(|(i, name)| (name.clone(), Column::Text(keys.iter().map(|k| k[i].clone()).collect())))
-        .collect();
-    columns.extend(score_columns(&scores));
-    Ok(ResultTable::new(columns))
+        .collect()
 }
 
 /// The confusion counts and scores, one row per entry of `scores`.
@@ -137,52 +164,36 @@ fn compute_rca(bind: &BindInfo) -> CallResult<ResultTable> {
     let (predicted, label) = (column("predicted")?, column("label")?);
     let group_by = params::text_list(bind, "group_by")?;
     source.require_columns("group_by", &group_by)?;
-    let groups: String = group_by.iter().map(|g| format!("CAST({} AS VARCHAR), ", quote_ident(g))).collect();
     let order = if group_by.is_empty() {
         String::new()
     } else {
         format!(" ORDER BY {}", (1..=group_by.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", "))
     };
-    let sql = format!("SELECT {groups}{predicted}, {label} FROM {}{order}", source.from());
-    let width = group_by.len();
-    let rows: Vec<(Vec<Option<String>>, String, String)> = reader
-        .query(&sql, |row| {
-            let key = (0..width).map(|i| row.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()?;
-            Ok((key, row.get(width)?, row.get(width + 1)?))
-        })
-        .map_err(|e| fail(format!("cannot evaluate '{}': {}", source.name(), explain(&e))))?;
+    let (keys, groups) = grouped(&reader, &source, &group_by, &format!("{predicted}, {label}"), &order, |row, at| {
+        Ok((row.get::<_, String>(at)?, row.get::<_, String>(at + 1)?))
+    })?;
     drop(reader);
-    let mut keys: Vec<Vec<Option<String>>> = Vec::new();
-    let mut scores: Vec<(u64, SetMatch)> = Vec::new();
-    for group in rows.chunk_by(|a, b| a.0 == b.0) {
-        let mut m = SetMatch::default();
-        for (_, p, l) in group {
-            m.add(p, l);
-        }
-        keys.push(group[0].0.clone());
-        scores.push((group.len() as u64, m));
-    }
-    if width == 0 && scores.is_empty() {
-        keys.push(Vec::new());
-        scores.push((0, SetMatch::default()));
-    }
-    let mut columns: Vec<(String, Column)> = group_by
+    let scores: Vec<(u64, SetMatch)> = groups
         .iter()
-        .enumerate()
-        .map(|(i, name)| (name.clone(), Column::Text(keys.iter().map(|k| k[i].clone()).collect())))
+        .map(|group| {
+            let mut m = SetMatch::default();
+            for (p, l) in group {
+                m.add(p, l);
+            }
+            (group.len() as u64, m)
+        })
         .collect();
+    let mut columns = key_columns(&group_by, &keys);
     let count = |f: fn(&(u64, SetMatch)) -> u64| Column::BigInt(scores.iter().map(|s| Some(f(s) as i64)).collect());
-    let ratio = |f: fn(&SetMatch) -> (u64, u64)| {
-        Column::Double(scores.iter().map(|(_, m)| f(m)).map(|(a, b)| (b > 0).then(|| a as f64 / b as f64)).collect())
-    };
+    let metric = |f: fn(&SetMatch) -> Option<f64>| Column::Double(scores.iter().map(|(_, m)| f(m)).collect());
     columns.extend([
         ("cases".to_string(), count(|s| s.0)),
         ("tp".to_string(), count(|s| s.1.tp)),
         ("fp".to_string(), count(|s| s.1.fp)),
         ("fn".to_string(), count(|s| s.1.fn_)),
-        ("precision".to_string(), ratio(|m| (m.tp, m.tp + m.fp))),
-        ("recall".to_string(), ratio(|m| (m.tp, m.tp + m.fn_))),
-        ("f1".to_string(), Column::Double(scores.iter().map(|(_, m)| m.f1()).collect())),
+        ("precision".to_string(), metric(SetMatch::precision)),
+        ("recall".to_string(), metric(SetMatch::recall)),
+        ("f1".to_string(), metric(SetMatch::f1)),
     ]);
     Ok(ResultTable::new(columns))
 }
