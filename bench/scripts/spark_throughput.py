@@ -1,6 +1,6 @@
 """Detection throughput on many series: Spark local[N] through kpiscope.spark against the same
-work in DuckDB (the extension, SQL) and in the Python package, in one run (each path in a
-process of its own).
+work in DuckDB (the table function, and the in-query `kpiscope_detect` over `GROUP BY`) and in
+the Python package, in one run (each path in a process of its own).
 
     python3 bench/scripts/spark_throughput.py [SERIES ...] [--days 730] [--cores 2]
 
@@ -55,6 +55,12 @@ def run_path(which: str, path: Path, cores: int) -> tuple[float, int, int]:
         flagged = con.execute(
             f"SELECT count(*) FILTER (WHERE is_anomaly) FROM detect_anomalies('(FROM read_parquet(''{path}''))', "
             "ts := 'day', value := 'value', group_by := ['series'])").fetchone()[0]
+    elif which == "inquery":
+        con = duckdb.connect(config={"allow_unsigned_extensions": "true"})
+        con.execute(f"LOAD '{EXTENSION}'")
+        flagged = con.execute(
+            "SELECT sum(len(list_filter(d, x -> x.is_anomaly))) FROM (SELECT kpiscope_detect(list(day), list(value)) "
+            f"AS d FROM read_parquet('{path}') GROUP BY series)").fetchone()[0]
     elif which == "python":
         flagged = int(kpiscope.detect_anomalies(pq.read_table(path), ts="day", value="value", group_by=["series"])
                       .column("is_anomaly").to_numpy(zero_copy_only=False).sum())
@@ -93,7 +99,7 @@ def main() -> None:
             results = {}
             # Each path in a process of its own, so one path's memory neither helps nor starves
             # another's and the peak RSS is that path's alone (Spark's JVM is not counted).
-            for which in ("sql", "python", "spark"):
+            for which in ("sql", "inquery", "python", "spark"):
                 out = subprocess.run([sys.executable, __file__, "--path", which, "--file", str(path),
                                       "--cores", str(args.cores)], capture_output=True, text=True)
                 if out.returncode != 0:
@@ -109,7 +115,8 @@ def main() -> None:
                     return r
                 return f"{r[0]:6.1f} s ({series / r[0]:5.0f}/s, {r[2]:,} MiB)"
 
-            print(f"{series:>7} series: DuckDB SQL {show(results['sql'])}, Python package {show(results['python'])}, "
+            print(f"{series:>7} series: DuckDB SQL {show(results['sql'])}, in-query {show(results['inquery'])}, "
+                  f"Python package {show(results['python'])}, "
                   f"Spark local[{args.cores}] {show(results['spark'])}; {flagged.pop() if flagged else '?'} flagged rows")
 
 

@@ -48,6 +48,9 @@ fn welch_confidence(a: &[f64], b: &[f64]) -> Option<f64> {
 /// took 24 s, 2,000 points 0.2 s), so longer series are scored as means of consecutive blocks.
 pub const MAX_DIRECT: usize = 3_000;
 
+/// How far from the series' robust centre a standardised point may lie (see [`breaks`]).
+const STANDARDIZED_BOUND: f64 = 1e6;
+
 /// Where new segments start in the de-seasonalised series `adjusted` (robust `location` and
 /// `scale` > 0). Series longer than [`MAX_DIRECT`] are averaged over blocks first (rescaled to
 /// unit robust spread again, since means are less noisy) and a break is placed at the start of
@@ -63,7 +66,20 @@ fn breaks(adjusted: &[f64], location: f64, scale: f64) -> Vec<usize> {
             _ => return Vec::new(),
         }
     };
-    let standardized: Vec<f64> = points.iter().map(|v| (v - location) / scale).collect();
+    // Bounded at a million robust units: a far outlier (1e308 among hundreds) would otherwise
+    // overflow the Normal-Gamma posterior's sums of squares into NaN, which augurs panics on.
+    // Any point that far out is a break either way.
+    let standardized: Vec<f64> = points
+        .iter()
+        .map(|v| {
+            let z = (v - location) / scale;
+            if z.is_nan() {
+                0.0
+            } else {
+                z.clamp(-STANDARDIZED_BOUND, STANDARDIZED_BOUND)
+            }
+        })
+        .collect();
     // augurs reports the index before each change (and always 0).
     let mut starts: Vec<usize> = NormalGammaDetector::default()
         .detect_changepoints(&standardized)
@@ -190,5 +206,13 @@ mod tests {
         assert!(out.iter().all(|c| !c.is_change_point && c.probability.is_none()));
         assert!(change_points(&[5.0; 10], 7).unwrap().iter().all(|c| !c.is_change_point));
         assert!(change_points(&[], 7).is_err());
+    }
+
+    #[test]
+    fn a_far_outlier_is_a_break_not_a_panic() {
+        let mut y: Vec<f64> = (0..60).map(|i| 100.0 + (i % 7) as f64 + (i * 37 % 11) as f64 * 0.3).collect();
+        y[30] = 1e308;
+        y[31] = -1e308;
+        assert!(change_points(&y, 7).is_ok());
     }
 }

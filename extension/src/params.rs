@@ -91,6 +91,82 @@ pub fn double(bind: &BindInfo, name: &str) -> CallResult<Option<f64>> {
     Ok(named(bind, name)?.map(|v| v.to_double()))
 }
 
+/// Settings read by name, from a table function's named parameters or from an in-query
+/// function's options struct, so both forms share one reading of each function's settings.
+pub trait Named {
+    /// A text setting; `None` when absent.
+    fn text(&self, name: &str) -> CallResult<Option<String>>;
+    /// An integer setting as given (the engine checks ranges).
+    fn integer(&self, name: &str) -> CallResult<Option<i64>>;
+    /// A number setting as given.
+    fn double(&self, name: &str) -> CallResult<Option<f64>>;
+}
+
+impl Named for BindInfo {
+    fn text(&self, name: &str) -> CallResult<Option<String>> {
+        text(self, name)
+    }
+    fn integer(&self, name: &str) -> CallResult<Option<i64>> {
+        integer(self, name)
+    }
+    fn double(&self, name: &str) -> CallResult<Option<f64>> {
+        double(self, name)
+    }
+}
+
+/// One value of an options struct: its text, or its number.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Setting {
+    /// A VARCHAR field.
+    Text(String),
+    /// A numeric field (any integer, decimal or floating type).
+    Number(f64),
+}
+
+/// An in-query function's options, `{'sensitivity': 'high', 'period': 7}`, checked against
+/// the names the function takes.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Options(pub Vec<(String, Setting)>);
+
+impl Options {
+    /// Refuses a name the function does not take, listing those it does.
+    pub fn check(&self, allowed: &[&str]) -> CallResult<()> {
+        match self.0.iter().find(|(name, _)| !allowed.contains(&name.as_str())) {
+            Some((name, _)) => Err(fail(format!("unknown option '{name}'; the options are: {}", allowed.join(", ")))),
+            None => Ok(()),
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<&Setting> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+impl Named for Options {
+    fn text(&self, name: &str) -> CallResult<Option<String>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Setting::Text(t)) => Ok(Some(t.clone())),
+            Some(Setting::Number(_)) => Err(fail(format!("option {name} must be text"))),
+        }
+    }
+    fn integer(&self, name: &str) -> CallResult<Option<i64>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Setting::Number(v)) if v.fract() == 0.0 && v.abs() < 9.0e15 => Ok(Some(*v as i64)),
+            Some(Setting::Number(v)) => Err(fail(format!("option {name} must be a whole number, got {v}"))),
+            Some(Setting::Text(t)) => Err(fail(format!("option {name} must be a whole number, got '{t}'"))),
+        }
+    }
+    fn double(&self, name: &str) -> CallResult<Option<f64>> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Setting::Number(v)) => Ok(Some(*v)),
+            Some(Setting::Text(_)) => Err(fail(format!("option {name} must be a number"))),
+        }
+    }
+}
+
 /// A TIMESTAMP parameter.
 pub fn timestamp(bind: &BindInfo, name: &str) -> CallResult<Option<NaiveDateTime>> {
     let Some(value) = named(bind, name)? else { return Ok(None) };

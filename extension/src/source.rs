@@ -238,8 +238,9 @@ impl Source {
             } else if trimmed.contains('"') {
                 ". A name with quotes can be read as a parenthesised query: '(SELECT * FROM \"my\"\"table\")'"
             } else {
-                ". kpiscope reads through its own connection, so TEMP tables and uncommitted changes are \
-                 invisible to it"
+                ". kpiscope reads through its own connection, so TEMP tables, DataFrames and uncommitted \
+                 changes are invisible to it; for those use the in-query form, e.g. SELECT g, \
+                 kpiscope_detect(list(ts), list(value)) FROM t GROUP BY g"
             };
             fail(format!("cannot read {role} '{trimmed}': {}{hint}", explain(&e)))
         })?;

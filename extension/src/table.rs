@@ -1,13 +1,14 @@
 //! A function's result (an engine [`Table`], computed at bind time) streamed out in
 //! vector-sized chunks, so writing DuckDB vectors lives in one place.
 
-use duckdb::core::{DataChunkHandle, Inserter, LogicalTypeHandle, LogicalTypeId};
+use duckdb::core::{DataChunkHandle, FlatVector, Inserter, LogicalTypeHandle, LogicalTypeId};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::frame::{Column, Table};
+use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// DuckDB's type for an engine column.
-fn logical_type(column: &Column) -> LogicalTypeId {
+pub fn logical_type(column: &Column) -> LogicalTypeId {
     match column {
         Column::Date(_) => LogicalTypeId::Date,
         Column::Timestamp(_) => LogicalTypeId::Timestamp,
@@ -51,37 +52,43 @@ impl ResultTable {
         let start = cursor.fetch_add(capacity, Ordering::Relaxed).min(self.rows());
         let end = (start + capacity).min(self.rows());
         for (index, (_, values)) in self.0.columns().iter().enumerate() {
-            let mut vector = output.flat_vector(index);
-            match values {
-                Column::Date(v) | Column::Integer(v) => write_primitive(&mut vector, &v[start..end]),
-                Column::Timestamp(v) | Column::BigInt(v) => write_primitive(&mut vector, &v[start..end]),
-                Column::Double(v) => write_primitive(&mut vector, &v[start..end]),
-                Column::Boolean(v) => write_primitive(&mut vector, &v[start..end]),
-                Column::Text(v) => {
-                    for (row, value) in v[start..end].iter().enumerate() {
-                        match value {
-                            Some(text) => vector.insert(row, text.as_str()),
-                            None => vector.set_null(row),
-                        }
-                    }
-                }
-            }
+            write_column(&mut output.flat_vector(index), values, start..end, 0);
         }
         output.set_len(end - start);
     }
 }
 
-fn write_primitive<T: Copy + Default>(vector: &mut duckdb::core::FlatVector<'_>, values: &[Option<T>]) {
+/// Writes `column[range]` into `vector` from row `at` on; the vector must hold
+/// `at + range.len()` rows of the column's type. The one place engine values become DuckDB
+/// vectors (table functions' chunks and the in-query functions' lists).
+pub fn write_column(vector: &mut FlatVector<'_>, column: &Column, range: Range<usize>, at: usize) {
+    match column {
+        Column::Date(v) | Column::Integer(v) => write_primitive(vector, &v[range], at),
+        Column::Timestamp(v) | Column::BigInt(v) => write_primitive(vector, &v[range], at),
+        Column::Double(v) => write_primitive(vector, &v[range], at),
+        Column::Boolean(v) => write_primitive(vector, &v[range], at),
+        Column::Text(v) => {
+            for (row, value) in v[range].iter().enumerate() {
+                match value {
+                    Some(text) => vector.insert(at + row, text.as_str()),
+                    None => vector.set_null(at + row),
+                }
+            }
+        }
+    }
+}
+
+fn write_primitive<T: Copy + Default>(vector: &mut FlatVector<'_>, values: &[Option<T>], at: usize) {
     // SAFETY: the vector's physical type matches T (both come from the same `Column`
-    // variant) and `values` is no longer than the chunk capacity `write_next` sized it to.
+    // variant) and the caller sized it to hold `at + values.len()` rows.
     #[allow(unsafe_code)]
-    let slots = unsafe { vector.as_mut_slice_with_len::<T>(values.len()) };
-    for (slot, value) in slots.iter_mut().zip(values) {
+    let slots = unsafe { vector.as_mut_slice_with_len::<T>(at + values.len()) };
+    for (slot, value) in slots[at..].iter_mut().zip(values) {
         *slot = value.unwrap_or_default();
     }
     for (row, value) in values.iter().enumerate() {
         if value.is_none() {
-            vector.set_null(row);
+            vector.set_null(at + row);
         }
     }
 }

@@ -90,7 +90,8 @@ pub(super) fn run(series: &Series) -> Vec<Option<Signal>> {
         if let Some(v) = value {
             errors.push(v - yhat);
             written[i] = Some(Some(match band {
-                Some((center, spread)) => v.clamp(yhat + center - CLIP * spread, yhat + center + CLIP * spread),
+                // `max`/`min`, not `clamp`, which panics on the NaN bounds that overflow yields.
+                Some((center, spread)) => v.max(yhat + center - CLIP * spread).min(yhat + center + CLIP * spread),
                 None => v,
             }));
         }

@@ -51,7 +51,9 @@ pub(super) fn run(series: &Series) -> Vec<Option<Signal>> {
             out[i] = Some(Signal::new(forecast, mad * MEAN_ABS_TO_SD, Some(v)));
         }
         let clip = mean_abs.map_or(f64::INFINITY, |m| CLIP * m * MEAN_ABS_TO_SD);
-        let e = residual.clamp(-clip, clip);
+        // `min`/`max`, not `clamp`: with values near f64::MAX the spread overflows to NaN, and
+        // `clamp` panics on a NaN bound where these leave the residual unclipped.
+        let e = residual.max(-clip).min(clip);
         let new_level = level + h * trend + ALPHA * e;
         trend += BETA * ALPHA * e;
         seasonal[phase] += GAMMA * (1.0 - ALPHA) * e;

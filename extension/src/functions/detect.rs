@@ -3,7 +3,7 @@
 
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
-use crate::params::{self, Kind};
+use crate::params::{self, Kind, Named};
 use crate::series::{self, Spec};
 use crate::source::{explain, quote_ident, Reader, Side, Source};
 use crate::table::ResultTable;
@@ -29,19 +29,22 @@ const PARAMS: &[(&str, Kind)] = &[
 
 /// The detection settings as given to this call (`rca_anomalies` and `evaluate_detection`
 /// take some of them; the others are absent there).
-pub(super) fn arguments(bind: &BindInfo) -> CallResult<DetectArguments> {
-    let text = |name| params::text(bind, name);
+pub(super) fn arguments(named: &impl Named) -> CallResult<DetectArguments> {
     Ok(DetectArguments {
-        method: text("method")?,
-        sensitivity: text("sensitivity")?,
-        period: params::integer(bind, "period")?,
-        direction: text("direction")?,
-        min_delta: params::double(bind, "min_delta")?,
-        min_pct: params::double(bind, "min_pct")?,
-        min_history: params::integer(bind, "min_history")?,
-        cooldown: params::integer(bind, "cooldown")?,
+        method: named.text("method")?,
+        sensitivity: named.text("sensitivity")?,
+        period: named.integer("period")?,
+        direction: named.text("direction")?,
+        min_delta: named.double("min_delta")?,
+        min_pct: named.double("min_pct")?,
+        min_history: named.integer("min_history")?,
+        cooldown: named.integer("cooldown")?,
     })
 }
+
+/// The settings `arguments` reads (the in-query form takes exactly these).
+pub(super) const SETTINGS: &[&str] =
+    &["method", "sensitivity", "period", "direction", "min_delta", "min_pct", "min_history", "cooldown"];
 
 fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
     let mut spec = Spec::parse(bind)?;

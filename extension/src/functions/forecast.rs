@@ -3,7 +3,7 @@
 
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
-use crate::params::{self, Kind};
+use crate::params::{Kind, Named};
 use crate::series::{self, Spec};
 use crate::source::Side;
 use crate::table::ResultTable;
@@ -32,13 +32,13 @@ const COMPARE_PARAMS: &[(&str, Kind)] = &[
 ];
 
 /// The forecast settings as given to this call.
-fn settings(bind: &BindInfo, default_horizon: usize) -> CallResult<ForecastSettings> {
+pub(super) fn settings(named: &impl Named, default_horizon: usize) -> CallResult<ForecastSettings> {
     ForecastArguments {
-        horizon: params::integer(bind, "horizon")?,
-        level: params::double(bind, "level")?,
-        model: params::text(bind, "model")?,
-        period: params::integer(bind, "period")?,
-        folds: params::integer(bind, "folds")?,
+        horizon: named.integer("horizon")?,
+        level: named.double("level")?,
+        model: named.text("model")?,
+        period: named.integer("period")?,
+        folds: named.integer("folds")?,
     }
     .settings(default_horizon)
     .map_err(fail)

@@ -6,6 +6,7 @@ mod detect;
 mod evaluate;
 mod forecast;
 mod generate;
+mod inquery;
 mod rca;
 mod seasonality;
 mod tree;
@@ -34,6 +35,10 @@ pub fn register(con: &Connection, side: &Side) -> Result<(), Box<dyn Error>> {
     con.register_table_function_with_extra_info::<whatif::DecomposeChange, _>("decompose_change", side)?;
     con.register_table_function_with_extra_info::<tree::RcaTree, _>("rca_tree", side)?;
     con.register_table_function_with_extra_info::<tree::RcaTreeImportance, _>("rca_tree_importance", side)?;
+    con.register_scalar_function::<inquery::InQuery<inquery::Detect>>("kpiscope_detect")?;
+    con.register_scalar_function::<inquery::InQuery<inquery::Forecast>>("kpiscope_forecast")?;
+    con.register_scalar_function::<inquery::InQuery<inquery::ChangePoints>>("kpiscope_change_points")?;
+    con.register_scalar_function::<inquery::InQuery<inquery::Seasonality>>("kpiscope_seasonality")?;
     Ok(())
 }
 
