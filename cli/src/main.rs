@@ -5,6 +5,7 @@
 //! - `kpiscope refresh --db FILE [--model kpiscope.toml]`: runs the model's analyses, atomically.
 //! - `kpiscope serve --db FILE`: the web viewer.
 //! - `kpiscope report --db FILE --out DIR`: Markdown, PDF and ZIP reports (exit codes in the README).
+//! - `kpiscope alert --db FILE --config alerts.toml`: each new incident once per channel.
 
 use anyhow::{bail, Context, Result};
 use chrono::NaiveDate;
@@ -106,6 +107,22 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "md,pdf,zip")]
         format: Vec<String>,
     },
+    /// Send every new incident once to each configured channel (webhook, Slack, Teams); for
+    /// cron and systemd timers, after `refresh`. Exit code 1 when a channel stayed down.
+    Alert {
+        /// Database file (refreshed).
+        #[arg(long)]
+        db: PathBuf,
+        /// The channels (README: "Alerts").
+        #[arg(long, default_value = "alerts.toml")]
+        config: PathBuf,
+        /// The log of what was sent (default: `<db stem>.alerts.duckdb` beside the database).
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// Print the messages instead of sending them; records nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 fn main() -> Result<()> {
@@ -119,6 +136,10 @@ fn main() -> Result<()> {
             refresh(&db, &extension, model.as_deref(), incremental)
         }
         Command::Report { db, out, as_of, kpis, format } => report(db, out, as_of, kpis, &format),
+        Command::Alert { db, config, log, dry_run } => {
+            require_file(&db)?;
+            alert(&db, &config, log, dry_run)
+        }
         Command::Serve { db, addr, reports, no_extension } => {
             require_file(&db)?;
             let reports = reports.unwrap_or_else(|| beside(&db, "reports"));
@@ -152,6 +173,26 @@ fn report(db: PathBuf, out: PathBuf, as_of: Option<NaiveDate>, kpis: Vec<String>
             std::process::exit(e.exit_code());
         }
     }
+}
+
+fn alert(db: &Path, config: &Path, log: Option<PathBuf>, dry_run: bool) -> Result<()> {
+    let config = kpiscope_alerts::Config::from_file(config)?;
+    let log = log.unwrap_or_else(|| kpiscope_alerts::log_path(db));
+    let outcomes = kpiscope_alerts::run(db, &log, &config, dry_run, |line| println!("{line}"))?;
+    let mut failed = false;
+    for (channel, o) in &outcomes {
+        let verb = if dry_run { "would send" } else { "sent" };
+        eprintln!(
+            "kpiscope: {channel}: {verb} {}, failed {}, history recorded unsent {}",
+            o.sent, o.failed, o.baseline
+        );
+        failed |= o.failed > 0;
+    }
+    if failed {
+        // The other channels went out; a rerun retries only what failed.
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 fn require_file(db: &Path) -> Result<()> {

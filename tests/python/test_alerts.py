@@ -1,0 +1,149 @@
+"""`kpiscope alert` against HTTP receivers this test starts on 127.0.0.1: each new incident
+arrives once per channel, a rerun sends nothing, a receiver that fails twice gets each message
+exactly once, and a receiver that is down makes the exit code 1 while the others deliver."""
+
+import json
+import os
+import socket
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import duckdb
+
+REPO = Path(__file__).resolve().parents[2]
+KPISCOPE = Path(os.environ.get("KPISCOPE_BIN", REPO / "build/release/kpiscope"))
+
+
+class Receiver:
+    """A webhook endpoint that answers 500 to its first `failures` requests, then 200."""
+
+    def __init__(self, failures: int = 0):
+        self.failures, self.requests, self.accepted = failures, 0, []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                receiver.requests += 1
+                ok = receiver.requests > receiver.failures
+                if ok:
+                    receiver.accepted.append(body)
+                self.send_response(200 if ok else 500)
+                self.end_headers()
+                self.wfile.write(b"ok" if ok else b"busy")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(*args, code=0):
+    out = subprocess.run([str(a) for a in args], capture_output=True, text=True)
+    assert out.returncode == code, (out.returncode, out.stdout[-2000:], out.stderr[-2000:])
+    return out
+
+
+def test_new_incidents_arrive_once_per_channel_with_retries_and_a_channel_down(tmp_path):
+    db = tmp_path / "shop.duckdb"
+    run(KPISCOPE, "demo", "--db", db, "--days", "150", "--anomalies", "10")
+    con = duckdb.connect(str(db))
+    split = con.execute("SELECT max(day) - 40 FROM kpi_daily").fetchone()[0]
+    con.execute("CREATE TABLE later AS FROM kpi_daily WHERE day > $1", [split])
+    con.execute("DELETE FROM kpi_daily WHERE day > $1", [split])
+    con.close()
+    run(KPISCOPE, "refresh", "--db", db)
+
+    hook, slack = Receiver(), Receiver(failures=2)
+    config = tmp_path / "alerts.toml"
+    config.write_text(f"""viewer_url = "http://127.0.0.1:8080/"
+retries = 3
+retry_delay_ms = 10
+
+[[channel]]
+name = "ops"
+kind = "webhook"
+url = "{hook.url}"
+
+[[channel]]
+name = "slack"
+kind = "slack"
+url_env = "KPISCOPE_TEST_SLACK_URL"
+min_severity = "major"
+
+[[channel]]
+name = "teams"
+kind = "teams"
+url = "http://127.0.0.1:{free_port()}/down"
+""")
+    env_run = lambda *a, code=0: subprocess.run(  # noqa: E731
+        [str(x) for x in a], capture_output=True, text=True, env={**os.environ, "KPISCOPE_TEST_SLACK_URL": slack.url})
+
+    # First run: history is recorded, not sent (only incidents still running would go out).
+    first = env_run(KPISCOPE, "alert", "--db", db, "--config", config)
+    con = duckdb.connect(str(db), read_only=True)
+    ongoing = con.execute("SELECT count(*) FROM kpi_incidents WHERE end_ts = (SELECT max(ts) FROM kpi_anomalies)")
+    ongoing = ongoing.fetchone()[0]
+    con.close()
+    assert len(hook.accepted) == ongoing, first.stderr
+
+    con = duckdb.connect(str(db))
+    con.execute("INSERT INTO kpi_daily FROM later")
+    con.close()
+    run(KPISCOPE, "refresh", "--db", db, "--incremental")
+    con = duckdb.connect(str(db), read_only=True)
+    new = con.execute("SELECT kpi || '|' || CAST(start_ts AS VARCHAR) || '|' || direction, peak_severity "
+                      "FROM kpi_incidents WHERE start_ts > $1", [split]).fetchall()
+    con.close()
+    assert new, "the held-back days must hold incidents"
+    before = len(hook.accepted)
+    second = env_run(KPISCOPE, "alert", "--db", db, "--config", config)
+    assert second.returncode == 1, second.stderr  # teams is down
+    assert "teams: sent 0, failed" in second.stderr and "failed after 4 attempts" in second.stdout
+
+    keys = [b["incident"] for b in hook.accepted[before:]]
+    assert sorted(keys) == sorted(k for k, _ in new), "every new incident exactly once"
+    body = hook.accepted[-1]
+    assert body["schema"] == "kpiscope.alert/1" and body["url"].startswith("http://127.0.0.1:8080/rca?kpi=")
+    assert {"actual", "expected", "severity", "root_causes", "summary"} <= set(body)
+    # Slack failed twice, then took every message once; it is routed major and critical only.
+    slack_texts = [b["text"] for b in slack.accepted]
+    assert len(slack_texts) == len(set(slack_texts))
+    assert len(slack_texts) >= sum(1 for _, s in new if s in ("major", "critical"))
+    assert slack.requests == len(slack.accepted) + 2
+
+    # A rerun sends nothing new; the channel that stayed down is retried and still fails.
+    counts = (len(hook.accepted), len(slack.accepted))
+    third = env_run(KPISCOPE, "alert", "--db", db, "--config", config)
+    assert third.returncode == 1 and (len(hook.accepted), len(slack.accepted)) == counts
+    log = duckdb.connect(str(tmp_path / "shop.alerts.duckdb"), read_only=True)
+    statuses = dict(log.execute("SELECT channel || ':' || status, count(*) FROM kpi_alerts GROUP BY 1").fetchall())
+    log.close()
+    assert statuses.get("teams:failed", 0) >= len(new) and "teams:sent" not in statuses
+
+    # --dry-run prints what it would send and records nothing.
+    dry = env_run(KPISCOPE, "alert", "--db", db, "--config", config, "--dry-run")
+    assert dry.returncode == 0 and dry.stdout.count("[teams] ") >= len(new)
+    assert (len(hook.accepted), len(slack.accepted)) == counts
+
+
+def test_a_bad_config_is_refused_with_its_reason(tmp_path):
+    db = tmp_path / "x.duckdb"
+    duckdb.connect(str(db)).close()
+    config = tmp_path / "alerts.toml"
+    config.write_text("[[channel]]\nname = 'a'\nkind = 'slack'\nurl_env = 'KPISCOPE_NOT_SET_ANYWHERE'\n")
+    out = run(KPISCOPE, "alert", "--db", db, "--config", config, code=1)
+    assert "environment variable KPISCOPE_NOT_SET_ANYWHERE is not set" in out.stderr
+    config.write_text("[[channel]]\nname = 'a'\nkind = 'webhook'\nurl = 'http://127.0.0.1:9/'\n")
+    out = run(KPISCOPE, "alert", "--db", db, "--config", config, code=1)
+    assert "run `kpiscope refresh` first" in out.stderr
