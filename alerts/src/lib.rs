@@ -1,5 +1,5 @@
 //! `kpiscope alert`: every new incident of a refreshed database, once per channel (generic
-//! webhook, Slack or Microsoft Teams incoming webhook), recorded in a log so that a rerun sends
+//! webhook, Slack or Microsoft Teams incoming webhook, email over SMTP), recorded in a log so that a rerun sends
 //! nothing twice and retries only what failed.
 //!
 //! The log is a small DuckDB file of its own beside the database (`shop.alerts.duckdb` for
@@ -49,6 +49,8 @@ pub enum Kind {
     Slack,
     /// A Microsoft Teams (Workflows) incoming webhook: one Adaptive Card.
     Teams,
+    /// Email over SMTP: a plain-text message per incident.
+    Email,
 }
 
 #[derive(Deserialize)]
@@ -71,6 +73,41 @@ struct ChannelFile {
     #[serde(default)]
     kpis: Vec<String>,
     min_severity: Option<String>,
+    smtp_host: Option<String>,
+    smtp_port: Option<u16>,
+    starttls: Option<bool>,
+    username_env: Option<String>,
+    password_env: Option<String>,
+    from: Option<String>,
+    #[serde(default)]
+    to: Vec<String>,
+}
+
+/// Where a channel's messages go.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// An HTTP endpoint that takes a JSON POST.
+    Http(String),
+    /// An SMTP server.
+    Smtp(Smtp),
+}
+
+/// An email channel's server and addresses. Credentials come from the environment only.
+#[derive(Debug, Clone)]
+pub struct Smtp {
+    /// Server name.
+    pub host: String,
+    /// Port (default 587, submission).
+    pub port: u16,
+    /// Upgrade to TLS with STARTTLS before sending (default true; false only for a relay on
+    /// the same host).
+    pub starttls: bool,
+    /// User name and password, from `username_env` and `password_env`.
+    pub credentials: Option<(String, String)>,
+    /// Sender.
+    pub from: String,
+    /// Recipients.
+    pub to: Vec<String>,
 }
 
 /// One place alerts go.
@@ -80,8 +117,8 @@ pub struct Channel {
     pub name: String,
     /// Its payload.
     pub kind: Kind,
-    /// Where to POST.
-    pub url: String,
+    /// Where messages go.
+    pub target: Target,
     /// The KPIs it gets (empty: all).
     pub kpis: Vec<String>,
     /// The least peak severity it gets.
@@ -113,22 +150,41 @@ impl Config {
             if channels.iter().any(|k: &Channel| k.name == c.name) {
                 return Err(error(format!("two channels are named '{}'", c.name)));
             }
-            let url = match (c.url, c.url_env) {
-                (Some(url), None) => url,
-                (None, Some(var)) => std::env::var(&var)
-                    .map_err(|_| error(format!("channel '{}': environment variable {var} is not set", c.name)))?,
-                _ => return Err(error(format!("channel '{}' needs exactly one of url and url_env", c.name))),
+            let env = |var: &str| {
+                std::env::var(var)
+                    .map_err(|_| error(format!("channel '{}': environment variable {var} is not set", c.name)))
             };
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(error(format!("channel '{}': the url must start with http:// or https://", c.name)));
-            }
+            let target = if c.kind == Kind::Email {
+                let host = c.smtp_host.clone().ok_or_else(|| error(format!("channel '{}' needs smtp_host", c.name)))?;
+                let from = c.from.clone().ok_or_else(|| error(format!("channel '{}' needs from", c.name)))?;
+                if c.to.is_empty() {
+                    return Err(error(format!("channel '{}' needs at least one address in to", c.name)));
+                }
+                let credentials = match (&c.username_env, &c.password_env) {
+                    (Some(u), Some(p)) => Some((env(u)?, env(p)?)),
+                    (None, None) => None,
+                    _ => return Err(error(format!("channel '{}' needs both username_env and password_env", c.name))),
+                };
+                let port = c.smtp_port.unwrap_or(587);
+                Target::Smtp(Smtp { host, port, starttls: c.starttls.unwrap_or(true), credentials, from, to: c.to })
+            } else {
+                let url = match (c.url, c.url_env) {
+                    (Some(url), None) => url,
+                    (None, Some(var)) => env(&var)?,
+                    _ => return Err(error(format!("channel '{}' needs exactly one of url and url_env", c.name))),
+                };
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(error(format!("channel '{}': the url must start with http:// or https://", c.name)));
+                }
+                Target::Http(url)
+            };
             let min_severity = match c.min_severity.as_deref() {
                 None => Severity::Minor,
                 Some(text) => severity(text).filter(|s| *s != Severity::None).ok_or_else(|| {
                     error(format!("channel '{}': min_severity must be minor, major or critical, got '{text}'", c.name))
                 })?,
             };
-            channels.push(Channel { name: c.name, kind: c.kind, url, kpis: c.kpis, min_severity });
+            channels.push(Channel { name: c.name, kind: c.kind, target, kpis: c.kpis, min_severity });
         }
         if channels.is_empty() {
             return Err(error("no [[channel]] is configured".into()));
@@ -314,6 +370,10 @@ impl Incident {
                 "text": summary,
                 "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": format!("*kpiscope*: {summary}")}}],
             }),
+            Kind::Email => json!({
+                "subject": format!("kpiscope: {} {} on {} ({})", self.label, self.direction, self.peak, self.severity),
+                "text": summary,
+            }),
             Kind::Teams => json!({
                 "type": "message",
                 "attachments": [{
@@ -402,7 +462,7 @@ pub fn run(
                 outcome.sent += 1;
                 continue;
             } else {
-                let (ok, attempts, response) = send(&agent, &channel.url, &body.to_string(), config);
+                let (ok, attempts, response) = send(&agent, &channel.target, &body, config);
                 if ok {
                     outcome.sent += 1;
                 } else {
@@ -426,22 +486,20 @@ pub fn run(
     Ok(outcomes)
 }
 
-/// POSTs `body`, retrying failures (a connection error or a status other than 2xx) with a
-/// doubling delay: whether it was delivered, the attempts made and the last response.
-fn send(agent: &ureq::Agent, url: &str, body: &str, config: &Config) -> (bool, i32, String) {
+/// Delivers `body` to `target`, retrying failures (a connection error, a non-2xx answer, an
+/// SMTP refusal) with a doubling delay: whether it was delivered, the attempts made and the
+/// last response.
+fn send(agent: &ureq::Agent, target: &Target, body: &Value, config: &Config) -> (bool, i32, String) {
     let mut delay = config.retry_delay;
     let mut last = String::new();
     for attempt in 1..=config.retries + 1 {
-        match agent.post(url).content_type("application/json").send(body) {
-            Ok(mut response) => {
-                let status = response.status().as_u16();
-                let text = response.body_mut().read_to_string().unwrap_or_default();
-                last = format!("{status} {}", text.chars().take(200).collect::<String>());
-                if (200..300).contains(&status) {
-                    return (true, attempt as i32, last);
-                }
-            }
-            Err(e) => last = e.to_string(),
+        let result = match target {
+            Target::Http(url) => post(agent, url, &body.to_string()),
+            Target::Smtp(smtp) => mail(smtp, body),
+        };
+        match result {
+            Ok(response) => return (true, attempt as i32, response),
+            Err(response) => last = response,
         }
         if attempt <= config.retries {
             std::thread::sleep(delay);
@@ -449,6 +507,44 @@ fn send(agent: &ureq::Agent, url: &str, body: &str, config: &Config) -> (bool, i
         }
     }
     (false, config.retries as i32 + 1, last)
+}
+
+fn post(agent: &ureq::Agent, url: &str, body: &str) -> Result<String, String> {
+    let mut response = agent.post(url).content_type("application/json").send(body).map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    let said = format!("{status} {}", text.chars().take(200).collect::<String>());
+    if (200..300).contains(&status) {
+        Ok(said)
+    } else {
+        Err(said)
+    }
+}
+
+fn mail(smtp: &Smtp, body: &Value) -> Result<String, String> {
+    use lettre::message::header::ContentType;
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::{Message, SmtpTransport, Transport};
+    let address = |a: &str| a.parse().map_err(|e| format!("address '{a}': {e}"));
+    let mut message = Message::builder()
+        .from(address(&smtp.from)?)
+        .subject(body["subject"].as_str().unwrap_or("kpiscope alert"))
+        .header(ContentType::TEXT_PLAIN);
+    for to in &smtp.to {
+        message = message.to(address(to)?);
+    }
+    let message = message.body(body["text"].as_str().unwrap_or_default().to_string()).map_err(|e| e.to_string())?;
+    let builder = if smtp.starttls {
+        SmtpTransport::starttls_relay(&smtp.host).map_err(|e| e.to_string())?
+    } else {
+        SmtpTransport::builder_dangerous(&smtp.host)
+    };
+    let mut builder = builder.port(smtp.port).timeout(Some(Duration::from_secs(15)));
+    if let Some((user, password)) = &smtp.credentials {
+        builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+    }
+    let response = builder.build().send(&message).map_err(|e| e.to_string())?;
+    Ok(format!("{} {}", response.code(), response.message().collect::<Vec<_>>().join(" ")))
 }
 
 #[cfg(test)]
@@ -508,6 +604,8 @@ mod tests {
             ("[[channel]]\nname = 'a'\nkind = 'webhook'\nurl = 'http://x'\nmin_severity = 'huge'\n", "min_severity"),
             ("[[channel]]\nname = 'a'\nkind = 'pager'\nurl = 'http://x'\n", "unknown variant"),
             ("viewer_url = 'http://v'\n", "no [[channel]]"),
+            ("[[channel]]\nname = 'm'\nkind = 'email'\nsmtp_host = 'h'\nfrom = 'a@b.c'\n", "at least one address"),
+            ("[[channel]]\nname = 'm'\nkind = 'email'\nsmtp_host = 'h'\nfrom = 'a@b.c'\nto = ['x@y.z']\nusername_env = 'U'\n", "both username_env"),
         ];
         for (text, message) in cases {
             std::fs::write(&file, text).unwrap();

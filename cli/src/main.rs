@@ -107,7 +107,7 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_value = "md,pdf,zip")]
         format: Vec<String>,
     },
-    /// Send every new incident once to each configured channel (webhook, Slack, Teams); for
+    /// Send every new incident once to each configured channel (webhook, Slack, Teams, email); for
     /// cron and systemd timers, after `refresh`. Exit code 1 when a channel stayed down.
     Alert {
         /// Database file (refreshed).

@@ -1,6 +1,7 @@
 """`kpiscope alert` against HTTP receivers this test starts on 127.0.0.1: each new incident
 arrives once per channel, a rerun sends nothing, a receiver that fails twice gets each message
-exactly once, and a receiver that is down makes the exit code 1 while the others deliver."""
+exactly once, a local SMTP server gets one email per incident, and a receiver that is down makes
+the exit code 1 while the others deliver."""
 
 import json
 import os
@@ -11,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import duckdb
+from aiosmtpd.controller import Controller
 
 REPO = Path(__file__).resolve().parents[2]
 KPISCOPE = Path(os.environ.get("KPISCOPE_BIN", REPO / "build/release/kpiscope"))
@@ -42,6 +44,22 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
+class Mailbox:
+    """An SMTP server on 127.0.0.1 that keeps every message it is handed."""
+
+    def __init__(self):
+        self.messages = []
+        mailbox = self
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope):
+                mailbox.messages.append((envelope.mail_from, envelope.rcpt_tos, envelope.content.decode()))
+                return "250 OK"
+
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+        self.controller.start()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -64,7 +82,7 @@ def test_new_incidents_arrive_once_per_channel_with_retries_and_a_channel_down(t
     con.close()
     run(KPISCOPE, "refresh", "--db", db)
 
-    hook, slack = Receiver(), Receiver(failures=2)
+    hook, slack, mailbox = Receiver(), Receiver(failures=2), Mailbox()
     config = tmp_path / "alerts.toml"
     config.write_text(f"""viewer_url = "http://127.0.0.1:8080/"
 retries = 3
@@ -85,6 +103,15 @@ min_severity = "major"
 name = "teams"
 kind = "teams"
 url = "http://127.0.0.1:{free_port()}/down"
+
+[[channel]]
+name = "mail"
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {mailbox.controller.port}
+starttls = false
+from = "kpiscope@example.com"
+to = ["oncall@example.com", "growth@example.com"]
 """)
     env_run = lambda *a, code=0: subprocess.run(  # noqa: E731
         [str(x) for x in a], capture_output=True, text=True, env={**os.environ, "KPISCOPE_TEST_SLACK_URL": slack.url})
@@ -122,10 +149,16 @@ url = "http://127.0.0.1:{free_port()}/down"
     assert len(slack_texts) >= sum(1 for _, s in new if s in ("major", "critical"))
     assert slack.requests == len(slack.accepted) + 2
 
+    # Email: one message per incident to every recipient, with the summary in the body.
+    subjects = [m[2].split("Subject: ", 1)[1].split("\n", 1)[0] for m in mailbox.messages]
+    assert len(mailbox.messages) == len(hook.accepted) and len(set(subjects)) == len(subjects)
+    assert mailbox.messages[-1][1] == ["oncall@example.com", "growth@example.com"]
+    assert "actual" in mailbox.messages[-1][2] and subjects[-1].startswith("kpiscope: ")
+
     # A rerun sends nothing new; the channel that stayed down is retried and still fails.
-    counts = (len(hook.accepted), len(slack.accepted))
+    counts = (len(hook.accepted), len(slack.accepted), len(mailbox.messages))
     third = env_run(KPISCOPE, "alert", "--db", db, "--config", config)
-    assert third.returncode == 1 and (len(hook.accepted), len(slack.accepted)) == counts
+    assert third.returncode == 1 and (len(hook.accepted), len(slack.accepted), len(mailbox.messages)) == counts
     log = duckdb.connect(str(tmp_path / "shop.alerts.duckdb"), read_only=True)
     statuses = dict(log.execute("SELECT channel || ':' || status, count(*) FROM kpi_alerts GROUP BY 1").fetchall())
     log.close()
@@ -134,7 +167,7 @@ url = "http://127.0.0.1:{free_port()}/down"
     # --dry-run prints what it would send and records nothing.
     dry = env_run(KPISCOPE, "alert", "--db", db, "--config", config, "--dry-run")
     assert dry.returncode == 0 and dry.stdout.count("[teams] ") >= len(new)
-    assert (len(hook.accepted), len(slack.accepted)) == counts
+    assert (len(hook.accepted), len(slack.accepted), len(mailbox.messages)) == counts
 
 
 def test_a_bad_config_is_refused_with_its_reason(tmp_path):
