@@ -77,7 +77,9 @@ fn clip_outliers(mut values: Vec<f64>) -> Vec<f64> {
     if let Some((center, spread)) = crate::stats::robust_location_scale(&values) {
         if spread > 0.0 {
             for v in &mut values {
-                *v = v.clamp(center - 4.0 * spread, center + 4.0 * spread);
+                // `max`/`min`, not `clamp`: near f64::MAX the bounds overflow to NaN, where
+                // `clamp` panics and these leave the value as it is.
+                *v = v.max(center - 4.0 * spread).min(center + 4.0 * spread);
             }
         }
     }
@@ -231,5 +233,13 @@ mod tests {
         let s = seasonality(&ts, &values).expect("a valid series");
         assert_eq!((s.step, s.default_period), (day, 7));
         assert_eq!(s.seasons.first().map(|s| s.period), Some(7));
+    }
+
+    #[test]
+    fn clipping_huge_or_infinite_values_does_not_panic() {
+        let huge: Vec<f64> = (0..40).map(|i| if i % 2 == 0 { f64::MAX } else { -f64::MAX }).collect();
+        assert_eq!(clip_outliers(huge).len(), 40);
+        let infinite: Vec<f64> = (0..40).map(|i| if i < 25 { f64::INFINITY } else { i as f64 }).collect();
+        assert_eq!(clip_outliers(infinite).len(), 40);
     }
 }

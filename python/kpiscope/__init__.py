@@ -322,8 +322,8 @@ def rca_contributions(data: Any, dimensions: Sequence[str] = (), actual: Optiona
 
 def _steps(anomalies: Any) -> Optional[list]:
     """The ``anomalies`` table: its one date or timestamp column and, when present,
-    ``expected``, ``score`` and ``severity``, as distinct (time, expected, score, severity) in
-    time order."""
+    ``expected``, ``score`` and ``severity``, row by row (the engine orders them and drops
+    repeats)."""
     if anomalies is None:
         return None
     table, _ = _as_arrow(anomalies, "anomalies")
@@ -332,8 +332,7 @@ def _steps(anomalies: Any) -> Optional[list]:
                                    if name in table.column_names else [None] * table.num_rows)
     rows = zip(micros.tolist(), valid.tolist(), optional("expected", pa.float64()), optional("score", pa.float64()),
                optional("severity", pa.string()))
-    distinct = dict.fromkeys((t, e, s, v) for t, ok, e, s, v in rows if ok)
-    return sorted(distinct, key=lambda step: step[0])
+    return [(t, e, s, v) for t, ok, e, s, v in rows if ok]
 
 
 def rca_anomalies(data: Any, dimensions: Sequence[str] = (), ts: Optional[str] = None, metric: Optional[str] = None,

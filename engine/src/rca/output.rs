@@ -102,6 +102,21 @@ pub struct Step {
     pub severity: Option<String>,
 }
 
+impl Step {
+    /// Time first, then expected, score and severity (NULL first; NaN equal to NaN), so equal
+    /// rows sort together.
+    fn order(a: &Step, b: &Step) -> std::cmp::Ordering {
+        let number = |x: Option<f64>, y: Option<f64>| match (x, y) {
+            (Some(x), Some(y)) => x.total_cmp(&y),
+            (x, y) => x.is_some().cmp(&y.is_some()),
+        };
+        a.t.cmp(&b.t)
+            .then(number(a.expected, b.expected))
+            .then(number(a.score, b.score))
+            .then(a.severity.cmp(&b.severity))
+    }
+}
+
 /// Which time steps `rca_anomalies` explains.
 pub enum Steps<'a> {
     /// Those the detector flags on the KPI's total.
@@ -132,13 +147,19 @@ pub fn anomalies_table(
                 (Step { t: *t, expected: verdict.expected, score: verdict.score, severity }, *value)
             })
             .collect(),
-        Steps::Given(given) => given
-            .into_iter()
-            .filter_map(|step| {
-                let value = values[ts.binary_search(&step.t).ok()?];
-                Some((step, value))
-            })
-            .collect(),
+        Steps::Given(mut given) => {
+            // In time order, each distinct step once, whatever order and repeats the caller's
+            // table has: every front hands its rows over as they are, so they agree.
+            given.sort_by(Step::order);
+            given.dedup_by(|a, b| Step::order(a, b).is_eq());
+            given
+                .into_iter()
+                .filter_map(|step| {
+                    let value = values[ts.binary_search(&step.t).ok()?];
+                    Some((step, value))
+                })
+                .collect()
+        }
     };
     let explained: Vec<(Leaves, Vec<Finding>)> = steps
         .par_iter()
@@ -212,7 +233,8 @@ mod tests {
     #[test]
     fn given_steps_keep_their_verdict_and_steps_without_data_are_skipped() {
         let step = |day: i64| Step { t: day * D, expected: Some(1.0), score: None, severity: Some("high".into()) };
-        let steps = Steps::Given(vec![step(100), step(500)]);
+        // Out of order and repeated: the engine sorts them and explains each distinct step once.
+        let steps = Steps::Given(vec![step(500), step(100), step(100)]);
         let table = anomalies_table(&spiked(), steps, Baseline::SameWeekday(4), 1, 2, false).unwrap();
         let Column::Timestamp(ts) = column(&table, "ts") else { panic!("hourly-capable timestamps") };
         assert!(!ts.is_empty() && ts.iter().all(|t| *t == Some(100 * D)), "{ts:?}");

@@ -243,8 +243,8 @@ fn contributions(bind: &BindInfo) -> CallResult<ResultTable> {
     Ok(contributions_table(&leaves, max_depth).into())
 }
 
-/// The `anomalies :=` table: per time step it lists, its time and, when present, `expected`,
-/// `score` and `severity`.
+/// The `anomalies :=` table: per row its time and, when present, `expected`, `score` and
+/// `severity` (the engine orders them and drops repeats).
 fn given_steps(reader: &Reader, name: &str) -> CallResult<Vec<Step>> {
     let table = Source::open(reader, "anomalies", name)?;
     let ts = table.time_column(None)?;
@@ -253,7 +253,7 @@ fn given_steps(reader: &Reader, name: &str) -> CallResult<Vec<Step>> {
         Err(_) => format!("NULL::{cast}"),
     };
     let sql = format!(
-        "SELECT DISTINCT epoch_us(CAST({} AS TIMESTAMP)), {}, {}, {} FROM {} WHERE isfinite({}) ORDER BY 1",
+        "SELECT epoch_us(CAST({} AS TIMESTAMP)), {}, {}, {} FROM {} WHERE isfinite({})",
         quote_ident(&ts),
         optional("expected", "DOUBLE"),
         optional("score", "DOUBLE"),
