@@ -125,6 +125,45 @@ pub struct Channel {
     pub min_severity: Severity,
 }
 
+impl Channel {
+    /// Whether `incident` goes to this channel: its KPI is listed (or none are) and its peak
+    /// severity reaches the channel's least.
+    pub fn routes(&self, incident: &Incident) -> bool {
+        (self.kpis.is_empty() || self.kpis.contains(&incident.kpi))
+            && severity(&incident.severity).is_some_and(|s| s >= self.min_severity)
+    }
+}
+
+/// How many alerts the current settings would have sent over the whole history: per channel
+/// and KPI, the incidents it routes and the months the data spans (the alert budget's
+/// measure: compare the rate a month with what the team can act on).
+pub fn history(db: &Path, config: &Config) -> Result<Vec<(String, String, usize, f64)>, AlertError> {
+    let incidents = incidents(db)?;
+    let config_db = DbConfig::default().access_mode(AccessMode::ReadOnly).map_err(database("opening the database"))?;
+    let con = Connection::open_with_flags(db, config_db).map_err(database("opening the database"))?;
+    let months: f64 = con
+        .query_row(
+            "SELECT coalesce(date_diff('second', min(ts)::TIMESTAMP, max(ts)::TIMESTAMP), 0) / 86400.0 / 30.4375 \
+             FROM kpi_anomalies",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(database("reading the data's span"))?;
+    let mut rows = Vec::new();
+    for channel in &config.channels {
+        let mut per_kpi: Vec<(String, usize)> = Vec::new();
+        for incident in incidents.iter().filter(|i| channel.routes(i)) {
+            match per_kpi.iter_mut().find(|(k, _)| *k == incident.kpi) {
+                Some((_, n)) => *n += 1,
+                None => per_kpi.push((incident.kpi.clone(), 1)),
+            }
+        }
+        per_kpi.sort();
+        rows.extend(per_kpi.into_iter().map(|(kpi, n)| (channel.name.clone(), kpi, n, months)));
+    }
+    Ok(rows)
+}
+
 /// The alert configuration: channels, the viewer's address for links, retries.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -448,9 +487,7 @@ pub fn run(
             .map_err(&logged)?;
         let mut outcome = Outcome::default();
         for incident in &incidents {
-            let routed = (channel.kpis.is_empty() || channel.kpis.contains(&incident.kpi))
-                && severity(&incident.severity).is_some_and(|s| s >= channel.min_severity);
-            if !routed || done.contains(&incident.key) {
+            if !channel.routes(incident) || done.contains(&incident.key) {
                 continue;
             }
             let body = incident.payload(channel.kind, viewer);

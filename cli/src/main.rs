@@ -122,6 +122,10 @@ enum Command {
         /// Print the messages instead of sending them; records nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Print how many alerts each channel would have had over the whole history, per KPI
+        /// and per month; sends and records nothing.
+        #[arg(long, conflicts_with = "dry_run")]
+        history: bool,
     },
 }
 
@@ -136,9 +140,13 @@ fn main() -> Result<()> {
             refresh(&db, &extension, model.as_deref(), incremental)
         }
         Command::Report { db, out, as_of, kpis, format } => report(db, out, as_of, kpis, &format),
-        Command::Alert { db, config, log, dry_run } => {
+        Command::Alert { db, config, log, dry_run, history } => {
             require_file(&db)?;
-            alert(&db, &config, log, dry_run)
+            if history {
+                alert_history(&db, &config)
+            } else {
+                alert(&db, &config, log, dry_run)
+            }
         }
         Command::Serve { db, addr, reports, no_extension } => {
             require_file(&db)?;
@@ -191,6 +199,15 @@ fn alert(db: &Path, config: &Path, log: Option<PathBuf>, dry_run: bool) -> Resul
     if failed {
         // The other channels went out; a rerun retries only what failed.
         std::process::exit(1);
+    }
+    Ok(())
+}
+
+fn alert_history(db: &Path, config: &Path) -> Result<()> {
+    let config = kpiscope_alerts::Config::from_file(config)?;
+    for (channel, kpi, incidents, months) in kpiscope_alerts::history(db, &config)? {
+        let rate = if months > 0.0 { format!("{:.1} a month", incidents as f64 / months) } else { "-".into() };
+        println!("{channel}\t{kpi}\t{incidents} incidents in {months:.1} months\t{rate}");
     }
     Ok(())
 }

@@ -164,6 +164,15 @@ to = ["oncall@example.com", "growth@example.com"]
     log.close()
     assert statuses.get("teams:failed", 0) >= len(new) and "teams:sent" not in statuses
 
+    # --history: per channel and KPI, the incidents the routing would have sent, and the rate.
+    history = env_run(KPISCOPE, "alert", "--db", db, "--config", config, "--history")
+    assert history.returncode == 0, history.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    per_kpi = dict(con.execute("SELECT kpi, count(*) FROM kpi_incidents GROUP BY kpi").fetchall())
+    con.close()
+    ops = {line.split("\t")[1]: line.split("\t")[2] for line in history.stdout.splitlines() if line.startswith("ops\t")}
+    assert ops and all(ops[k] == f"{n} incidents in 4.9 months" for k, n in per_kpi.items()), (ops, per_kpi)
+
     # --dry-run prints what it would send and records nothing.
     dry = env_run(KPISCOPE, "alert", "--db", db, "--config", config, "--dry-run")
     assert dry.returncode == 0 and dry.stdout.count("[teams] ") >= len(new)
