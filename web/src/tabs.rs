@@ -432,7 +432,21 @@ fn rca(request: &Request) -> Result<Page, AppError> {
             &[&kpi.key, &segment, &c.moment(t - span * 2 / 3), &c.moment(t + span / 6)],
         )?;
         if trend.rows.is_empty() {
-            return Err(AppError::bad_request(format!("no segment {segment:?} in the data of {}", kpi.label)));
+            // Name what the data holds for the segment's dimensions, so the fix is in the message.
+            let dimensions: Vec<&str> =
+                segment.split(" & ").filter_map(|t| t.split_once('=').map(|(d, _)| d)).collect();
+            let known = query(
+                request.connection,
+                "SELECT DISTINCT term FROM (SELECT unnest(string_split(segment, ' & ')) AS term FROM kpi_leaves WHERE kpi = ?)
+                 WHERE list_contains(?::VARCHAR[], split_part(term, '=', 1)) ORDER BY term LIMIT 20",
+                &[&kpi.key, &format!("[{}]", dimensions.iter().map(|d| quote_literal(d)).collect::<Vec<_>>().join(", "))],
+            )?;
+            let terms: Vec<String> = known.rows.iter().map(|r| r[0].to_string()).collect();
+            return Err(AppError::bad_request(format!(
+                "no segment {segment:?} in the data of {}; the data holds {}",
+                kpi.label,
+                if terms.is_empty() { "no such values".to_string() } else { terms.join(", ") }
+            )));
         }
         let mut points = time_points(c, &trend);
         if let Some(i) = trend.rows.iter().position(|r| r[0].as_moment() == Some(t)) {

@@ -109,6 +109,7 @@ async fn bad_parameters_are_refused_with_400_and_never_reach_sql() {
         ("/rca?day=1999-01-01", "outside the data"),
         ("/rca?day=2024-06-21'%20OR%201%3D1", "must be a date"),
         ("/rca?segment=channel%3DApp'%20OR%20'1'%3D'1", "no segment"),
+        ("/rca?segment=channel%3DKiosk", "the data holds channel=App, channel=Web"),
         ("/rca?segment=country%3DFR", "segment must look like"),
         ("/trends?dimension=channel%3Bselect", "unknown dimension"),
         ("/compare?compare=yesterday", "must be a date"),
