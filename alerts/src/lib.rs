@@ -1,13 +1,15 @@
 //! `kpiscope alert`: every new incident of a refreshed database, once per channel (generic
-//! webhook, Slack or Microsoft Teams incoming webhook, email over SMTP), recorded in a log so that a rerun sends
-//! nothing twice and retries only what failed.
+//! webhook, Slack or Microsoft Teams incoming webhook, email over SMTP), recorded in a log so
+//! that a rerun sends nothing twice and retries only what failed.
 //!
 //! The log is a small DuckDB file of its own beside the database (`shop.alerts.duckdb` for
 //! `shop.duckdb`), not a table in it: `kpiscope refresh` replaces the database file by a
 //! refreshed copy, and a record written between its copy and its rename would be lost, so the
 //! incident would be sent again.
 
-use duckdb::{params, AccessMode, Config as DbConfig, Connection};
+use duckdb::{params, Connection};
+use kpiscope_db::catalog::format_value;
+use kpiscope_db::{open, DbError, OpenOptions};
 use kpiscope_engine::detect::Severity;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -25,6 +27,9 @@ pub enum AlertError {
         /// What is wrong, and where.
         message: String,
     },
+    /// A database (the refreshed one or the log) cannot be opened.
+    #[error(transparent)]
+    Open(#[from] DbError),
     /// A database (the refreshed one or the log) cannot be read or written.
     #[error("{what}: {source}")]
     Database {
@@ -37,6 +42,11 @@ pub enum AlertError {
 
 fn database(what: &str) -> impl Fn(duckdb::Error) -> AlertError + '_ {
     move |source| AlertError::Database { what: what.to_string(), source }
+}
+
+/// The refreshed database, read-only (the viewer may hold it open too).
+fn open_refreshed(db: &Path) -> Result<Connection, AlertError> {
+    Ok(open(&OpenOptions { path: Some(db.to_path_buf()), read_only: true, ..Default::default() })?)
 }
 
 /// A channel's kind: the payload it gets.
@@ -138,9 +148,8 @@ impl Channel {
 /// and KPI, the incidents it routes and the months the data spans (the alert budget's
 /// measure: compare the rate a month with what the team can act on).
 pub fn history(db: &Path, config: &Config) -> Result<Vec<(String, String, usize, f64)>, AlertError> {
-    let incidents = incidents(db)?;
-    let config_db = DbConfig::default().access_mode(AccessMode::ReadOnly).map_err(database("opening the database"))?;
-    let con = Connection::open_with_flags(db, config_db).map_err(database("opening the database"))?;
+    let con = open_refreshed(db)?;
+    let incidents = incidents(&con)?;
     let months: f64 = con
         .query_row(
             "SELECT coalesce(date_diff('second', min(ts)::TIMESTAMP, max(ts)::TIMESTAMP), 0) / 86400.0 / 30.4375 \
@@ -246,13 +255,13 @@ fn severity(text: &str) -> Option<Severity> {
 pub struct Incident {
     /// Stable across refreshes: KPI, first time step and direction (incident numbers are not).
     pub key: String,
-    /// The KPI's key and label.
+    /// The KPI's key.
     pub kpi: String,
     /// The KPI's label.
     pub label: String,
     /// Unit (`percent` values are shares).
     pub unit: String,
-    /// First and last time step.
+    /// First time step.
     pub start: String,
     /// Last time step so far.
     pub end: String,
@@ -276,10 +285,8 @@ pub struct Incident {
     pub ongoing: bool,
 }
 
-/// The incidents of a refreshed database, oldest first.
-pub fn incidents(db: &Path) -> Result<Vec<Incident>, AlertError> {
-    let config = DbConfig::default().access_mode(AccessMode::ReadOnly).map_err(database("opening the database"))?;
-    let con = Connection::open_with_flags(db, config).map_err(database("opening the database"))?;
+/// The incidents of a refreshed database (open on `con`), oldest first.
+pub fn incidents(con: &Connection) -> Result<Vec<Incident>, AlertError> {
     let read = database("reading incidents (run `kpiscope refresh` first)");
     let mut stmt = con
         .prepare(
@@ -334,14 +341,9 @@ pub fn incidents(db: &Path) -> Result<Vec<Incident>, AlertError> {
     Ok(found)
 }
 
-/// A KPI value as people read it: shares as percentages, large numbers without decimals.
+/// A KPI value in its unit, as the viewer and the report show it; `n/a` when missing.
 fn number(value: Option<f64>, unit: &str) -> String {
-    match value {
-        None => "n/a".into(),
-        Some(v) if unit == "percent" => format!("{:.2}%", v * 100.0),
-        Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
-        Some(v) => format!("{v:.3}"),
-    }
+    value.map_or_else(|| "n/a".to_string(), |v| format_value(unit, v))
 }
 
 impl Incident {
@@ -461,8 +463,8 @@ pub fn run(
     dry_run: bool,
     mut print: impl FnMut(&str),
 ) -> Result<Vec<(String, Outcome)>, AlertError> {
-    let incidents = incidents(db)?;
-    let store = Connection::open(log).map_err(database("opening the alert log"))?;
+    let incidents = incidents(&open_refreshed(db)?)?;
+    let store = open(&OpenOptions { path: Some(log.to_path_buf()), ..Default::default() })?;
     store
         .execute_batch(
             "CREATE TABLE IF NOT EXISTS kpi_alerts (incident VARCHAR, channel VARCHAR, kpi VARCHAR, sent_at TIMESTAMP, \
@@ -490,15 +492,16 @@ pub fn run(
             if !channel.routes(incident) || done.contains(&incident.key) {
                 continue;
             }
-            let body = incident.payload(channel.kind, viewer);
             let (status, attempts, response) = if first_run && !incident.ongoing {
                 outcome.baseline += 1;
                 ("baseline", 0, String::new())
-            } else if dry_run {
-                print(&format!("[{}] {}", channel.name, body));
-                outcome.sent += 1;
-                continue;
             } else {
+                let body = incident.payload(channel.kind, viewer);
+                if dry_run {
+                    print(&format!("[{}] {}", channel.name, body));
+                    outcome.sent += 1;
+                    continue;
+                }
                 let (ok, attempts, response) = send(&agent, &channel.target, &body, config);
                 if ok {
                     outcome.sent += 1;
@@ -613,7 +616,7 @@ mod tests {
         let text = incident().summary(Some("http://127.0.0.1:8080"));
         assert_eq!(
             text,
-            "Conversion rate down -32.3% on 2024-03-02 (critical): actual 2.10% vs expected 3.10%. Root causes: \
+            "Conversion rate down -32.3% on 2024-03-02 (critical): actual 2.1% vs expected 3.1%. Root causes: \
              channel=Web (80%); region=North. Check the checkout for channel=Web. \
              http://127.0.0.1:8080/rca?kpi=conversion_rate&day=2024-03-02"
         );

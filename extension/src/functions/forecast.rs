@@ -31,6 +31,10 @@ const COMPARE_PARAMS: &[(&str, Kind)] = &[
     ("period", Kind::Integer),
 ];
 
+/// The settings `forecast_kpi` takes besides its source columns (the in-query form takes
+/// exactly these; `folds` is `compare_models`' own).
+pub(super) const SETTINGS: &[&str] = &["horizon", "level", "model", "period"];
+
 /// The forecast settings as given to this call.
 pub(super) fn settings(named: &impl Named, default_horizon: usize) -> CallResult<ForecastSettings> {
     ForecastArguments {

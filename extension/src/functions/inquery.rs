@@ -51,7 +51,7 @@ pub struct Forecast;
 
 impl Analysis for Forecast {
     const NAME: &'static str = "kpiscope_forecast";
-    const OPTIONS: &'static [&'static str] = &["horizon", "level", "model", "period"];
+    const OPTIONS: &'static [&'static str] = super::forecast::SETTINGS;
     fn build(series: &Grouped, options: &Options) -> CallResult<Table> {
         let settings = super::forecast::settings(options, 30)?;
         forecast::forecast_table(series, &settings).map_err(|e| fail(e.error))
@@ -101,6 +101,7 @@ impl<A: Analysis> InQuery<A> {
         let times = input.list_vector(0);
         let is_date = input.flat_vector(0).logical_type().child(0).id() == LogicalTypeId::Date;
         let values = input.list_vector(1);
+        let (time_elements, value_elements) = (times.child(times.len()), values.child(values.len()));
         let options = (input.num_columns() > 2).then(|| input.struct_vector(2));
         let mut tables: Vec<Option<Table>> = Vec::with_capacity(rows);
         for row in 0..rows {
@@ -113,7 +114,7 @@ impl<A: Analysis> InQuery<A> {
                 None => Options::default(),
             };
             options.check(A::OPTIONS)?;
-            let series = read_series(&times, &values, row, is_date)?;
+            let series = read_series((&times, &time_elements), (&values, &value_elements), row, is_date)?;
             tables.push(Some(A::build(&series, &options)?));
         }
         let total: usize = tables.iter().flatten().map(Table::rows).sum();
@@ -161,7 +162,13 @@ impl<A: Analysis> VScalar for InQuery<A> {
 
 /// One row's series: the two lists, element by element, as the engine's one-group input
 /// (duplicate times summed, NULL and non-finite values missing, as the table functions do).
-fn read_series(times: &ListVector<'_>, values: &ListVector<'_>, row: usize, is_date: bool) -> CallResult<Grouped> {
+/// Each list comes with its element vector (read once per chunk, not per row).
+fn read_series(
+    (times, time_child): (&ListVector<'_>, &FlatVector<'_>),
+    (values, value_child): (&ListVector<'_>, &FlatVector<'_>),
+    row: usize,
+    is_date: bool,
+) -> CallResult<Grouped> {
     let (t_offset, t_len) = times.get_entry(row);
     let (v_offset, v_len) = values.get_entry(row);
     if t_len != v_len {
@@ -169,14 +176,12 @@ fn read_series(times: &ListVector<'_>, values: &ListVector<'_>, row: usize, is_d
             "the time and value lists must be equally long (one value per time), got {t_len} and {v_len}"
         )));
     }
-    let time_child = times.child(times.len());
-    let value_child = values.child(values.len());
     let ts: Vec<Option<i64>> = if is_date {
-        read_numbers::<i32>(&time_child, t_offset, t_len).map(|d| d.map(|d| i64::from(d) * MICROS_PER_DAY)).collect()
+        read_numbers::<i32>(time_child, t_offset, t_len).map(|d| d.map(|d| i64::from(d) * MICROS_PER_DAY)).collect()
     } else {
-        read_numbers::<i64>(&time_child, t_offset, t_len).collect()
+        read_numbers::<i64>(time_child, t_offset, t_len).collect()
     };
-    let values: Vec<Option<f64>> = read_numbers::<f64>(&value_child, v_offset, v_len).collect();
+    let values: Vec<Option<f64>> = read_numbers::<f64>(value_child, v_offset, v_len).collect();
     Grouped::from_rows(Vec::new(), is_date, Rows { keys: &[], ts: Some(&ts), values: &[values] }).map_err(fail)
 }
 
