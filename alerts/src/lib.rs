@@ -464,7 +464,9 @@ pub fn run(
     mut print: impl FnMut(&str),
 ) -> Result<Vec<(String, Outcome)>, AlertError> {
     let incidents = incidents(&open_refreshed(db)?)?;
-    let store = open(&OpenOptions { path: Some(log.to_path_buf()), ..Default::default() })?;
+    // A dry run before any real one must not create the log: it reads an empty one instead.
+    let path = (!dry_run || log.exists()).then(|| log.to_path_buf());
+    let store = open(&OpenOptions { path, ..Default::default() })?;
     store
         .execute_batch(
             "CREATE TABLE IF NOT EXISTS kpi_alerts (incident VARCHAR, channel VARCHAR, kpi VARCHAR, sent_at TIMESTAMP, \

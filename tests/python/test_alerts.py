@@ -116,6 +116,11 @@ to = ["oncall@example.com", "growth@example.com"]
     env_run = lambda *a, code=0: subprocess.run(  # noqa: E731
         [str(x) for x in a], capture_output=True, text=True, env={**os.environ, "KPISCOPE_TEST_SLACK_URL": slack.url})
 
+    # A dry run before the first real one prints and leaves no log behind.
+    dry = env_run(KPISCOPE, "alert", "--db", db, "--config", config, "--dry-run")
+    assert dry.returncode == 0 and not (tmp_path / "shop.alerts.duckdb").exists(), dry.stderr
+    assert not hook.accepted
+
     # First run: history is recorded, not sent (only incidents still running would go out).
     first = env_run(KPISCOPE, "alert", "--db", db, "--config", config)
     con = duckdb.connect(str(db), read_only=True)
