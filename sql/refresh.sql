@@ -49,14 +49,42 @@ actions AS (
           JOIN kpi_actions a ON a.kpi = r.kpi AND a.segment = l.main_cause AND a.ts BETWEEN r.start_ts AND r.end_ts
           GROUP BY ALL)
     QUALIFY row_number() OVER (PARTITION BY kpi, island ORDER BY n DESC, top DESC, lever NULLS LAST) = 1
+),
+numbered AS (
+    SELECT row_number() OVER (ORDER BY r.start_ts, c.position)::BIGINT AS incident, r.kpi, r.start_ts, r.end_ts,
+           r.steps::BIGINT AS steps, r.flagged_steps::BIGINT AS flagged_steps,
+           CASE r.direction WHEN 1 THEN 'up' ELSE 'down' END AS direction, r.peak_severity, r.peak_score,
+           r.worst_deviation_pct, l.main_cause, l.cause_ts, l.root_causes, a.lever, a.lever_change_pct, a.action
+    FROM runs r JOIN kpi_catalog c USING (kpi)
+    LEFT JOIN cause_lists l USING (kpi, island) LEFT JOIN actions a USING (kpi, island)
+),
+-- The verdict given in the viewer (kpi_feedback, matched on KPI, first step and direction).
+judged AS (
+    SELECT n.*, f.verdict AS feedback, f.note AS feedback_note, f.given_at AS feedback_at
+    FROM numbered n LEFT JOIN kpi_feedback f
+      ON f.kpi = n.kpi AND f.start_ts = CAST(n.start_ts AS VARCHAR) AND f.direction = n.direction
+),
+-- An incident without a verdict of its own is suppressed by the latest dismissed one before
+-- it of the same shape: same KPI, direction and main cause (or both without one), and a worst
+-- deviation at most 1.5 times the dismissed one's (a much larger move is news again).
+suppressions AS (
+    SELECT j.incident, d.kpi || '|' || CAST(d.start_ts AS VARCHAR) || '|' || d.direction AS suppressed_by,
+           'Suppressed: like incident ' || d.incident || ' (' || CAST(d.start_ts AS VARCHAR) || ', '
+           || coalesce(d.main_cause, 'no root cause') || ', ' || d.direction || ' '
+           || printf('%.1f%%', 100 * abs(d.worst_deviation_pct)) || '), dismissed on '
+           || coalesce(strftime(d.feedback_at, '%Y-%m-%d'), 'an unknown day')
+           || coalesce(': ' || nullif(d.feedback_note, ''), '') || '.' AS suppression
+    FROM judged j JOIN judged d
+      ON d.feedback = 'dismissed' AND d.kpi = j.kpi AND d.direction = j.direction
+     AND d.main_cause IS NOT DISTINCT FROM j.main_cause AND d.start_ts < j.start_ts
+     AND abs(j.worst_deviation_pct) <= 1.5 * abs(d.worst_deviation_pct)
+    WHERE j.feedback IS NULL
+    QUALIFY row_number() OVER (PARTITION BY j.incident ORDER BY d.start_ts DESC) = 1
 )
-SELECT row_number() OVER (ORDER BY r.start_ts, c.position)::BIGINT AS incident, r.kpi, r.start_ts, r.end_ts,
-       r.steps::BIGINT AS steps, r.flagged_steps::BIGINT AS flagged_steps,
-       CASE r.direction WHEN 1 THEN 'up' ELSE 'down' END AS direction, r.peak_severity, r.peak_score,
-       r.worst_deviation_pct, l.main_cause, l.cause_ts, l.root_causes, a.lever, a.lever_change_pct, a.action
-FROM runs r JOIN kpi_catalog c USING (kpi)
-LEFT JOIN cause_lists l USING (kpi, island) LEFT JOIN actions a USING (kpi, island);
-COMMENT ON TABLE kpi_incidents IS 'Incidents: runs of time steps of a KPI on one side of its normal band with at least one flagged step; their span, peak severity, worst deviation, root causes and suggested action.';
+SELECT j.*, s.suppressed_by, s.suppression
+FROM judged j LEFT JOIN suppressions s USING (incident)
+ORDER BY j.incident;
+COMMENT ON TABLE kpi_incidents IS 'Incidents: runs of time steps of a KPI on one side of its normal band with at least one flagged step; their span, peak severity, worst deviation, root causes, suggested action, the verdict given in the viewer and whether a dismissed incident suppresses it.';
 
 -- step: refresh stamp
 CREATE OR REPLACE TABLE kpi_refresh AS

@@ -337,7 +337,9 @@ SELECT i.incident::BIGINT AS incident, i.kpi::VARCHAR AS kpi, c.label::VARCHAR A
        i.peak_severity::VARCHAR AS peak_severity, i.peak_score::DOUBLE AS peak_score,
        i.worst_deviation_pct::DOUBLE AS worst_deviation_pct, i.main_cause::VARCHAR AS main_cause,
        i.cause_ts AS cause_ts, i.root_causes::VARCHAR AS root_causes, i.lever::VARCHAR AS lever,
-       i.lever_change_pct::DOUBLE AS lever_change_pct, i.action::VARCHAR AS action
+       i.lever_change_pct::DOUBLE AS lever_change_pct, i.action::VARCHAR AS action,
+       i.feedback::VARCHAR AS feedback, i.feedback_note::VARCHAR AS feedback_note, i.feedback_at AS feedback_at,
+       i.suppressed_by::VARCHAR AS suppressed_by, i.suppression::VARCHAR AS suppression
 FROM kpi_incidents i JOIN kpi_catalog c USING (kpi);
 
 COMMENT ON VIEW tab_incidents IS 'Incidents: each run of anomalous time steps of a KPI (on one side of its band), how long it lasted, how bad it got, its root causes and the suggested action.';
@@ -359,6 +361,11 @@ COMMENT ON COLUMN tab_incidents.root_causes IS 'Every root-cause segment named, 
 COMMENT ON COLUMN tab_incidents.lever IS 'The driver that moved most in the main cause (NULL without a driver tree).';
 COMMENT ON COLUMN tab_incidents.lever_change_pct IS 'Median change of that driver in the main cause over the incident, against the same time of the four weeks before.';
 COMMENT ON COLUMN tab_incidents.action IS 'What to check.';
+COMMENT ON COLUMN tab_incidents.feedback IS 'Verdict given in the viewer: confirmed (a real anomaly, now a label), dismissed (noise), or NULL.';
+COMMENT ON COLUMN tab_incidents.feedback_note IS 'The note given with the verdict.';
+COMMENT ON COLUMN tab_incidents.feedback_at IS 'When the verdict was given (UTC).';
+COMMENT ON COLUMN tab_incidents.suppressed_by IS 'The dismissed incident (kpi|start|direction) of the same shape that suppresses this one: no alert is sent for it.';
+COMMENT ON COLUMN tab_incidents.suppression IS 'Why it is suppressed, in words.';
 
 -- Actions --------------------------------------------------------------------------------
 CREATE OR REPLACE VIEW tab_actions AS

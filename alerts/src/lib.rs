@@ -283,6 +283,9 @@ pub struct Incident {
     pub action: Option<String>,
     /// Whether it runs through the latest time step of the data.
     pub ongoing: bool,
+    /// Why it is not sent: dismissed in the viewer, or suppressed by a dismissed incident of
+    /// the same shape (`kpi_incidents.suppression`).
+    pub silenced: Option<String>,
 }
 
 /// The incidents of a refreshed database (open on `con`), oldest first.
@@ -298,7 +301,8 @@ pub fn incidents(con: &Connection) -> Result<Vec<Incident>, AlertError> {
              SELECT p.kpi || '|' || CAST(p.start_ts AS VARCHAR) || '|' || p.direction, p.kpi, c.label, c.unit,
                     CAST(p.start_ts AS VARCHAR), CAST(p.end_ts AS VARCHAR), p.direction, p.peak_severity,
                     CAST(p.peak_ts AS VARCHAR), p.value, p.expected, p.worst_deviation_pct, p.action,
-                    p.end_ts = (SELECT t FROM latest)
+                    p.end_ts = (SELECT t FROM latest),
+                    CASE WHEN p.feedback = 'dismissed' THEN 'dismissed in the viewer' ELSE p.suppression END
              FROM peak p JOIN kpi_catalog c USING (kpi) ORDER BY p.start_ts, c.position",
         )
         .map_err(&read)?;
@@ -320,6 +324,7 @@ pub fn incidents(con: &Connection) -> Result<Vec<Incident>, AlertError> {
                 causes: Vec::new(),
                 action: r.get(12)?,
                 ongoing: r.get::<_, Option<bool>>(13)?.unwrap_or(false),
+                silenced: r.get(14)?,
             })
         })
         .map_err(&read)?
@@ -442,6 +447,57 @@ pub struct Outcome {
     pub failed: usize,
     /// Incidents older than the first run, recorded without sending.
     pub baseline: usize,
+    /// Incidents not sent because they were dismissed in the viewer or are suppressed by a
+    /// dismissed one (recorded nowhere: clearing the verdict makes them due again).
+    pub suppressed: usize,
+}
+
+/// One row of the alert log: what went to a channel for an incident, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sent {
+    /// The incident's key (`kpi|start|direction`).
+    pub incident: String,
+    /// The channel's name.
+    pub channel: String,
+    /// `sent`, `failed` or `baseline` (recorded on a channel's first run without sending).
+    pub status: String,
+    /// When (UTC, `YYYY-MM-DD HH:MM`).
+    pub at: String,
+}
+
+/// What the alert log at `log` records, oldest first; nothing when there is no log yet. The
+/// log is opened read-only for as long as the read takes (see [`open_log`] for the writer).
+pub fn sent(log: &Path) -> Result<Vec<Sent>, AlertError> {
+    if !log.exists() {
+        return Ok(Vec::new());
+    }
+    let con = open(&OpenOptions { path: Some(log.to_path_buf()), read_only: true, ..Default::default() })?;
+    let read = database("reading the alert log");
+    let mut stmt = con
+        .prepare(
+            "SELECT incident, channel, status, strftime(sent_at, '%Y-%m-%d %H:%M') FROM kpi_alerts \
+             ORDER BY sent_at, channel",
+        )
+        .map_err(&read)?;
+    let rows = stmt
+        .query_map([], |r| Ok(Sent { incident: r.get(0)?, channel: r.get(1)?, status: r.get(2)?, at: r.get(3)? }))
+        .map_err(&read)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(&read)?;
+    Ok(rows)
+}
+
+/// The alerts of one incident in words: `slack sent 2026-12-03 08:00; email failed ...`.
+pub fn describe(sent: &[Sent], incident: &str) -> String {
+    let parts: Vec<String> = sent
+        .iter()
+        .filter(|s| s.incident == incident)
+        .map(|s| match s.status.as_str() {
+            "baseline" => format!("{} not sent (history before its first run)", s.channel),
+            status => format!("{} {status} {}", s.channel, s.at),
+        })
+        .collect();
+    parts.join("; ")
 }
 
 /// The log file beside `db`: `shop.duckdb` -> `shop.alerts.duckdb`.
@@ -466,7 +522,7 @@ pub fn run(
     let incidents = incidents(&open_refreshed(db)?)?;
     // A dry run before any real one must not create the log: it reads an empty one instead.
     let path = (!dry_run || log.exists()).then(|| log.to_path_buf());
-    let store = open(&OpenOptions { path, ..Default::default() })?;
+    let store = open_log(path)?;
     store
         .execute_batch(
             "CREATE TABLE IF NOT EXISTS kpi_alerts (incident VARCHAR, channel VARCHAR, kpi VARCHAR, sent_at TIMESTAMP, \
@@ -492,6 +548,13 @@ pub fn run(
         let mut outcome = Outcome::default();
         for incident in &incidents {
             if !channel.routes(incident) || done.contains(&incident.key) {
+                continue;
+            }
+            if let Some(why) = &incident.silenced {
+                outcome.suppressed += 1;
+                if dry_run {
+                    print(&format!("[{}] not sent, {}: {} {}", channel.name, why, incident.label, incident.start));
+                }
                 continue;
             }
             let (status, attempts, response) = if first_run && !incident.ongoing {
@@ -527,6 +590,25 @@ pub fn run(
     }
     Ok(outcomes)
 }
+
+/// Opens the log for writing. The viewer reads it for a moment on each anomalies page, and
+/// DuckDB refuses a writer while a reader holds the file, so a lock conflict is retried for
+/// up to ten seconds.
+fn open_log(path: Option<PathBuf>) -> Result<Connection, AlertError> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match open(&OpenOptions { path: path.clone(), ..Default::default() }) {
+            Err(DbError::Open { source, .. }) if source.to_string().contains("lock") && waited < LOG_LOCK_WAIT => {
+                std::thread::sleep(Duration::from_millis(100));
+                waited += Duration::from_millis(100);
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
+/// How long [`open_log`] waits for a reader of the log to let go.
+const LOG_LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// Delivers `body` to `target`, retrying failures (a connection error, a non-2xx answer, an
 /// SMTP refusal) with a doubling delay: whether it was delivered, the attempts made and the
@@ -610,6 +692,7 @@ mod tests {
             causes: vec![("channel=Web".into(), Some(0.8)), ("region=North".into(), None)],
             action: Some("Check the checkout for channel=Web.".into()),
             ongoing: true,
+            silenced: None,
         }
     }
 

@@ -12,7 +12,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use kpiscope_db::{create_demo, default_extension_path, open, refresh_file, Demo, OpenOptions};
 use kpiscope_reports::{export, Format, Options};
-use kpiscope_web::AppState;
+use kpiscope_web::{Access, AppState};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -191,8 +191,8 @@ fn alert(db: &Path, config: &Path, log: Option<PathBuf>, dry_run: bool) -> Resul
     for (channel, o) in &outcomes {
         let verb = if dry_run { "would send" } else { "sent" };
         eprintln!(
-            "kpiscope: {channel}: {verb} {}, failed {}, history recorded unsent {}",
-            o.sent, o.failed, o.baseline
+            "kpiscope: {channel}: {verb} {}, failed {}, history recorded unsent {}, dismissed or suppressed {}",
+            o.sent, o.failed, o.baseline, o.suppressed
         );
         failed |= o.failed > 0;
     }
@@ -225,7 +225,8 @@ fn beside(db: &Path, name: &str) -> PathBuf {
 }
 
 fn serve(db: &Path, extension: Option<&Path>, reports: PathBuf, addr: SocketAddr) -> Result<()> {
-    let state = AppState::new(db, extension, Some(reports)).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    let mut state = AppState::new(db, extension, Some(reports)).map_err(|e| anyhow::anyhow!("{}", e.message))?;
+    state.allow_feedback(Access::for_listener(addr.ip().is_loopback(), std::env::var("KPISCOPE_VIEWER_SECRET").ok()));
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(kpiscope_web::serve(state, addr)).with_context(|| format!("serving on {addr}"))
 }

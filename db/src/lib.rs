@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub mod catalog;
+pub mod feedback;
 pub mod model;
 pub mod read;
 mod refresh;

@@ -6,6 +6,7 @@
 //! have fixed schemas (a `kpi` column, a `segment` label, `dimension` / `member` pairs), so the
 //! tab views in `sql/views.sql`, the viewer and the reports read any model the same way.
 
+use crate::feedback::Feedback;
 use crate::refresh::Step;
 use crate::DbError;
 use duckdb::Connection;
@@ -227,7 +228,8 @@ impl Loaded {
     /// actions) redo the time steps from the last one of the previous refresh on, and an
     /// unchanged detector comparison is kept; forecasts and everything else read across the
     /// history are recomputed.
-    pub fn steps(&self, labelled: &[String], incremental: Option<&Incremental>) -> Vec<Step> {
+    /// `feedback` is what people said about incidents in the viewer (see [`crate::feedback`]).
+    pub fn steps(&self, labelled: &[String], incremental: Option<&Incremental>, feedback: &Feedback) -> Vec<Step> {
         let plan = Plan { model: &self.model, since: incremental.map(|i| i.since.clone()) };
         let detectors = match incremental {
             Some(i) if i.keep_detectors => {
@@ -245,6 +247,7 @@ impl Loaded {
             Step::new("decision tree", plan.trees()),
             Step::new("forecasts", plan.forecasts()),
             Step::new("model comparison", plan.model_comparison()),
+            Step::new("feedback", Plan::feedback(feedback)),
             detectors,
             Step::new("change points", plan.change_points()),
             Step::new("what-if grid", plan.what_if()),
@@ -764,7 +767,10 @@ impl Plan<'_> {
             .iter()
             .map(|k| {
                 let kpi = quote_literal(&k.key);
-                let labels = format!("(SELECT ts, segment FROM kpi_anomaly_labels WHERE kpi = {kpi} OR kpi IS NULL)");
+                let labels = format!(
+                    "(SELECT ts, segment FROM kpi_anomaly_labels WHERE kpi = {kpi} OR kpi IS NULL \
+                     UNION ALL SELECT ts, segment FROM kpi_feedback_labels WHERE kpi = {kpi})"
+                );
                 let source = format!(
                     "(SELECT l.ts, l.segment, l.num, l.den, b.ts IS NOT NULL AS labelled FROM kpi_leaves l \
                      LEFT JOIN (SELECT DISTINCT * FROM {labels}) b ON CAST(l.ts AS TIMESTAMP) = b.ts AND l.segment = b.segment \
@@ -783,6 +789,43 @@ impl Plan<'_> {
             parts.join("\nUNION ALL BY NAME\n"),
             quote_literal(comment)
         )
+    }
+
+    /// The verdicts given in the viewer as a table, and the labels the confirmed ones make:
+    /// every leaf inside a root cause RCA named on a time step of the incident, on that step
+    /// (segments are matched by their `dimension=value` parts).
+    fn feedback(feedback: &Feedback) -> String {
+        let mut sql = String::from(
+            "CREATE OR REPLACE TABLE kpi_feedback (kpi VARCHAR, start_ts VARCHAR, end_ts VARCHAR, direction VARCHAR, \
+             verdict VARCHAR, note VARCHAR, given_at TIMESTAMP);\n",
+        );
+        for r in &feedback.records {
+            sql.push_str(&format!(
+                "INSERT INTO kpi_feedback VALUES ({}, {}, {}, {}, {}, {}, TRY_CAST({} AS TIMESTAMP));\n",
+                quote_literal(&r.kpi),
+                quote_literal(&r.start),
+                quote_literal(&r.end),
+                quote_literal(&r.direction),
+                quote_literal(r.verdict.name()),
+                quote_literal(&r.note),
+                quote_literal(&r.at),
+            ));
+        }
+        sql.push_str(
+            "COMMENT ON TABLE kpi_feedback IS 'The latest verdict given in the viewer on each incident (KPI, first and last \
+             time step, direction): confirmed or dismissed, with its note; from the feedback file beside the database.';\n\
+             CREATE OR REPLACE TABLE kpi_feedback_labels AS\n\
+             SELECT DISTINCT CAST(l.ts AS TIMESTAMP) AS ts, l.segment, f.kpi, 'confirmed in the viewer' AS label\n\
+             FROM kpi_feedback f\n\
+             JOIN kpi_rca r ON r.kpi = f.kpi AND r.is_root_cause\n\
+              AND CAST(r.ts AS TIMESTAMP) BETWEEN CAST(f.start_ts AS TIMESTAMP) AND CAST(f.end_ts AS TIMESTAMP)\n\
+             JOIN kpi_leaves l ON l.kpi = f.kpi AND CAST(l.ts AS TIMESTAMP) = CAST(r.ts AS TIMESTAMP)\n\
+              AND list_has_all(string_split(l.segment, ' & '), string_split(r.segment, ' & '))\n\
+             WHERE f.verdict = 'confirmed';\n\
+             COMMENT ON TABLE kpi_feedback_labels IS 'Labels from incidents confirmed in the viewer: each leaf inside a root \
+             cause of a time step of the incident, on that step; scored against with kpi_anomaly_labels.';\n",
+        );
+        sql
     }
 
     fn change_points(&self) -> String {

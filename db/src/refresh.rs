@@ -1,9 +1,11 @@
 //! `refresh`: the analyses the KPI model asks for, step by step, on a copy of the database
 //! swapped into place.
 
+use crate::feedback::{self, Feedback, Verdict};
 use crate::model::{Incremental, Loaded};
 use crate::{open, run_script, DbError, OpenOptions, DEMO_DATA_SQL, DEMO_MODEL, REFRESH_SQL, VIEWS_SQL};
 use duckdb::Connection;
+use kpiscope_model::quote_literal;
 use std::path::{Path, PathBuf};
 
 /// One step of a refresh.
@@ -39,7 +41,9 @@ pub fn fixed_steps() -> Vec<Step> {
 
 /// The KPIs with labelled anomalies in `kpi_anomaly_labels` (a label without a KPI counts for
 /// every KPI); none before the table exists.
-fn labelled_kpis(connection: &Connection, loaded: &Loaded) -> Result<Vec<String>, DbError> {
+fn labelled_kpis(connection: &Connection, loaded: &Loaded, feedback: &Feedback) -> Result<Vec<String>, DbError> {
+    let confirmed: Vec<&str> =
+        feedback.records.iter().filter(|r| r.verdict == Verdict::Confirmed).map(|r| r.kpi.as_str()).collect();
     let script = |source| DbError::Script { script: "reading kpi_anomaly_labels".into(), source };
     let exists: i64 = connection
         .query_row(
@@ -49,20 +53,31 @@ fn labelled_kpis(connection: &Connection, loaded: &Loaded) -> Result<Vec<String>
             |r| r.get(0),
         )
         .map_err(script)?;
-    if exists < 3 {
-        return Ok(Vec::new());
-    }
-    let kpis: Vec<Option<String>> = connection
-        .prepare("SELECT DISTINCT kpi FROM kpi_anomaly_labels")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .map_err(script)?;
+    let kpis: Vec<Option<String>> = if exists < 3 {
+        Vec::new()
+    } else {
+        connection
+            .prepare("SELECT DISTINCT kpi FROM kpi_anomaly_labels")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(script)?
+    };
     let all = kpis.iter().any(Option::is_none);
-    Ok(loaded.model.kpis.iter().map(|k| k.key.clone()).filter(|k| all || kpis.contains(&Some(k.clone()))).collect())
+    Ok(loaded
+        .model
+        .kpis
+        .iter()
+        .map(|k| k.key.clone())
+        .filter(|k| all || kpis.contains(&Some(k.clone())) || confirmed.contains(&k.as_str()))
+        .collect())
 }
 
 /// Where an incremental refresh of `loaded` can start, or why it cannot (then the refresh
 /// is a full one): the previous refresh must have run this very model.
-fn incremental_start(connection: &Connection, loaded: &Loaded) -> Result<Result<Incremental, String>, DbError> {
+fn incremental_start(
+    connection: &Connection,
+    loaded: &Loaded,
+    feedback: &Feedback,
+) -> Result<Result<Incremental, String>, DbError> {
     let script = |source| DbError::Script { script: "reading the previous refresh".into(), source };
     let Some(previous) = Loaded::stored(connection)? else { return Ok(Err("no earlier refresh".into())) };
     if previous.text != loaded.text {
@@ -94,7 +109,37 @@ fn incremental_start(connection: &Connection, loaded: &Loaded) -> Result<Result<
             .map_err(script)?,
         None => true,
     };
-    Ok(Ok(Incremental { since, keep_detectors: labels.as_deref() == Some(now.as_str()) && before_since }))
+    // Confirmed incidents label too: the comparison stands only if they are the ones it used.
+    let confirmed_before: Option<Vec<String>> = connection
+        .prepare(
+            "SELECT kpi || '|' || start_ts || '|' || end_ts AS k FROM kpi_feedback WHERE verdict = 'confirmed' ORDER BY k",
+        )
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .ok();
+    let same_feedback = confirmed_before.unwrap_or_default() == feedback.confirmed();
+    let confirmed_before_since = match feedback.records.iter().filter(|r| r.verdict == Verdict::Confirmed).count() {
+        0 => true,
+        _ => connection
+            .query_row(
+                &format!(
+                    "SELECT bool_and(TRY_CAST(e AS TIMESTAMP) < CAST({since} AS TIMESTAMP)) FROM (VALUES {}) v(e)",
+                    feedback
+                        .records
+                        .iter()
+                        .filter(|r| r.verdict == Verdict::Confirmed)
+                        .map(|r| format!("({})", quote_literal(&r.end)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                [],
+                |r| r.get::<_, Option<bool>>(0),
+            )
+            .map_err(script)?
+            .unwrap_or(false),
+    };
+    let keep_detectors =
+        labels.as_deref() == Some(now.as_str()) && before_since && same_feedback && confirmed_before_since;
+    Ok(Ok(Incremental { since, keep_detectors }))
 }
 
 /// Runs every step of `loaded`'s refresh on an open connection (extension loaded), after
@@ -102,16 +147,23 @@ fn incremental_start(connection: &Connection, loaded: &Loaded) -> Result<Result<
 /// `incremental` redoes only what the time steps since the last refresh change (see
 /// [`Loaded::steps`]); without an earlier refresh of the same model it runs a full one and
 /// says why in the first step's name.
+/// `feedback` holds the verdicts given in the viewer.
 pub fn run_refresh(
     connection: &Connection,
     loaded: &Loaded,
     incremental: bool,
+    feedback: &Feedback,
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<(), DbError> {
     loaded.check(connection)?;
-    let start = if incremental { Some(incremental_start(connection, loaded)?) } else { None };
-    let labelled = labelled_kpis(connection, loaded)?;
-    let mut steps = loaded.steps(&labelled, start.as_ref().and_then(|s| s.as_ref().ok()));
+    let start = if incremental { Some(incremental_start(connection, loaded, feedback)?) } else { None };
+    let labelled = labelled_kpis(connection, loaded, feedback)?;
+    let mut steps = loaded.steps(&labelled, start.as_ref().and_then(|s| s.as_ref().ok()), feedback);
+    if feedback.unreadable > 0 {
+        if let Some(step) = steps.iter_mut().find(|s| s.name == "feedback") {
+            step.name = format!("feedback ({} unreadable lines of the feedback file skipped)", feedback.unreadable);
+        }
+    }
     match &start {
         Some(Ok(i)) => steps[0].name = format!("{} (incremental from {})", steps[0].name, i.since),
         Some(Err(why)) => steps[0].name = format!("{} (full refresh: {why})", steps[0].name),
@@ -137,6 +189,7 @@ pub fn refresh_file(
     progress: impl FnMut(usize, usize, &str),
 ) -> Result<(), DbError> {
     let given = model.map(Loaded::from_file).transpose()?;
+    let feedback = feedback::read(&feedback::path(db))?;
     let staging = sibling(db, "refreshing");
     remove_database(&staging)?;
     copy(db, &staging)?;
@@ -149,7 +202,7 @@ pub fn refresh_file(
             Some(loaded) => loaded,
             None => Loaded::stored(connection)?.ok_or(DbError::NoModel)?,
         };
-        run_refresh(connection, &loaded, incremental, progress)
+        run_refresh(connection, &loaded, incremental, &feedback, progress)
     })?;
     std::fs::rename(&staging, db).map_err(|source| DbError::File { action: "replacing", path: db.into(), source })?;
     // The checkpoint folded the copied log into the file; a stale log beside it must not replay.
@@ -190,6 +243,8 @@ pub fn create_demo(
     }
     let staging = sibling(db, "building");
     remove_database(&staging)?;
+    // A demo rebuilt with the same seed has the same incidents: verdicts given on it still hold.
+    let feedback = feedback::read(&feedback::path(db))?;
     build(&staging, extension, |connection| {
         let sql = DEMO_DATA_SQL
             .replace("{days}", &demo.days.to_string())
@@ -197,7 +252,7 @@ pub fn create_demo(
             .replace("{anomalies}", &demo.anomalies.to_string());
         run_script(connection, "examples/demo/data.sql", &sql)?;
         let loaded = Loaded::from_text(DEMO_MODEL.to_string(), "examples/demo/kpiscope.toml".into(), None)?;
-        run_refresh(connection, &loaded, false, progress)
+        run_refresh(connection, &loaded, false, &feedback, progress)
     })?;
     remove_database(db)?;
     std::fs::rename(&staging, db).map_err(|source| DbError::File {
@@ -260,7 +315,7 @@ mod tests {
     #[test]
     fn the_demo_model_plans_every_analysis_then_the_fixed_steps() {
         let loaded = Loaded::from_text(DEMO_MODEL.to_string(), "demo".into(), None).unwrap();
-        let steps = loaded.steps(&["revenue".to_string()], None);
+        let steps = loaded.steps(&["revenue".to_string()], None, &Feedback::default());
         assert_eq!(steps.last().unwrap().name, "tab views");
         assert!(steps.iter().all(|s| !s.sql.trim().is_empty()), "every step has SQL");
         let all: String = steps.iter().map(|s| s.sql.as_str()).collect();
@@ -276,7 +331,7 @@ mod tests {
     fn an_incremental_plan_replaces_only_the_new_steps_of_time_step_tables() {
         let loaded = Loaded::from_text(DEMO_MODEL.to_string(), "demo".into(), None).unwrap();
         let since = Incremental { since: "DATE '2025-06-30'".into(), keep_detectors: true };
-        let steps = loaded.steps(&["revenue".to_string()], Some(&since));
+        let steps = loaded.steps(&["revenue".to_string()], Some(&since), &Feedback::default());
         let sql = |name: &str| steps.iter().find(|s| s.name.starts_with(name)).unwrap().sql.clone();
         for (step, table) in [
             ("anomalies per KPI", "kpi_anomalies"),

@@ -8,21 +8,25 @@
 
 mod context;
 mod error;
+mod feedback;
 mod page;
 mod params;
 mod store;
 mod tabs;
 
 pub use error::AppError;
+pub use feedback::Access;
 pub use store::{Session, Store};
 pub use tabs::TABS;
 
-use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{header, StatusCode, Uri};
-use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, Path as UrlPath, Query, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use axum::Router;
 use context::Context;
+use feedback::Submission;
 use minijinja::{context as jinja, Environment};
 use params::Params;
 use std::net::SocketAddr;
@@ -42,10 +46,13 @@ pub struct AppState {
     pages: Mutex<lru::LruCache<String, Arc<str>>>,
     /// Pages rendered at once: more than the cores only makes every request slower.
     renders: tokio::sync::Semaphore,
+    /// Confirm / dismiss, and the alert log shown beside the incidents.
+    desk: feedback::Desk,
 }
 
 impl AppState {
-    /// Opens the database (read-only) and compiles the templates.
+    /// Opens the database (read-only) and compiles the templates. Feedback is off until
+    /// [`AppState::allow_feedback`].
     pub fn new(db: &Path, extension: Option<&Path>, reports_dir: Option<PathBuf>) -> Result<AppState, AppError> {
         let mut templates = Environment::new();
         templates
@@ -59,7 +66,13 @@ impl AppState {
             reports_dir,
             pages: Mutex::new(lru::LruCache::new(NonZeroUsize::new(CACHED_PAGES).expect("non-zero"))),
             renders: tokio::sync::Semaphore::new(cores),
+            desk: feedback::Desk::new(db),
         })
+    }
+
+    /// Lets people confirm and dismiss incidents, by the rule `access` (see [`Access::for_listener`]).
+    pub fn allow_feedback(&mut self, access: Access) {
+        self.desk.allow(access);
     }
 }
 
@@ -69,6 +82,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/", get(overview))
         .route("/healthz", get(|| async { "ok" }))
         .route("/csv/{view}", get(csv))
+        .route("/feedback", post(give_feedback))
         .route("/reports/files/{name}", get(report_file))
         .route("/{tab}", get(tab))
         .fallback(|| async { AppError::not_found("no such page") })
@@ -132,9 +146,9 @@ async fn render_tab(state: Arc<AppState>, slug: String, uri: Uri, params: Params
     })
     .await
     .map_err(AppError::internal)??;
-    // The reports tab lists files that change without a refresh; every other page is a
-    // function of the database generation and the URL.
-    let cacheable = slug != "reports";
+    // The reports tab lists files, the anomalies tab feedback and sent alerts, that change
+    // without a refresh; every other page is a function of the database generation and the URL.
+    let cacheable = slug != "reports" && slug != "anomalies";
     if let Some(page) = cached.filter(|_| cacheable) {
         return Ok(Html(page.to_string()).into_response());
     }
@@ -150,6 +164,7 @@ async fn render_tab(state: Arc<AppState>, slug: String, uri: Uri, params: Params
             params: &params,
             live: state.store.has_extension(),
             reports_dir: state.reports_dir.as_deref(),
+            desk: &state.desk,
         };
         let page = tabs::build(&slug, &request)?;
         let template = state.templates.get_template("tab.html").map_err(AppError::internal)?;
@@ -169,6 +184,32 @@ async fn render_tab(state: Arc<AppState>, slug: String, uri: Uri, params: Params
         state.pages.lock().unwrap_or_else(|p| p.into_inner()).put(key, Arc::from(html.as_str()));
     }
     Ok(Html(html).into_response())
+}
+
+/// Records a verdict on an incident, then shows its KPI's anomalies again (post, redirect, get).
+async fn give_feedback(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Result<Form<Submission>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Form(form) = form.map_err(|e| AppError::bad_request(format!("not a feedback form: {e}")))?;
+    state.desk.admit(&headers, &form)?;
+    let kpi = blocking(&state, None, move |state, connection, context| {
+        let (kpi, start, direction) = form.incident();
+        let kpi = context.kpi(kpi).ok_or_else(|| AppError::bad_request(format!("unknown KPI {kpi:?}")))?.key.clone();
+        let found = kpiscope_db::read::query(
+            connection,
+            "SELECT CAST(end_ts AS VARCHAR) FROM kpi_incidents WHERE kpi = ? AND CAST(start_ts AS VARCHAR) = ? AND direction = ?",
+            &[&kpi, &start, &direction],
+        )?;
+        let end = found.rows.first().map(|r| r[0].to_string()).ok_or_else(|| {
+            AppError::not_found(format!("{kpi} has no incident starting {start} going {direction}"))
+        })?;
+        state.desk.record(&form, end)?;
+        Ok(kpi)
+    })
+    .await?;
+    Ok(Redirect::to(&page::url("/anomalies", &[("kpi", &kpi)])).into_response())
 }
 
 /// The views a CSV can be downloaded from (names are matched, never spliced from input).

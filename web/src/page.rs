@@ -176,6 +176,15 @@ pub struct CellView {
     pub href: Option<String>,
     /// CSS class (`num`, `critical`, ...).
     pub class: &'static str,
+    /// A confirm / dismiss form shown in the cell.
+    pub form: Option<crate::feedback::Form>,
+}
+
+impl CellView {
+    /// A plain text cell.
+    pub fn text(text: impl Into<String>) -> CellView {
+        CellView { text: text.into(), href: None, class: "", form: None }
+    }
 }
 
 impl TableView {
@@ -202,12 +211,32 @@ impl TableView {
                             },
                             _ => "",
                         };
-                        CellView { text, href: None, class }
+                        CellView { text, href: None, class, form: None }
                     })
                     .collect()
             })
             .collect();
         TableView { columns: table.columns.clone(), rows }
+    }
+
+    /// Removes column `column` (a key the page needs but nobody reads).
+    pub fn without(mut self, column: &str) -> TableView {
+        if let Some(i) = self.columns.iter().position(|c| c == column) {
+            self.columns.remove(i);
+            for row in &mut self.rows {
+                row.remove(i);
+            }
+        }
+        self
+    }
+
+    /// Adds a column, one cell per row in order.
+    pub fn with_column(mut self, column: &str, cells: Vec<CellView>) -> TableView {
+        self.columns.push(column.to_string());
+        for (row, cell) in self.rows.iter_mut().zip(cells) {
+            row.push(cell);
+        }
+        self
     }
 
     /// Makes column `column` a link, built from each row of `table`.

@@ -6,7 +6,8 @@
 
 use crate::context::{Context, Kpi};
 use crate::error::AppError;
-use crate::page::{url, Control, Link, Page, Section, TableView};
+use crate::feedback::Desk;
+use crate::page::{url, CellView, Control, Link, Page, Section, TableView};
 use crate::params::Params;
 use crate::store::Session;
 use chrono::{Duration, NaiveDateTime};
@@ -31,6 +32,8 @@ pub struct Request<'a> {
     pub live: bool,
     /// Where exported reports are.
     pub reports_dir: Option<&'a Path>,
+    /// Feedback forms and the alert log.
+    pub desk: &'a Desk,
 }
 
 /// Tab slugs and titles, in navigation order.
@@ -257,13 +260,49 @@ fn anomalies(request: &Request) -> Result<Page, AppError> {
         &[&kpi.key],
     )?;
     let runs = incidents(request, Some(kpi))?;
+    let desk = request.desk;
+    let (verdicts, sent) = (desk.verdicts(), desk.sent());
+    let (mut alerts, mut said, mut forms) = (Vec::new(), Vec::new(), Vec::new());
+    for row in &runs.rows {
+        let key = runs.get(row, "incident_key").to_string();
+        let refreshed = runs.get(row, "refreshed_verdict").to_string();
+        alerts.push(CellView::text(match &sent {
+            Ok(sent) => kpiscope_alerts::describe(sent, &key),
+            Err(why) => why.clone(),
+        }));
+        let verdict = verdicts.of(&key);
+        said.push(CellView::text(match verdict {
+            Some(v) => {
+                let note = if v.note.is_empty() { String::new() } else { format!(": {}", v.note) };
+                let pending = if refreshed == v.verdict.name() { "" } else { " (applies at the next refresh)" };
+                format!("{} {}{note}{pending}", v.verdict.name(), v.at)
+            }
+            None => runs.get(row, "suppression").to_string(),
+        }));
+        let start = runs.get(row, "start_key").to_string();
+        let direction = runs.get(row, "direction").to_string();
+        let form = desk.form(&kpi.key, &start, &direction, verdict.map(|v| v.verdict.name()));
+        forms.push(CellView { form, ..CellView::text("") });
+    }
+    let view = incident_view(request, &runs)
+        .without("suppression")
+        .with_column("alerts sent", alerts)
+        .with_column("feedback", said);
+    let view = if desk.off().is_some() { view } else { view.with_column("confirm or dismiss", forms) };
+    let explained = match desk.off() {
+        Some(why) => format!(" {why}"),
+        None => " Confirm an incident (a real anomaly: its steps become labels the detectors are scored against) or \
+                  dismiss it (noise: later incidents of the same segment and shape are suppressed, and no alert goes \
+                  out for them); the next refresh applies it."
+            .to_string(),
+    };
     page.sections.push(
         Section::new(format!("Incidents of {}", kpi.label))
             .text(format!(
-                "{} incidents: runs of time steps on one side of the band with at least one flag, most severe first.",
+                "{} incidents: runs of time steps on one side of the band with at least one flag, most severe first.{explained}",
                 runs.rows.len()
             ))
-            .table(incident_view(request, &runs))
+            .table(view)
             .csv(csv("tab_incidents", Some(kpi))),
     );
     let key = kpi.key.clone();
@@ -928,7 +967,9 @@ fn incidents(request: &Request, kpi: Option<&Kpi>) -> Result<Table, AppError> {
     Ok(query(
         request.connection,
         "SELECT incident, kpi, start_ts, end_ts, duration, direction, peak_severity AS severity, worst_deviation_pct,
-                main_cause, lever, lever_change_pct, action, cause_ts
+                main_cause, lever, lever_change_pct, action, cause_ts, suppression,
+                kpi || '|' || CAST(start_ts AS VARCHAR) || '|' || direction AS incident_key,
+                CAST(start_ts AS VARCHAR) AS start_key, feedback AS refreshed_verdict
          FROM tab_incidents WHERE ? IS NULL OR kpi = ? ORDER BY peak_score DESC, start_ts DESC, incident",
         &[&kpi.map(|k| k.key.clone()), &kpi.map(|k| k.key.clone())],
     )?)
@@ -938,9 +979,13 @@ fn incidents(request: &Request, kpi: Option<&Kpi>) -> Result<Table, AppError> {
 fn incident_view(request: &Request, table: &Table) -> TableView {
     let c = request.context;
     let (ts, cause_ts) = (table.column("start_ts").unwrap_or(0), table.column("cause_ts").unwrap_or(0));
-    TableView::of(table).link(table, "start_ts", |r| {
-        let t = r[cause_ts].as_moment().or(r[ts].as_moment());
-        let t = t.map_or_else(|| r[ts].to_string(), |t| c.show(t));
-        url("/rca", &[("kpi", &r[1].to_string()), ("day", &t)])
-    })
+    TableView::of(table)
+        .link(table, "start_ts", |r| {
+            let t = r[cause_ts].as_moment().or(r[ts].as_moment());
+            let t = t.map_or_else(|| r[ts].to_string(), |t| c.show(t));
+            url("/rca", &[("kpi", &r[1].to_string()), ("day", &t)])
+        })
+        .without("incident_key")
+        .without("start_key")
+        .without("refreshed_verdict")
 }
