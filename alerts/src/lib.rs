@@ -502,8 +502,7 @@ pub fn describe(sent: &[Sent], incident: &str) -> String {
 
 /// The log file beside `db`: `shop.duckdb` -> `shop.alerts.duckdb`.
 pub fn log_path(db: &Path) -> PathBuf {
-    let stem = db.file_stem().map_or("kpiscope".into(), |s| s.to_string_lossy().into_owned());
-    db.with_file_name(format!("{stem}.alerts.duckdb"))
+    kpiscope_db::companion(db, "alerts.duckdb")
 }
 
 /// Sends every incident not yet sent to each channel it is routed to. On a channel's first

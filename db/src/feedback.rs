@@ -88,8 +88,7 @@ pub fn clean_note(note: &str) -> String {
 
 /// The store beside `db`: `shop.duckdb` -> `shop.feedback.jsonl`.
 pub fn path(db: &Path) -> PathBuf {
-    let stem = db.file_stem().map_or("kpiscope".into(), |s| s.to_string_lossy().into_owned());
-    db.with_file_name(format!("{stem}.feedback.jsonl"))
+    crate::companion(db, "feedback.jsonl")
 }
 
 /// What a store holds.

@@ -28,6 +28,13 @@ pub const REFRESH_SQL: &str = include_str!("../../sql/refresh.sql");
 /// One view per dashboard tab over the refreshed tables.
 pub const VIEWS_SQL: &str = include_str!("../../sql/views.sql");
 
+/// A file kept beside database `db` under its stem: `companion("shop.duckdb", "alerts.duckdb")`
+/// is `shop.alerts.duckdb` (the alert log, the feedback store).
+pub fn companion(db: &Path, suffix: &str) -> PathBuf {
+    let stem = db.file_stem().map_or("kpiscope".into(), |s| s.to_string_lossy().into_owned());
+    db.with_file_name(format!("{stem}.{suffix}"))
+}
+
 /// File name of the built extension.
 pub const EXTENSION_FILE: &str = "kpiscope.duckdb_extension";
 

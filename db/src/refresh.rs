@@ -117,19 +117,19 @@ fn incremental_start(
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .ok();
     let same_feedback = confirmed_before.unwrap_or_default() == feedback.confirmed();
-    let confirmed_before_since = match feedback.records.iter().filter(|r| r.verdict == Verdict::Confirmed).count() {
-        0 => true,
-        _ => connection
+    let confirmed_ends: Vec<String> = feedback
+        .records
+        .iter()
+        .filter(|r| r.verdict == Verdict::Confirmed)
+        .map(|r| format!("({})", quote_literal(&r.end)))
+        .collect();
+    let confirmed_before_since = match confirmed_ends.is_empty() {
+        true => true,
+        false => connection
             .query_row(
                 &format!(
                     "SELECT bool_and(TRY_CAST(e AS TIMESTAMP) < CAST({since} AS TIMESTAMP)) FROM (VALUES {}) v(e)",
-                    feedback
-                        .records
-                        .iter()
-                        .filter(|r| r.verdict == Verdict::Confirmed)
-                        .map(|r| format!("({})", quote_literal(&r.end)))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    confirmed_ends.join(", ")
                 ),
                 [],
                 |r| r.get::<_, Option<bool>>(0),
