@@ -3,6 +3,7 @@
 use crate::ReportError;
 use chrono::{Duration, NaiveDate};
 use duckdb::{Connection, ToSql};
+use kpiscope_alerts::Sent;
 use kpiscope_charts::{bar_chart, compact, percent, time_chart, Bar, Figure, TimePoint};
 use kpiscope_db::catalog::{Catalog, Grain};
 use kpiscope_db::read::{query, Cell, Table};
@@ -110,6 +111,9 @@ pub struct Incident {
     pub sentence: String,
     /// The suggested action with the driver that moved, or why there is none.
     pub recommendation: String,
+    /// What was done about it: the alerts sent (from the alert log) and the verdict given in
+    /// the viewer or the dismissed incident that suppresses it; empty when neither.
+    pub follow_up: String,
 }
 
 /// A CSV extract for the ZIP.
@@ -162,8 +166,14 @@ pub struct ReportData {
 }
 
 impl ReportData {
-    /// Reads the report for `as_of` (default: the last day) and the KPIs asked for (default: all).
-    pub fn load(connection: &Connection, as_of: Option<NaiveDate>, kpis: &[String]) -> Result<ReportData, ReportError> {
+    /// Reads the report for `as_of` (default: the last day) and the KPIs asked for (default: all);
+    /// `sent` is what the alert log records.
+    pub fn load(
+        connection: &Connection,
+        as_of: Option<NaiveDate>,
+        kpis: &[String],
+        sent: &[Sent],
+    ) -> Result<ReportData, ReportError> {
         let catalog = Catalog::read(connection).map_err(|_| ReportError::NotRefreshed)?;
         let (data_from, data_to) = (catalog.data_from.date(), catalog.data_to.date());
         let as_of = as_of.unwrap_or(data_to);
@@ -344,13 +354,15 @@ impl ReportData {
         let incident_rows = query(
             connection,
             "SELECT incident, i.label, start_ts, end_ts, duration, direction, peak_severity, worst_deviation_pct,
-                    main_cause, lever, lever_change_pct, action
+                    main_cause, lever, lever_change_pct, action,
+                    kpi || '|' || CAST(start_ts AS VARCHAR) || '|' || direction, feedback, feedback_note,
+                    strftime(feedback_at, '%Y-%m-%d'), suppression
              FROM tab_incidents i JOIN kpi_catalog c USING (kpi)
              WHERE list_contains(string_split(?, ','), kpi) AND CAST(end_ts AS DATE) >= ? AND CAST(start_ts AS DATE) <= ?
              ORDER BY peak_score DESC, start_ts DESC, c.position",
             &[&keys_list, &start, &as_of],
         )?;
-        let incidents: Vec<Incident> = incident_rows.rows.iter().map(|r| incident(&catalog, r)).collect();
+        let incidents: Vec<Incident> = incident_rows.rows.iter().map(|r| incident(&catalog, r, sent)).collect();
         let incident_table = TextTable {
             columns: ["incident", "KPI", "time steps", "duration", "severity", "worst deviation", "root cause"]
                 .map(String::from)
@@ -451,8 +463,9 @@ impl ReportData {
 }
 
 /// An incident from a `tab_incidents` row (incident, label, start, end, duration, direction,
-/// severity, worst deviation, main cause, lever, lever change, action).
-fn incident(catalog: &Catalog, r: &[Cell]) -> Incident {
+/// severity, worst deviation, main cause, lever, lever change, action, key, verdict, note,
+/// verdict day, suppression) and the alert log.
+fn incident(catalog: &Catalog, r: &[Cell], sent: &[Sent]) -> Incident {
     let show = |cell: &Cell| cell.as_moment().map_or_else(|| cell.to_string(), |t| catalog.show(t));
     let (start, end) = (show(&r[2]), show(&r[3]));
     let (span, when) = if start == end {
@@ -498,7 +511,30 @@ fn incident(catalog: &Catalog, r: &[Cell]) -> Incident {
         cause: if r[8] == Cell::Null { String::new() } else { r[8].to_string() },
         sentence,
         recommendation,
+        follow_up: follow_up(r, sent),
     }
+}
+
+/// The alerts sent for an incident and the verdict on it, in words.
+fn follow_up(r: &[Cell], sent: &[Sent]) -> String {
+    let mut parts = Vec::new();
+    let alerts = kpiscope_alerts::describe(sent, &r[12].to_string());
+    if !alerts.is_empty() {
+        parts.push(format!("Alerts: {alerts}."));
+    }
+    match (&r[13], &r[16]) {
+        (Cell::Text(verdict), _) => {
+            let note = match &r[14] {
+                Cell::Text(note) if !note.is_empty() => format!(": {note}"),
+                _ => String::new(),
+            };
+            let verdict = if verdict == "confirmed" { "Confirmed" } else { "Dismissed" };
+            parts.push(format!("{verdict} in the viewer on {}{note}.", r[15]));
+        }
+        (_, Cell::Text(suppression)) => parts.push(suppression.clone()),
+        _ => {}
+    }
+    parts.join(" ")
 }
 
 fn extract(connection: &Connection, file: &str, sql: &str, params: &[&dyn ToSql]) -> Result<Extract, ReportError> {

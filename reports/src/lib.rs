@@ -174,7 +174,12 @@ pub fn export(options: &Options) -> Result<Vec<Written>, ReportError> {
     let data = {
         let connection = open(&OpenOptions { path: Some(options.db.clone()), extension: None, read_only: true })
             .map_err(|e| ReportError::Database(e.to_string()))?;
-        ReportData::load(&connection, options.as_of, &options.kpis)?
+        // A report without the alert log still says everything else; the reason is logged.
+        let sent = kpiscope_alerts::sent(&kpiscope_alerts::log_path(&options.db)).unwrap_or_else(|e| {
+            eprintln!("kpiscope: the report leaves out the alerts sent: {e}");
+            Vec::new()
+        });
+        ReportData::load(&connection, options.as_of, &options.kpis, &sent)?
     };
     std::fs::create_dir_all(&options.out)
         .map_err(|source| ReportError::Unwritable { path: options.out.clone(), source })?;

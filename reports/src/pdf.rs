@@ -70,6 +70,9 @@ pub fn render(data: &ReportData) -> Vec<u8> {
         w.heading(3, &format!("Incident {}: {}, {}", incident.number, incident.kpi, incident.span));
         w.paragraph(&incident.sentence);
         w.paragraph(&incident.recommendation);
+        if !incident.follow_up.is_empty() {
+            w.paragraph(&incident.follow_up);
+        }
     }
     w.heading(2, "6. Forecast");
     match &data.forecast {

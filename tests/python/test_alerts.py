@@ -183,6 +183,12 @@ to = ["oncall@example.com", "growth@example.com"]
     assert dry.returncode == 0 and dry.stdout.count("[teams] ") >= len(new)
     assert (len(hook.accepted), len(slack.accepted), len(mailbox.messages)) == counts
 
+    # The report says under each new incident what went out where, and what failed.
+    run(KPISCOPE, "report", "--db", db, "--out", tmp_path / "reports", "--format", "md")
+    (md,) = (tmp_path / "reports").glob("*.md")
+    follow_ups = [line for line in md.read_text().splitlines() if line.startswith("Alerts: ")]
+    assert follow_ups and all("ops sent " in line and "teams failed " in line for line in follow_ups), follow_ups
+
 
 def test_a_bad_config_is_refused_with_its_reason(tmp_path):
     db = tmp_path / "x.duckdb"
