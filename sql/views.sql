@@ -307,6 +307,46 @@ COMMENT ON COLUMN tab_detector_comparison.tp IS 'Flagged and labelled.';
 COMMENT ON COLUMN tab_detector_comparison.fp IS 'Flagged, not labelled.';
 COMMENT ON COLUMN tab_detector_comparison.fn IS 'Labelled, not flagged.';
 
+-- Every KPI's alerts over the history at the sensitivity in use; for a KPI with an alert
+-- budget, every sensitivity against it (kpi_alert_budget, counted before the steps ran).
+CREATE OR REPLACE VIEW tab_alert_budget AS
+WITH span AS (
+    SELECT kpi, coalesce(date_diff('second', min(ts)::TIMESTAMP, max(ts)::TIMESTAMP), 0) / 86400.0 / 30.4375 AS months
+    FROM kpi_anomalies GROUP BY kpi
+),
+levels AS (
+    SELECT kpi, sensitivity, incidents, months, per_month, budget, budget_per_month, meets_budget, in_use,
+           chosen_by_budget
+    FROM kpi_alert_budget
+    UNION ALL
+    SELECT c.kpi, coalesce(nullif(regexp_extract(c.detection, 'sensitivity := ''([a-z]+)''', 1), ''), 'medium'),
+           n.incidents, s.months, n.incidents / nullif(s.months, 0), NULL, NULL, NULL, true, false
+    FROM kpi_catalog c LEFT JOIN span s USING (kpi)
+    LEFT JOIN (SELECT kpi, count(*) AS incidents FROM kpi_incidents GROUP BY kpi) n USING (kpi)
+    WHERE c.kpi NOT IN (SELECT kpi FROM kpi_alert_budget)
+)
+SELECT l.kpi::VARCHAR AS kpi, c.label::VARCHAR AS label, l.sensitivity::VARCHAR AS sensitivity,
+       coalesce(l.incidents, 0)::BIGINT AS incidents, l.months::DOUBLE AS months,
+       coalesce(l.per_month, CASE WHEN l.months > 0 THEN 0 END)::DOUBLE AS per_month,
+       l.budget::VARCHAR AS budget, l.budget_per_month::DOUBLE AS budget_per_month,
+       l.meets_budget::BOOLEAN AS meets_budget, l.in_use::BOOLEAN AS in_use,
+       l.chosen_by_budget::BOOLEAN AS chosen_by_budget
+FROM levels l JOIN kpi_catalog c USING (kpi)
+ORDER BY c.position, CASE l.sensitivity WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END;
+
+COMMENT ON VIEW tab_alert_budget IS 'Model comparison: the alerts (incidents) each KPI would have raised over the history at the sensitivity in use, and for a KPI with an alert budget at every sensitivity, against the budget.';
+COMMENT ON COLUMN tab_alert_budget.kpi IS 'KPI key.';
+COMMENT ON COLUMN tab_alert_budget.label IS 'KPI name for display.';
+COMMENT ON COLUMN tab_alert_budget.sensitivity IS 'Detection sensitivity: high, medium or low.';
+COMMENT ON COLUMN tab_alert_budget.incidents IS 'Incidents detection at this sensitivity would have raised over the history (one alert each per channel).';
+COMMENT ON COLUMN tab_alert_budget.months IS 'Months the history spans (30.4375 days each).';
+COMMENT ON COLUMN tab_alert_budget.per_month IS 'Incidents a month.';
+COMMENT ON COLUMN tab_alert_budget.budget IS 'The alert budget as written in the model (NULL: none).';
+COMMENT ON COLUMN tab_alert_budget.budget_per_month IS 'The budget in alerts a month.';
+COMMENT ON COLUMN tab_alert_budget.meets_budget IS 'Whether this sensitivity keeps to the budget.';
+COMMENT ON COLUMN tab_alert_budget.in_use IS 'Whether refresh ran with this sensitivity.';
+COMMENT ON COLUMN tab_alert_budget.chosen_by_budget IS 'Whether refresh chose it: the most sensitive level that keeps to the budget (the model names no sensitivity).';
+
 -- Anomaly replay -------------------------------------------------------------------------
 CREATE OR REPLACE VIEW tab_replay AS
 SELECT kpi::VARCHAR AS kpi, ts AS as_of, value::DOUBLE AS value, expected::DOUBLE AS expected,

@@ -8,6 +8,7 @@ use duckdb::{AccessMode, Config, Connection};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+pub mod budget;
 pub mod catalog;
 pub mod feedback;
 pub mod model;

@@ -228,8 +228,15 @@ impl Loaded {
     /// actions) redo the time steps from the last one of the previous refresh on, and an
     /// unchanged detector comparison is kept; forecasts and everything else read across the
     /// history are recomputed.
-    /// `feedback` is what people said about incidents in the viewer (see [`crate::feedback`]).
-    pub fn steps(&self, labelled: &[String], incremental: Option<&Incremental>, feedback: &Feedback) -> Vec<Step> {
+    /// `feedback` is what people said about incidents in the viewer (see [`crate::feedback`]);
+    /// `budget` the alert budgets' counts (see [`crate::budget`]).
+    pub fn steps(
+        &self,
+        labelled: &[String],
+        incremental: Option<&Incremental>,
+        feedback: &Feedback,
+        budget: &[crate::budget::Level],
+    ) -> Vec<Step> {
         let plan = Plan { model: &self.model, since: incremental.map(|i| i.since.clone()) };
         let detectors = match incremental {
             Some(i) if i.keep_detectors => {
@@ -248,6 +255,7 @@ impl Loaded {
             Step::new("forecasts", plan.forecasts()),
             Step::new("model comparison", plan.model_comparison()),
             Step::new("feedback", Plan::feedback(feedback)),
+            Step::new("alert budget", crate::budget::table(budget)),
             detectors,
             Step::new("change points", plan.change_points()),
             Step::new("what-if grid", plan.what_if()),
@@ -349,10 +357,10 @@ pub struct Incremental {
 }
 
 /// Builds each step's SQL from the model.
-struct Plan<'a> {
-    model: &'a Model,
+pub(crate) struct Plan<'a> {
+    pub(crate) model: &'a Model,
     /// Incremental refresh: the first time step to redo.
-    since: Option<String>,
+    pub(crate) since: Option<String>,
 }
 
 impl Plan<'_> {
@@ -419,7 +427,7 @@ impl Plan<'_> {
         }
     }
 
-    fn events(&self) -> String {
+    pub(crate) fn events(&self) -> String {
         quote_literal(self.model.events.as_deref().unwrap_or("kpi_events"))
     }
 
@@ -469,6 +477,19 @@ impl Plan<'_> {
     }
 
     fn facts(&self, from: &str) -> String {
+        self.by_time(
+            "kpi_facts",
+            &self.time(),
+            |filter| self.facts_select(from, filter),
+            &format!(
+                "The source rows refresh analysed: time on the {} grain, dimensions as text, the measured columns.",
+                self.model.grain.name()
+            ),
+        )
+    }
+
+    /// The SELECT of `kpi_facts` over the time steps `filter` (on the time column) keeps.
+    pub(crate) fn facts_select(&self, from: &str, filter: &str) -> String {
         let model = self.model;
         let raw = format!("TRY_CAST({} AS TIMESTAMP)", self.time());
         let mut columns = vec![format!("{} AS {}", model.grain.truncate(&raw), self.time())];
@@ -483,20 +504,10 @@ impl Plan<'_> {
             }
         }
         let truncated = model.grain.truncate(&raw);
-        self.by_time(
-            "kpi_facts",
-            &self.time(),
-            |filter| {
-                format!(
-                    "SELECT {} FROM {from} WHERE isfinite({raw}) AND {}",
-                    columns.join(", "),
-                    filter.replace(&self.time(), &truncated)
-                )
-            },
-            &format!(
-                "The source rows refresh analysed: time on the {} grain, dimensions as text, the measured columns.",
-                model.grain.name()
-            ),
+        format!(
+            "SELECT {} FROM {from} WHERE isfinite({raw}) AND {}",
+            columns.join(", "),
+            filter.replace(&self.time(), &truncated)
         )
     }
 

@@ -83,6 +83,16 @@ fn incremental_start(
     if previous.text != loaded.text {
         return Ok(Err("the model changed since the last refresh".into()));
     }
+    // Same model, other settings: an alert budget chose another sensitivity on the new data.
+    let settings: Vec<(String, String)> = connection
+        .prepare("SELECT kpi, detection FROM kpi_catalog ORDER BY position")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .unwrap_or_default();
+    let now: Vec<(String, String)> =
+        loaded.model.kpis.iter().map(|k| (k.key.clone(), k.detection.arguments())).collect();
+    if settings != now {
+        return Ok(Err("an alert budget chose another sensitivity".into()));
+    }
     let stamp: Option<(String, String, Option<String>)> = connection
         .query_row(
             "SELECT CAST(data_to AS VARCHAR), typeof(data_to), labels FROM kpi_refresh \
@@ -156,9 +166,11 @@ pub fn run_refresh(
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<(), DbError> {
     loaded.check(connection)?;
+    let (loaded, budget) = crate::budget::resolve(connection, loaded)?;
+    let loaded = &loaded;
     let start = if incremental { Some(incremental_start(connection, loaded, feedback)?) } else { None };
     let labelled = labelled_kpis(connection, loaded, feedback)?;
-    let mut steps = loaded.steps(&labelled, start.as_ref().and_then(|s| s.as_ref().ok()), feedback);
+    let mut steps = loaded.steps(&labelled, start.as_ref().and_then(|s| s.as_ref().ok()), feedback, &budget);
     if feedback.unreadable > 0 {
         if let Some(step) = steps.iter_mut().find(|s| s.name == "feedback") {
             step.name = format!("feedback ({} unreadable lines of the feedback file skipped)", feedback.unreadable);
@@ -315,7 +327,7 @@ mod tests {
     #[test]
     fn the_demo_model_plans_every_analysis_then_the_fixed_steps() {
         let loaded = Loaded::from_text(DEMO_MODEL.to_string(), "demo".into(), None).unwrap();
-        let steps = loaded.steps(&["revenue".to_string()], None, &Feedback::default());
+        let steps = loaded.steps(&["revenue".to_string()], None, &Feedback::default(), &[]);
         assert_eq!(steps.last().unwrap().name, "tab views");
         assert!(steps.iter().all(|s| !s.sql.trim().is_empty()), "every step has SQL");
         let all: String = steps.iter().map(|s| s.sql.as_str()).collect();
@@ -331,7 +343,7 @@ mod tests {
     fn an_incremental_plan_replaces_only_the_new_steps_of_time_step_tables() {
         let loaded = Loaded::from_text(DEMO_MODEL.to_string(), "demo".into(), None).unwrap();
         let since = Incremental { since: "DATE '2025-06-30'".into(), keep_detectors: true };
-        let steps = loaded.steps(&["revenue".to_string()], Some(&since), &Feedback::default());
+        let steps = loaded.steps(&["revenue".to_string()], Some(&since), &Feedback::default(), &[]);
         let sql = |name: &str| steps.iter().find(|s| s.name.starts_with(name)).unwrap().sql.clone();
         for (step, table) in [
             ("anomalies per KPI", "kpi_anomalies"),

@@ -18,7 +18,8 @@
 //! sum = "mrr"                    # or count = true, count_distinct = "user_id",
 //!                                # or numerator = "paid" + denominator = "signups"
 //! [kpis.detection]
-//! sensitivity = "low"
+//! sensitivity = "low"            # or leave it out and set
+//!                                # alert_budget = "2 per month"
 //! ```
 //!
 //! Parsing checks everything that can be checked without the data (names, one measure per
@@ -284,6 +285,38 @@ pub struct Detection {
     pub cooldown: Option<u32>,
     /// `min_history :=`.
     pub min_history: Option<u32>,
+    /// At most this many alerts (incidents) a period; without a `sensitivity`, refresh picks
+    /// the most sensitive level that would have kept to it over the history.
+    pub alert_budget: Option<AlertBudget>,
+}
+
+/// An alert budget: `"2 per month"`, `"1 per week"`, `"3 per day"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertBudget {
+    /// As written (normalised spacing), for display.
+    pub text: String,
+    /// The same as alerts per month (30.4375 days).
+    pub per_month: f64,
+}
+
+impl AlertBudget {
+    /// Parses `<number> per day|week|month`.
+    pub fn parse(text: &str) -> Result<AlertBudget, String> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let bad = || format!("alert_budget must read like \"2 per month\" (per day, week or month), got {text:?}");
+        let [count, "per", period] = words.as_slice() else { return Err(bad()) };
+        let count: f64 = count.parse().map_err(|_| bad())?;
+        if !(count.is_finite() && count > 0.0 && count <= 1e6) {
+            return Err(format!("alert_budget's count must be a number above 0, got {text:?}"));
+        }
+        let months_per_period = match *period {
+            "day" => 1.0 / 30.4375,
+            "week" => 7.0 / 30.4375,
+            "month" => 1.0,
+            _ => return Err(bad()),
+        };
+        Ok(AlertBudget { text: words.join(" "), per_month: count / months_per_period })
+    }
 }
 
 impl Detection {
@@ -417,6 +450,7 @@ struct RawDetection {
     min_pct: Option<f64>,
     cooldown: Option<u32>,
     min_history: Option<u32>,
+    alert_budget: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -656,7 +690,12 @@ fn kpi(lines: &Lines, spanned: Spanned<RawKpi>) -> Result<Kpi, ModelError> {
                     return Err(error(line, format!("{name} must be a number >= 0")));
                 }
             }
+            let alert_budget = match &d.alert_budget {
+                Some(b) => Some(AlertBudget::parse(b.get_ref()).map_err(|e| error(lines.of(b.span()), e))?),
+                None => None,
+            };
             Detection {
+                alert_budget,
                 method: d.method,
                 sensitivity: d.sensitivity,
                 direction: d.direction,
@@ -812,6 +851,22 @@ cooldown = 3
         assert!(err("[source]\nfiles = \"data/*.xlsx\"\ntime = \"d\"\n[[kpis]]\nkey = \"k\"\ncount = true\n")
             .message
             .contains("add format"));
+    }
+
+    #[test]
+    fn an_alert_budget_reads_per_day_week_or_month_and_is_no_detection_argument() {
+        let base = "[source]\ntable = \"t\"\ntime = \"d\"\n[[kpis]]\nkey = \"k\"\ncount = true\n[kpis.detection]\n";
+        let model = Model::parse(&format!("{base}alert_budget = \"1  per week\"\n")).unwrap();
+        let budget = model.kpis[0].detection.alert_budget.clone().unwrap();
+        assert_eq!(budget.text, "1 per week");
+        assert!((budget.per_month - 30.4375 / 7.0).abs() < 1e-12);
+        assert_eq!(model.kpis[0].detection.arguments(), "");
+        assert_eq!(AlertBudget::parse("2 per month").unwrap().per_month, 2.0);
+        for bad in ["2", "two per month", "2 per year", "0 per day", "-1 per day", "inf per day"] {
+            let err = Model::parse(&format!("{base}alert_budget = \"{bad}\"\n")).unwrap_err();
+            assert_eq!(err.line, Some(8), "{bad}: {err}");
+            assert!(err.message.starts_with("alert_budget"), "{bad}: {err}");
+        }
     }
 
     #[test]

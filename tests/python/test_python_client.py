@@ -79,7 +79,8 @@ def test_bi_tool_reads_every_tab_view_read_only_without_the_extension(refreshed_
         "SELECT view_name FROM duckdb_views() WHERE NOT internal AND view_name LIKE 'tab_%' ORDER BY 1").fetchall()]
     expected = {"tab_kpi_overview", "tab_top_movers", "tab_anomalies", "tab_root_cause", "tab_reports", "tab_ml_rca",
                 "tab_ml_rca_importance", "tab_change_points", "tab_correlation", "tab_forecast", "tab_trends",
-                "tab_date_comparison", "tab_what_if", "tab_model_comparison", "tab_detector_comparison", "tab_replay", "tab_actions", "tab_incidents"}
+                "tab_date_comparison", "tab_what_if", "tab_model_comparison", "tab_detector_comparison", "tab_alert_budget", "tab_replay",
+                "tab_actions", "tab_incidents"}
     assert expected <= set(views), expected - set(views)
     flat = {"DATE", "TIMESTAMP", "DOUBLE", "BIGINT", "INTEGER", "VARCHAR", "BOOLEAN"}
     for view in views:

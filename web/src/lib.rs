@@ -213,7 +213,7 @@ async fn give_feedback(
 }
 
 /// The views a CSV can be downloaded from (names are matched, never spliced from input).
-const CSV_VIEWS: [&str; 18] = [
+const CSV_VIEWS: [&str; 19] = [
     "tab_kpi_overview",
     "tab_top_movers",
     "tab_anomalies",
@@ -229,6 +229,7 @@ const CSV_VIEWS: [&str; 18] = [
     "tab_what_if",
     "tab_model_comparison",
     "tab_detector_comparison",
+    "tab_alert_budget",
     "tab_replay",
     "tab_actions",
     "tab_incidents",

@@ -858,6 +858,22 @@ fn models(request: &Request) -> Result<Page, AppError> {
         section = section.chart(&bar_chart("F1 per detection method (higher is better)", &f1, WIDE));
     }
     page.sections.push(section.table(TableView::of(&detectors)).csv(csv("tab_detector_comparison", None)));
+    let budget = query(
+        request.connection,
+        "SELECT label AS kpi, sensitivity, incidents, per_month, budget, meets_budget, in_use, chosen_by_budget \
+         FROM tab_alert_budget",
+        &[],
+    )?;
+    page.sections.push(
+        Section::new("Alert budget: alerts over the history per sensitivity")
+            .text(
+                "Each incident is one alert per channel. Set alert_budget = \"2 per month\" in a KPI's detection \
+                 settings to see every sensitivity against it; without a sensitivity of its own, refresh then runs \
+                 the most sensitive level that keeps to the budget.",
+            )
+            .table(TableView::of(&budget))
+            .csv(csv("tab_alert_budget", None)),
+    );
     Ok(page)
 }
 

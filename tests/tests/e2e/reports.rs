@@ -85,7 +85,7 @@ fn report_pdf_renders_to_non_blank_pages_with_selectable_text() {
     for needle in [
         "KPI report, 2024-06-01 to 2024-06-28",
         "1. Executive summary",
-        "96% of the gap comes from channel=Web and",
+        "98% of the gap comes from channel=Web and",
         "4. Root-cause summary",
         "5. Recommendations",
         "Appendix: methodology",
