@@ -49,13 +49,14 @@ demo: build
 	$(BIN) serve --db demo/kpiscope.duckdb --addr $(ADDR)
 
 # Debian packages the tests drive for real: Chromium and its WebDriver (viewer), poppler-utils
-# (PDF checks) and a Java runtime for Spark.
+# (PDF checks), openssl (a test CA for the STARTTLS alert test) and a Java runtime for Spark.
 # Installed only when missing, so a prepared machine pays nothing.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
 	command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jre-headless"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing$$missing"; \

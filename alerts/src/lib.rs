@@ -86,6 +86,7 @@ struct ChannelFile {
     smtp_host: Option<String>,
     smtp_port: Option<u16>,
     starttls: Option<bool>,
+    ca_file: Option<PathBuf>,
     username_env: Option<String>,
     password_env: Option<String>,
     from: Option<String>,
@@ -112,6 +113,9 @@ pub struct Smtp {
     /// Upgrade to TLS with STARTTLS before sending (default true; false only for a relay on
     /// the same host).
     pub starttls: bool,
+    /// An extra certificate authority (PEM) to trust for STARTTLS, besides the bundled web
+    /// roots: for a relay whose certificate an internal CA signed.
+    pub ca_pem: Option<Vec<u8>>,
     /// User name and password, from `username_env` and `password_env`.
     pub credentials: Option<(String, String)>,
     /// Sender.
@@ -214,7 +218,20 @@ impl Config {
                     _ => return Err(error(format!("channel '{}' needs both username_env and password_env", c.name))),
                 };
                 let port = c.smtp_port.unwrap_or(587);
-                Target::Smtp(Smtp { host, port, starttls: c.starttls.unwrap_or(true), credentials, from, to: c.to })
+                let starttls = c.starttls.unwrap_or(true);
+                let ca_pem = match &c.ca_file {
+                    Some(_) if !starttls => {
+                        return Err(error(format!("channel '{}': ca_file needs starttls = true", c.name)))
+                    }
+                    // Relative to the configuration file, like the paths in a KPI model.
+                    Some(file) => {
+                        Some(std::fs::read(path.parent().unwrap_or(Path::new(".")).join(file)).map_err(|e| {
+                            error(format!("channel '{}': cannot read ca_file {}: {e}", c.name, file.display()))
+                        })?)
+                    }
+                    None => None,
+                };
+                Target::Smtp(Smtp { host, port, starttls, ca_pem, credentials, from, to: c.to })
             } else {
                 let url = match (c.url, c.url_env) {
                     (Some(url), None) => url,
@@ -647,6 +664,7 @@ fn post(agent: &ureq::Agent, url: &str, body: &str) -> Result<String, String> {
 fn mail(smtp: &Smtp, body: &Value) -> Result<String, String> {
     use lettre::message::header::ContentType;
     use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
     use lettre::{Message, SmtpTransport, Transport};
     let address = |a: &str| a.parse().map_err(|e| format!("address '{a}': {e}"));
     let mut message = Message::builder()
@@ -657,11 +675,14 @@ fn mail(smtp: &Smtp, body: &Value) -> Result<String, String> {
         message = message.to(address(to)?);
     }
     let message = message.body(body["text"].as_str().unwrap_or_default().to_string()).map_err(|e| e.to_string())?;
-    let builder = if smtp.starttls {
-        SmtpTransport::starttls_relay(&smtp.host).map_err(|e| e.to_string())?
-    } else {
-        SmtpTransport::builder_dangerous(&smtp.host)
-    };
+    let mut builder = SmtpTransport::builder_dangerous(&smtp.host);
+    if smtp.starttls {
+        let mut tls = TlsParameters::builder(smtp.host.clone());
+        if let Some(pem) = &smtp.ca_pem {
+            tls = tls.add_root_certificate(Certificate::from_pem(pem).map_err(|e| format!("ca_file: {e}"))?);
+        }
+        builder = builder.tls(Tls::Required(tls.build().map_err(|e| e.to_string())?));
+    }
     let mut builder = builder.port(smtp.port).timeout(Some(Duration::from_secs(15)));
     if let Some((user, password)) = &smtp.credentials {
         builder = builder.credentials(Credentials::new(user.clone(), password.clone()));

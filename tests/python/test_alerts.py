@@ -1,11 +1,14 @@
 """`kpiscope alert` against HTTP receivers this test starts on 127.0.0.1: each new incident
 arrives once per channel, a rerun sends nothing, a receiver that fails twice gets each message
-exactly once, a local SMTP server gets one email per incident, and a receiver that is down makes
-the exit code 1 while the others deliver."""
+exactly once, local SMTP servers get one email per incident (one plain, one that requires
+STARTTLS and a login: the client trusts its certificate through the channel's ca_file and takes
+the credentials from the environment; without the ca_file it refuses to send), and a receiver
+that is down makes the exit code 1 while the others deliver."""
 
 import json
 import os
 import socket
+import ssl
 import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 REPO = Path(__file__).resolve().parents[2]
 KPISCOPE = Path(os.environ.get("KPISCOPE_BIN", REPO / "build/release/kpiscope"))
@@ -45,19 +49,43 @@ class Receiver:
 
 
 class Mailbox:
-    """An SMTP server on 127.0.0.1 that keeps every message it is handed."""
+    """An SMTP server on 127.0.0.1 that keeps every message it is handed. Given a TLS context it
+    takes mail only after STARTTLS and a login as kpiscope / s3cret, and notes both."""
 
-    def __init__(self):
-        self.messages = []
+    def __init__(self, tls: ssl.SSLContext | None = None):
+        self.messages, self.sessions = [], []
         mailbox = self
 
         class Handler:
             async def handle_DATA(self, server, session, envelope):
                 mailbox.messages.append((envelope.mail_from, envelope.rcpt_tos, envelope.content.decode()))
+                mailbox.sessions.append((session.ssl is not None, session.authenticated))
                 return "250 OK"
 
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=free_port())
+        def login(server, session, envelope, mechanism, auth):
+            return AuthResult(success=(auth.login, auth.password) == (b"kpiscope", b"s3cret"))
+
+        options = dict(tls_context=tls, require_starttls=True, authenticator=login, auth_required=True) if tls else {}
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=free_port(), **options)
         self.controller.start()
+
+
+def certificates(folder: Path) -> ssl.SSLContext:
+    """A test certificate authority (folder/ca.pem) and a server certificate for 127.0.0.1 that
+    it signed, made with the openssl command line; returns the server's TLS context."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    openssl = lambda *a: run("openssl", *a)  # noqa: E731
+    openssl("req", "-x509", *ec, "-keyout", folder / "ca.key", "-out", folder / "ca.pem", "-days", "2",
+            "-subj", "/CN=kpiscope test CA", "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign")
+    openssl("req", *ec, "-keyout", folder / "server.key", "-out", folder / "server.csr", "-subj", "/CN=127.0.0.1")
+    (folder / "server.ext").write_text("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n"
+                                       "extendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", folder / "server.csr", "-CA", folder / "ca.pem", "-CAkey", folder / "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", folder / "server.ext", "-out", folder / "server.pem")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(folder / "server.pem", folder / "server.key")
+    return context
 
 
 def free_port() -> int:
@@ -83,6 +111,7 @@ def test_new_incidents_arrive_once_per_channel_with_retries_and_a_channel_down(t
     run(KPISCOPE, "refresh", "--db", db)
 
     hook, slack, mailbox = Receiver(), Receiver(failures=2), Mailbox()
+    secure = Mailbox(tls=certificates(tmp_path))
     config = tmp_path / "alerts.toml"
     config.write_text(f"""viewer_url = "http://127.0.0.1:8080/"
 retries = 3
@@ -112,9 +141,32 @@ smtp_port = {mailbox.controller.port}
 starttls = false
 from = "kpiscope@example.com"
 to = ["oncall@example.com", "growth@example.com"]
+
+[[channel]]
+name = "mail-tls"
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {secure.controller.port}
+ca_file = "ca.pem"
+username_env = "KPISCOPE_TEST_SMTP_USER"
+password_env = "KPISCOPE_TEST_SMTP_PASSWORD"
+from = "kpiscope@example.com"
+to = ["oncall@example.com"]
+
+[[channel]]
+name = "mail-untrusted"
+kind = "email"
+smtp_host = "127.0.0.1"
+smtp_port = {secure.controller.port}
+username_env = "KPISCOPE_TEST_SMTP_USER"
+password_env = "KPISCOPE_TEST_SMTP_PASSWORD"
+from = "kpiscope@example.com"
+to = ["oncall@example.com"]
 """)
+    secrets = {"KPISCOPE_TEST_SLACK_URL": slack.url, "KPISCOPE_TEST_SMTP_USER": "kpiscope",
+               "KPISCOPE_TEST_SMTP_PASSWORD": "s3cret"}
     env_run = lambda *a, code=0: subprocess.run(  # noqa: E731
-        [str(x) for x in a], capture_output=True, text=True, env={**os.environ, "KPISCOPE_TEST_SLACK_URL": slack.url})
+        [str(x) for x in a], capture_output=True, text=True, env={**os.environ, **secrets})
 
     # A dry run before the first real one prints and leaves no log behind.
     dry = env_run(KPISCOPE, "alert", "--db", db, "--config", config, "--dry-run")
@@ -159,15 +211,24 @@ to = ["oncall@example.com", "growth@example.com"]
     assert len(mailbox.messages) == len(hook.accepted) and len(set(subjects)) == len(subjects)
     assert mailbox.messages[-1][1] == ["oncall@example.com", "growth@example.com"]
     assert "actual" in mailbox.messages[-1][2] and subjects[-1].startswith("kpiscope: ")
+    # The same over STARTTLS with the login from the environment; the channel that does not
+    # trust the server's certificate sent nothing, in plain or otherwise.
+    assert len(secure.messages) == len(mailbox.messages) and set(secure.sessions) == {(True, True)}
+    assert "mail-untrusted: sent 0, failed" in second.stderr
 
     # A rerun sends nothing new; the channel that stayed down is retried and still fails.
-    counts = (len(hook.accepted), len(slack.accepted), len(mailbox.messages))
+    counts = (len(hook.accepted), len(slack.accepted), len(mailbox.messages), len(secure.messages))
     third = env_run(KPISCOPE, "alert", "--db", db, "--config", config)
-    assert third.returncode == 1 and (len(hook.accepted), len(slack.accepted), len(mailbox.messages)) == counts
+    assert third.returncode == 1 and counts == (len(hook.accepted), len(slack.accepted), len(mailbox.messages),
+                                                len(secure.messages))
     log = duckdb.connect(str(tmp_path / "shop.alerts.duckdb"), read_only=True)
     statuses = dict(log.execute("SELECT channel || ':' || status, count(*) FROM kpi_alerts GROUP BY 1").fetchall())
+    untrusted = log.execute("SELECT any_value(response) FROM kpi_alerts "
+                            "WHERE channel = 'mail-untrusted' AND status = 'failed'").fetchone()
     log.close()
     assert statuses.get("teams:failed", 0) >= len(new) and "teams:sent" not in statuses
+    assert statuses.get("mail-untrusted:failed", 0) >= len(new) and "mail-untrusted:sent" not in statuses
+    assert "certificate" in untrusted[0].lower(), untrusted
 
     # --history: per channel and KPI, the incidents the routing would have sent, and the rate.
     history = env_run(KPISCOPE, "alert", "--db", db, "--config", config, "--history")
@@ -181,7 +242,7 @@ to = ["oncall@example.com", "growth@example.com"]
     # --dry-run prints what it would send and records nothing.
     dry = env_run(KPISCOPE, "alert", "--db", db, "--config", config, "--dry-run")
     assert dry.returncode == 0 and dry.stdout.count("[teams] ") >= len(new)
-    assert (len(hook.accepted), len(slack.accepted), len(mailbox.messages)) == counts
+    assert (len(hook.accepted), len(slack.accepted), len(mailbox.messages), len(secure.messages)) == counts
 
     # The report says under each new incident what went out where, and what failed.
     run(KPISCOPE, "report", "--db", db, "--out", tmp_path / "reports", "--format", "md")
