@@ -128,11 +128,69 @@ fn runs<T: Copy>(n: usize, f: impl Fn(usize) -> Option<T>) -> Vec<Vec<(usize, T)
     out
 }
 
+/// The plot area of a time chart once its grid, y labels and x labels are drawn.
+struct Frame {
+    scale: Scale,
+    left: f64,
+    right: f64,
+    n: usize,
+}
+
+impl Frame {
+    /// Title on the first line, legend on the second, plot below; `None` (and "no data"
+    /// drawn) when there is nothing to plot.
+    fn draw(shapes: &mut Vec<Shape>, labels: &[&str], values: &[f64], width: f64, height: f64) -> Option<Frame> {
+        let (left, right, top, bottom) = (60.0, width - 12.0, 40.0, height - 24.0);
+        let n = labels.len();
+        if n == 0 || values.is_empty() {
+            shapes.push(text(width / 2.0, height / 2.0, "no data", Anchor::Middle, Color::GREY));
+            return None;
+        }
+        let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        let step = nice_step((hi - lo).max(hi.abs() * 0.01).max(1e-9), 4.0);
+        let scale = Scale { min: (lo / step).floor() * step, max: (hi / step).ceil() * step, top, bottom };
+        let frame = Frame { scale, left, right, n };
+        let mut tick = frame.scale.min;
+        while tick <= frame.scale.max + step / 2.0 {
+            let y = frame.scale.y(tick);
+            shapes.push(Shape::Line {
+                points: vec![(left, y), (right, y)],
+                color: Color::GREY.lighten(0.7),
+                width: 0.5,
+                dashed: false,
+            });
+            shapes.push(text(left - 4.0, y + 3.0, compact(tick), Anchor::End, Color::GREY));
+            tick += step;
+        }
+        // x labels, about eight.
+        for i in (0..n).step_by(n.div_ceil(8).max(1)) {
+            shapes.push(text(frame.x(i), height - 8.0, labels[i], Anchor::Middle, Color::GREY));
+        }
+        Some(frame)
+    }
+
+    fn x(&self, i: usize) -> f64 {
+        if self.n == 1 {
+            (self.left + self.right) / 2.0
+        } else {
+            self.left + i as f64 * (self.right - self.left) / (self.n - 1) as f64
+        }
+    }
+
+    /// A swatch and a name per entry, left to right on the legend line.
+    fn legend(&self, shapes: &mut Vec<Shape>, entries: &[(String, Color)]) {
+        let mut lx = self.left;
+        for (label, color) in entries {
+            shapes.push(Shape::Rect { x: lx, y: 20.0, w: 10.0, h: 8.0, color: *color });
+            shapes.push(text(lx + 13.0, 28.0, label.clone(), Anchor::Start, Color::INK));
+            lx += 20.0 + 6.0 * label.chars().count() as f64;
+        }
+    }
+}
+
 /// A KPI over time: the expected band, the observed line, anomaly markers coloured by
 /// severity, and the forecast with its interval after a "now" line.
 pub fn time_chart(name: &str, points: &[TimePoint], width: f64, height: f64) -> Figure {
-    // Title on the first line, legend on the second, plot below.
-    let (left, right, top, bottom) = (60.0, width - 12.0, 40.0, height - 24.0);
     let mut shapes = vec![title(name)];
     let values: Vec<f64> = points
         .iter()
@@ -140,34 +198,12 @@ pub fn time_chart(name: &str, points: &[TimePoint], width: f64, height: f64) -> 
         .flatten()
         .filter(|v| v.is_finite())
         .collect();
-    if points.is_empty() || values.is_empty() {
-        shapes.push(text(width / 2.0, height / 2.0, "no data", Anchor::Middle, Color::GREY));
+    let labels: Vec<&str> = points.iter().map(|p| p.label.as_str()).collect();
+    let Some(frame) = Frame::draw(&mut shapes, &labels, &values, width, height) else {
         return Figure { title: name.to_string(), width, height, shapes };
-    }
-    let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-    let step = nice_step((hi - lo).max(hi.abs() * 0.01).max(1e-9), 4.0);
-    let scale = Scale { min: (lo / step).floor() * step, max: (hi / step).ceil() * step, top, bottom };
-    let n = points.len();
-    let x = |i: usize| if n == 1 { (left + right) / 2.0 } else { left + i as f64 * (right - left) / (n - 1) as f64 };
-
-    // Grid and y labels.
-    let mut tick = scale.min;
-    while tick <= scale.max + step / 2.0 {
-        let y = scale.y(tick);
-        shapes.push(Shape::Line {
-            points: vec![(left, y), (right, y)],
-            color: Color::GREY.lighten(0.7),
-            width: 0.5,
-            dashed: false,
-        });
-        shapes.push(text(left - 4.0, y + 3.0, compact(tick), Anchor::End, Color::GREY));
-        tick += step;
-    }
-    // x labels, about eight.
-    let every = n.div_ceil(8).max(1);
-    for i in (0..n).step_by(every) {
-        shapes.push(text(x(i), height - 8.0, points[i].label.clone(), Anchor::Middle, Color::GREY));
-    }
+    };
+    let (n, scale, top, bottom) = (frame.n, &frame.scale, frame.scale.top, frame.scale.bottom);
+    let x = |i: usize| frame.x(i);
 
     // Bands first, lines over them, markers on top.
     for forecast in [false, true] {
@@ -209,21 +245,52 @@ pub fn time_chart(name: &str, points: &[TimePoint], width: f64, height: f64) -> 
             shapes.push(Shape::Circle { x: x(i), y: scale.y(value), r: 3.5, color: Color::of_severity(severity) });
         }
     }
-    // Legend, naming only what was drawn.
+    // Legend, naming only what was drawn, each marker kind in its colour.
     let drawn = [
         points.iter().any(|p| p.actual.is_some()),
         points.iter().any(|p| !p.forecast && (p.expected.is_some() || p.upper.is_some())),
         points.iter().any(|p| p.forecast),
-        points.iter().any(|p| p.severity.is_some()),
     ];
-    let legend =
-        [("actual", Color::INK), ("expected band", Color::BLUE), ("forecast", Color::PURPLE), ("flagged", Color::RED)];
-    let mut lx = left;
-    for ((label, color), _) in legend.into_iter().zip(drawn).filter(|(_, d)| *d) {
-        shapes.push(Shape::Rect { x: lx, y: 20.0, w: 10.0, h: 8.0, color });
-        shapes.push(text(lx + 13.0, 28.0, label, Anchor::Start, Color::INK));
-        lx += 90.0;
+    let lines = [("actual", Color::INK), ("expected band", Color::BLUE), ("forecast", Color::PURPLE)];
+    let mut legend: Vec<(String, Color)> =
+        lines.into_iter().zip(drawn).filter(|(_, d)| *d).map(|((l, c), _)| (l.to_string(), c)).collect();
+    for p in points {
+        if let Some(severity) = p.severity.as_deref().filter(|s| !legend.iter().any(|(l, _)| l == s)) {
+            legend.push((severity.to_string(), Color::of_severity(severity)));
+        }
     }
+    legend[drawn.iter().filter(|d| **d).count()..].sort_by_key(|(l, _)| crate::plot::severity_rank(l));
+    frame.legend(&mut shapes, &legend);
+    Figure { title: name.to_string(), width, height, shapes }
+}
+
+/// Several series over the same time steps on one scale (a KPI per segment), coloured from
+/// [`crate::plot::PALETTE`] like the interactive version.
+pub fn lines_chart(
+    name: &str,
+    labels: &[String],
+    lines: &[(String, Vec<Option<f64>>)],
+    width: f64,
+    height: f64,
+) -> Figure {
+    let mut shapes = vec![title(name)];
+    let values: Vec<f64> =
+        lines.iter().flat_map(|(_, v)| v.iter().flatten().copied()).filter(|v| v.is_finite()).collect();
+    let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+    let Some(frame) = Frame::draw(&mut shapes, &labels, &values, width, height) else {
+        return Figure { title: name.to_string(), width, height, shapes };
+    };
+    let mut legend = Vec::new();
+    for (k, (line, values)) in lines.iter().enumerate() {
+        let color = crate::plot::PALETTE[k % crate::plot::PALETTE.len()];
+        let finite = |i: usize| values.get(i).copied().flatten().filter(|v| v.is_finite());
+        for run in runs(frame.n, finite) {
+            let points = run.iter().map(|(i, v)| (frame.x(*i), frame.scale.y(*v))).collect();
+            shapes.push(Shape::Line { points, color, width: 1.3, dashed: false });
+        }
+        legend.push((line.clone(), color));
+    }
+    frame.legend(&mut shapes, &legend);
     Figure { title: name.to_string(), width, height, shapes }
 }
 

@@ -1,5 +1,7 @@
 //! Charts for the viewer and the reports, drawn once as vector shapes.
 //!
+//! [`plot`] gives the same time charts as data for the viewer's interactive version.
+//!
 //! A chart builder ([`time_chart`], [`bar_chart`], [`tree_chart`], [`heatmap`]) lays out a
 //! [`Figure`]: lines, polygons, rectangles, circles and text in a top-left coordinate space.
 //! The viewer writes it as SVG ([`Figure::to_svg`]); the PDF report walks the same shapes and
@@ -8,9 +10,11 @@
 //! geometry in two vector formats.
 
 mod layout;
+pub mod plot;
 mod svg;
 
-pub use layout::{bar_chart, heatmap, time_chart, tree_chart, Bar, HeatCell, TimePoint, TreeNode};
+pub use layout::{bar_chart, heatmap, lines_chart, time_chart, tree_chart, Bar, HeatCell, TimePoint, TreeNode};
+pub use plot::{lines_plot, time_plot, Plot};
 
 /// An RGB colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,12 +38,14 @@ impl Color {
     /// Amber for minor anomalies.
     pub const AMBER: Color = Color(0xd9, 0x77, 0x06);
 
-    /// The marker colour of a severity level (`minor`, `major`, `critical`).
+    /// The colour of a marker kind: a severity level (`minor`, `major`, `critical`), a
+    /// `change point` or `this step` (the step a page is about).
     pub fn of_severity(severity: &str) -> Color {
         match severity {
-            "critical" => Color::RED,
+            "critical" | "this step" => Color::RED,
             "major" => Color::ORANGE,
             "minor" => Color::AMBER,
+            "change point" => Color::PURPLE,
             _ => Color::GREY,
         }
     }

@@ -1,7 +1,7 @@
 //! The ZIP: the report, its charts and data, and a manifest with a checksum of every file.
 
 use crate::data::ReportData;
-use crate::{file_name, sha256_hex, Format, ReportError};
+use crate::{charts_dir, file_name, sha256_hex, Format, ReportError};
 use serde_json::json;
 use std::io::Write;
 use zip::write::SimpleFileOptions;
@@ -14,7 +14,8 @@ pub(crate) fn zip(data: &ReportData, markdown: &str, pdf: &[u8]) -> Result<Vec<u
         (file_name(&data.as_of, Format::Markdown), markdown.as_bytes().to_vec()),
         (file_name(&data.as_of, Format::Pdf), pdf.to_vec()),
     ];
-    files.extend(data.charts().map(|c| (format!("charts/{}", c.file), c.figure.to_svg().into_bytes())));
+    let charts = charts_dir(&data.as_of);
+    files.extend(data.charts().map(|c| (format!("{charts}/{}", c.file), c.figure.to_svg().into_bytes())));
     files.extend(data.extracts.iter().map(|e| (format!("data/{}", e.file), e.csv.clone().into_bytes())));
     let manifest = json!({
         "generator": "kpiscope report",

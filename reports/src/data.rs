@@ -66,7 +66,7 @@ impl TextTable {
 /// A chart with the file name it gets in the ZIP.
 #[derive(Debug, Clone, Serialize)]
 pub struct Chart {
-    /// File name under `charts/`.
+    /// File name in the report's charts folder ([`crate::charts_dir`]).
     pub file: String,
     /// Caption.
     pub title: String,

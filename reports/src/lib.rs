@@ -147,6 +147,12 @@ pub fn file_name(as_of: &str, format: Format) -> String {
     format!("kpiscope-report_{as_of}.{}", format.extension())
 }
 
+/// The folder of a report's charts, beside its Markdown on disk and inside the ZIP, so the
+/// `.md` shows them either way; one per day, so an older report keeps its own charts.
+pub fn charts_dir(as_of: &str) -> String {
+    format!("kpiscope-report_{as_of}_charts")
+}
+
 /// Hex SHA-256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
@@ -158,7 +164,9 @@ pub fn markdown(data: &ReportData) -> Result<String, ReportError> {
     env.add_template("report.md", include_str!("../templates/report.md"))
         .map_err(|e| ReportError::Render(e.to_string()))?;
     let template = env.get_template("report.md").map_err(|e| ReportError::Render(e.to_string()))?;
-    template.render(minijinja::context! { r => data }).map_err(|e| ReportError::Render(e.to_string()))
+    template
+        .render(minijinja::context! { r => data, charts => charts_dir(&data.as_of) })
+        .map_err(|e| ReportError::Render(e.to_string()))
 }
 
 /// Renders the PDF report.
@@ -193,6 +201,13 @@ pub fn export(options: &Options) -> Result<Vec<Written>, ReportError> {
             Format::Zip => archive::zip(&data, &md, &pdf)?,
         };
         let path = options.out.join(file_name(&data.as_of, *format));
+        if *format == Format::Markdown {
+            let dir = options.out.join(charts_dir(&data.as_of));
+            std::fs::create_dir_all(&dir).map_err(|source| ReportError::Unwritable { path: dir.clone(), source })?;
+            for chart in data.charts() {
+                write_atomically(&dir.join(&chart.file), chart.figure.to_svg().as_bytes())?;
+            }
+        }
         write_atomically(&path, &bytes)?;
         eprintln!("kpiscope: wrote {} ({} bytes)", path.display(), bytes.len());
         written.push(Written {

@@ -13,8 +13,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -35,20 +33,6 @@ def demo(tmp_path_factory):
     # Two years: the demo then holds two incidents of one shape (KPI, direction, main cause).
     run(KPISCOPE, "demo", "--db", db, "--days", "731")
     return db
-
-
-@pytest.fixture
-def browser(tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for flag in ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}"]:
-        options.add_argument(flag)
-    # The driver is given, so Selenium Manager (which would download one) never runs.
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
-    driver.set_page_load_timeout(60)
-    yield driver
-    driver.quit()
 
 
 def incidents(db, where=""):
@@ -77,7 +61,7 @@ def give(driver, url, kpi, incident, verdict, note):
 def feedback_cell(driver, incident):
     headers = [h.text for h in driver.find_elements(By.XPATH, "//table[.//form[@class='feedback']]//th")]
     cells = driver.find_elements(By.XPATH, f"//tr[td[1][normalize-space()='{incident}']]/td")
-    return cells[headers.index("feedback")].text
+    return cells[headers.index("Feedback")].text
 
 
 def test_dismissing_and_confirming_in_the_browser_reach_the_next_refresh(demo, browser):

@@ -79,7 +79,7 @@ def test_actions_tab_rca_page_and_pdf_agree_on_cause_and_duration(demo, incident
             assert row[1] == kpi and row[2] == start and row[4] == duration and row[8] == cause, (row, number)
             assert row[11] == action, (row, action)
             # The RCA page the start links to names the incident, its span and its cause.
-            link = re.search(rf'<td[^>]*>{number}</td><td>{kpi}</td><td><a href="([^"]+)"', dom.stdout)
+            link = re.search(rf'<td[^>]*>{number}</td><td>{kpi}</td><td[^>]*><a href="([^"]+)"', dom.stdout)
             assert link, f"incident {number}: no link from the Actions tab"
             rca = urllib.request.urlopen(url + html.unescape(link.group(1))[1:], timeout=30).read().decode()
             page = text_of(rca)

@@ -59,6 +59,8 @@ impl AppState {
             .add_template("base.html", include_str!("../templates/base.html"))
             .and_then(|()| templates.add_template("tab.html", include_str!("../templates/tab.html")))
             .map_err(AppError::internal)?;
+        // Headers in words for people; CSV downloads keep the column names for tools.
+        templates.add_filter("header", |column: String| page::header(&column));
         let cores = std::thread::available_parallelism().map_or(2, NonZeroUsize::get);
         Ok(AppState {
             store: Store::open(db, extension)?,
@@ -84,9 +86,29 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/csv/{view}", get(csv))
         .route("/feedback", post(give_feedback))
         .route("/reports/files/{name}", get(report_file))
+        .route("/static/{name}", get(static_file))
         .route("/{tab}", get(tab))
         .fallback(|| async { AppError::not_found("no such page") })
         .with_state(state)
+}
+
+/// The files pages load, compiled in so the viewer needs no network and serves only these:
+/// uPlot from npm (pinned, MIT; `scripts/vendor-uplot.sh` fetches and checks it) and our
+/// script that draws the interactive charts with it.
+const STATIC_FILES: [(&str, &str, &str); 3] = [
+    ("uplot-1.6.32.min.js", "text/javascript", include_str!("../static/vendor/uplot-1.6.32/uPlot.iife.min.js")),
+    ("uplot-1.6.32.min.css", "text/css", include_str!("../static/vendor/uplot-1.6.32/uPlot.min.css")),
+    ("charts.js", "text/javascript", include_str!("../static/charts.js")),
+];
+
+async fn static_file(UrlPath(name): UrlPath<String>) -> Result<Response, AppError> {
+    let (_, kind, body) = STATIC_FILES
+        .iter()
+        .find(|(file, _, _)| *file == name)
+        .ok_or_else(|| AppError::not_found(format!("no static file {name:?}")))?;
+    let headers =
+        [(header::CONTENT_TYPE, format!("{kind}; charset=utf-8")), (header::CACHE_CONTROL, "max-age=3600".into())];
+    Ok((headers, *body).into_response())
 }
 
 /// Serves until Ctrl-C; prints the URL once listening (port 0 picks a free port).

@@ -1,6 +1,7 @@
 //! What a tab hands the template: controls, sections with a chart and a table.
 
 use kpiscope_charts::percent;
+use kpiscope_db::catalog::format_value;
 use kpiscope_db::read::{Cell, Table};
 use serde::Serialize;
 
@@ -112,6 +113,20 @@ impl Control {
     }
 }
 
+/// A chart: its drawing, and for time charts the interactive version of the same data.
+pub struct Chart {
+    /// The drawing (SVG here, PDF in the report).
+    pub figure: kpiscope_charts::Figure,
+    /// Hover values, markers that link, range pickers.
+    pub plot: Option<kpiscope_charts::Plot>,
+}
+
+impl From<kpiscope_charts::Figure> for Chart {
+    fn from(figure: kpiscope_charts::Figure) -> Chart {
+        Chart { figure, plot: None }
+    }
+}
+
 /// A block of a tab: heading, optional sentence, chart, table and CSV link.
 #[derive(Debug, Default, Serialize)]
 pub struct Section {
@@ -121,6 +136,9 @@ pub struct Section {
     pub text: Option<String>,
     /// Inline SVG (drawn by kpiscope-charts, which escapes all text).
     pub chart: Option<String>,
+    /// The chart's interactive version as JSON (drawn by `static/charts.js`; the SVG stays
+    /// for readers without JavaScript).
+    pub plot: Option<String>,
     /// A table.
     pub table: Option<TableView>,
     /// Where to download the table as CSV.
@@ -140,8 +158,10 @@ impl Section {
     }
 
     /// Sets the chart.
-    pub fn chart(mut self, figure: &kpiscope_charts::Figure) -> Section {
-        self.chart = Some(figure.to_svg());
+    pub fn chart(mut self, chart: impl Into<Chart>) -> Section {
+        let chart = chart.into();
+        self.chart = Some(chart.figure.to_svg());
+        self.plot = chart.plot.map(|p| p.to_json());
         self
     }
 
@@ -187,22 +207,87 @@ impl CellView {
     }
 }
 
+/// Columns that hold a KPI's own values (or differences of them), shown in its unit.
+const KPI_VALUE_COLUMNS: [&str; 21] = [
+    "value",
+    "expected",
+    "lower",
+    "upper",
+    "actual",
+    "yhat",
+    "yhat_lower",
+    "yhat_upper",
+    "baseline",
+    "change",
+    "delta",
+    "compare_value",
+    "scenario_value",
+    "last_period",
+    "previous_period",
+    "mean_before",
+    "mean_after",
+    "avg_last_28d",
+    "avg_previous_28d",
+    "mae",
+    "rmse",
+];
+
+/// A column name for people: words, `%` for `_pct`, `Time` for `ts`, metrics' acronyms.
+pub fn header(column: &str) -> String {
+    let (stem, pct) = column.strip_suffix("_pct").map_or((column, false), |s| (s, true));
+    let words: Vec<String> = stem
+        .split('_')
+        .map(|word| match word {
+            "ts" => "time".to_string(),
+            "f1" | "mae" | "rmse" | "mase" | "smape" | "kpi" | "sha256" | "yhat" | "tp" | "fp" | "fn" => {
+                word.to_uppercase()
+            }
+            _ => word.to_string(),
+        })
+        .collect();
+    let mut text = words.join(" ");
+    if let Some(first) = text.get(..1).filter(|f| f.is_ascii()) {
+        text = first.to_uppercase() + &text[1..];
+    }
+    if pct {
+        text.push_str(" %");
+    }
+    text
+}
+
 impl TableView {
-    /// Every column of a result; `*_pct` columns as signed percentages, severities coloured.
+    /// Every column of a result; see [`TableView::in_units`] (no KPI values here).
     pub fn of(table: &Table) -> TableView {
+        TableView::in_units(table, &|_| None)
+    }
+
+    /// Every column of a result, for people: headers in words, KPI values in the unit
+    /// `unit(row)` gives (the catalogue's `format_value`, like the charts, explanations and
+    /// PDF), `*_pct` columns as signed percentages, other numbers with thousands separators,
+    /// severities coloured, times kept on one line.
+    pub fn in_units(table: &Table, unit: &dyn Fn(&[Cell]) -> Option<String>) -> TableView {
         let rows = table
             .rows
             .iter()
             .map(|row| {
+                let unit = unit(row);
                 row.iter()
                     .zip(&table.columns)
                     .map(|(cell, column)| {
-                        let text = match cell.as_f64() {
-                            Some(v) if column.ends_with("_pct") => percent(v),
+                        let text = match (cell, cell.as_f64()) {
+                            (_, Some(v)) if column.ends_with("_pct") => percent(v),
+                            (Cell::Float(_), Some(v)) => match &unit {
+                                Some(unit) if KPI_VALUE_COLUMNS.contains(&column.as_str()) => format_value(unit, v),
+                                _ => format_value("number", v),
+                            },
+                            (Cell::Int(_), Some(v)) if !column.ends_with("id") && column != "incident" => {
+                                format_value("count", v)
+                            }
                             _ => cell.to_string(),
                         };
                         let class = match (cell, column.as_str()) {
                             (Cell::Int(_) | Cell::Float(_), _) => "num",
+                            (Cell::Date(_) | Cell::Timestamp(_), _) => "time",
                             (Cell::Text(t), "severity") => match t.as_str() {
                                 "critical" => "critical",
                                 "major" => "major",
@@ -276,6 +361,15 @@ fn encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn headers_read_as_words_with_percent_signs_and_acronyms() {
+        assert_eq!(header("worst_deviation_pct"), "Worst deviation %");
+        assert_eq!(header("ts"), "Time");
+        assert_eq!(header("point_adjusted_f1"), "Point adjusted F1");
+        assert_eq!(header("kpi"), "KPI");
+        assert_eq!(header(""), "");
+    }
 
     #[test]
     fn urls_encode_segments() {

@@ -7,13 +7,15 @@
 use crate::context::{Context, Kpi};
 use crate::error::AppError;
 use crate::feedback::Desk;
-use crate::page::{url, CellView, Control, Link, Page, Section, TableView};
+use crate::page::{url, CellView, Chart, Control, Link, Page, Section, TableView};
 use crate::params::Params;
 use crate::store::Session;
 use chrono::{Duration, NaiveDateTime};
 use duckdb::ToSql;
+use kpiscope_charts::plot::Range;
 use kpiscope_charts::{
-    bar_chart, compact, heatmap, percent, time_chart, tree_chart, Bar, HeatCell, TimePoint, TreeNode,
+    bar_chart, compact, heatmap, lines_chart, lines_plot, percent, time_chart, time_plot, tree_chart, Bar, HeatCell,
+    TimePoint, TreeNode,
 };
 use kpiscope_db::catalog::{Grain, Moment};
 use kpiscope_db::read::{query, Cell, Table};
@@ -176,6 +178,61 @@ fn time_points(context: &Context, table: &Table) -> Vec<TimePoint> {
         .collect()
 }
 
+/// A result as a table, KPI values in the unit of the row's `kpi` column, else of `kpi`.
+fn table_view(c: &Context, kpi: Option<&Kpi>, table: &Table) -> TableView {
+    let column = table.column("kpi");
+    TableView::in_units(table, &|row| column.and_then(|i| c.kpi(&row[i].to_string())).or(kpi).map(|k| k.unit.clone()))
+}
+
+/// Markers on a time chart: what a click on one opens.
+enum Markers {
+    /// Flagged steps; a click opens the step's root causes.
+    Anomalies,
+    /// Change points or a marked step; nothing to open.
+    Inert,
+}
+
+/// A KPI over time as a chart: the SVG (the no-JavaScript fallback, the geometry the PDF
+/// draws) and the same points as an interactive plot with hover values in the KPI's unit,
+/// range pickers and markers that open their root causes.
+fn time_figure(c: &Context, kpi: &Kpi, title: &str, table: &Table, points: &[TimePoint], markers: Markers) -> Chart {
+    let moments: Vec<Option<NaiveDateTime>> = table.rows.iter().map(|r| table.get(r, "ts").as_moment()).collect();
+    let times =
+        moments.iter().zip(&table.rows).map(|(t, r)| t.map_or_else(|| table.get(r, "ts").to_string(), |t| c.show(t)));
+    let link = |i: usize| match markers {
+        Markers::Anomalies => moments[i].map(|t| url("/rca", &[("kpi", &kpi.key), ("day", &c.show(t))])),
+        Markers::Inert => None,
+    };
+    let plot = time_plot(title, points, times.collect(), &kpi.unit, &|v| kpi.format(v), &link);
+    let future = points.iter().filter(|p| p.forecast).count();
+    let plot = plot.with_ranges(ranges(c.grain, points.len(), future));
+    Chart { figure: time_chart(title, points, WIDE, TALL), plot: Some(plot) }
+}
+
+/// The ranges offered above a time chart: history windows that fit in `steps`, then forecast
+/// horizons shorter than the `future` steps stored.
+fn ranges(grain: Grain, steps: usize, future: usize) -> Vec<Range> {
+    type Choices = &'static [(&'static str, usize)];
+    let (windows, horizons): (Choices, Choices) = match grain {
+        Grain::Hourly => {
+            (&[("2 days", 48), ("1 week", 168), ("4 weeks", 672)], &[("next 24 hours", 24), ("next 3 days", 72)])
+        }
+        Grain::Daily => {
+            (&[("30 days", 30), ("90 days", 90), ("1 year", 365)], &[("next 7 days", 7), ("next 14 days", 14)])
+        }
+        Grain::Weekly => (&[("13 weeks", 13), ("1 year", 52)], &[("next 4 weeks", 4), ("next 13 weeks", 13)]),
+    };
+    let history = steps - future;
+    let window = |(label, steps): &(&str, usize)| Range { label: label.to_string(), steps: *steps, future: false };
+    let horizon = |(label, steps): &(&str, usize)| Range { label: label.to_string(), steps: *steps, future: true };
+    let mut out: Vec<Range> = windows.iter().filter(|(_, n)| *n < history).map(window).collect();
+    out.extend(horizons.iter().filter(|(_, n)| *n < future).map(horizon));
+    if !out.is_empty() {
+        out.push(Range { label: "all".to_string(), steps, future: false });
+    }
+    out
+}
+
 fn kpi_series(request: &Request, kpi: &Kpi, from: NaiveDateTime, to: NaiveDateTime) -> Result<Table, AppError> {
     let c = request.context;
     Ok(query(
@@ -210,7 +267,8 @@ fn overview(request: &Request) -> Result<Page, AppError> {
                 anomalies_30d, severity FROM tab_kpi_overview ORDER BY position",
         &[],
     )?;
-    let view = TableView::of(&cards).link(&cards, "label", |row| url("/anomalies", &[("kpi", &row[1].to_string())]));
+    let view = table_view(request.context, None, &cards)
+        .link(&cards, "label", |row| url("/anomalies", &[("kpi", &row[1].to_string())]));
     page.sections.push(Section::new("KPIs at the latest time step").table(view).csv(csv("tab_kpi_overview", None)));
 
     let series = query(
@@ -221,13 +279,10 @@ fn overview(request: &Request) -> Result<Page, AppError> {
          WHERE f.kpi = ? ORDER BY f.ts",
         &[&kpi.key],
     )?;
-    let chart = time_chart(
-        &format!("{}: recent history and forecast", kpi.label),
-        &time_points(request.context, &series),
-        WIDE,
-        TALL,
-    );
-    page.sections.push(Section::new(format!("{} trend", kpi.label)).chart(&chart));
+    let title = format!("{}: recent history and forecast", kpi.label);
+    let points = time_points(request.context, &series);
+    let chart = time_figure(request.context, kpi, &title, &series, &points, Markers::Anomalies);
+    page.sections.push(Section::new(format!("{} trend", kpi.label)).chart(chart));
 
     let movers = query(
         request.connection,
@@ -238,8 +293,8 @@ fn overview(request: &Request) -> Result<Page, AppError> {
     let bars = bars(&movers.rows, |r| r[0].to_string(), 4, |r| pct(&r[4]), |_| false);
     page.sections.push(
         Section::new(format!("Top movers: {}, last period against the one before", kpi.label))
-            .chart(&bar_chart("Relative change by segment", &bars, WIDE))
-            .table(TableView::of(&movers))
+            .chart(bar_chart("Relative change by segment", &bars, WIDE))
+            .table(table_view(request.context, Some(kpi), &movers))
             .csv(csv("tab_top_movers", Some(kpi))),
     );
     Ok(page)
@@ -251,8 +306,9 @@ fn anomalies(request: &Request) -> Result<Page, AppError> {
     page.controls.push(kpi_picker(request, kpi));
     let c = request.context;
     let series = kpi_series(request, kpi, c.data_from, c.data_to)?;
-    let chart = time_chart(&format!("{} with expected band", kpi.label), &time_points(c, &series), WIDE, TALL);
-    page.sections.push(Section::new(kpi.label.clone()).text(severity_counts(request, kpi)?).chart(&chart));
+    let title = format!("{} with expected band", kpi.label);
+    let chart = time_figure(c, kpi, &title, &series, &time_points(c, &series), Markers::Anomalies);
+    page.sections.push(Section::new(kpi.label.clone()).text(severity_counts(request, kpi)?).chart(chart));
     let flagged = query(
         request.connection,
         "SELECT ts, value, expected, deviation_pct, score, severity, incident_id, explanation
@@ -306,7 +362,7 @@ fn anomalies(request: &Request) -> Result<Page, AppError> {
             .csv(csv("tab_incidents", Some(kpi))),
     );
     let key = kpi.key.clone();
-    let view = TableView::of(&flagged).link(&flagged, "ts", |row| {
+    let view = table_view(c, Some(kpi), &flagged).link(&flagged, "ts", |row| {
         let t = row[0].as_moment().map_or_else(|| row[0].to_string(), |t| c.show(t));
         url("/rca", &[("kpi", &key), ("day", &t)])
     });
@@ -439,11 +495,11 @@ fn rca(request: &Request) -> Result<Page, AppError> {
         |r| matches!(table.get(r, "is_root_cause"), Cell::Bool(true)),
     );
     let key = kpi.key.clone();
-    let view = TableView::of(&table)
+    let view = table_view(request.context, Some(kpi), &table)
         .link(&table, "segment", |r| url("/rca", &[("kpi", &key), ("day", &shown), ("segment", &r[1].to_string())]));
     let section = Section::new(format!("Contributions at {shown}"))
         .text(summary)
-        .chart(&bar_chart("Share of the change by segment", &bars, WIDE))
+        .chart(bar_chart("Share of the change by segment", &bars, WIDE))
         .table(view);
     // Only stored rows can be downloaded: the CSV must be the rows on the page.
     page.sections.push(if origin == STORED { section.csv(csv("tab_root_cause", Some(kpi))) } else { section });
@@ -489,12 +545,13 @@ fn rca(request: &Request) -> Result<Page, AppError> {
         }
         let mut points = time_points(c, &trend);
         if let Some(i) = trend.rows.iter().position(|r| r[0].as_moment() == Some(t)) {
-            points[i].severity = Some("critical".into());
+            points[i].severity = Some("this step".into());
         }
+        let title = format!("{}: {segment}", kpi.label);
         page.sections.push(
             Section::new(format!("Trend of {segment}"))
                 .text(format!("{} of {segment} around {shown} (the step is marked).", kpi.label))
-                .chart(&time_chart(&format!("{}: {segment}", kpi.label), &points, WIDE, TALL)),
+                .chart(time_figure(c, kpi, &title, &trend, &points, Markers::Inert)),
         );
     }
     Ok(page)
@@ -554,7 +611,7 @@ fn ml_rca(request: &Request) -> Result<Page, AppError> {
         .collect();
     page.sections.push(
         Section::new(format!("Decision tree ({})", kpi.label))
-            .chart(&tree_chart("Where anomalous segment time steps concentrate", &tree))
+            .chart(tree_chart("Where anomalous segment time steps concentrate", &tree))
             .table(TableView::of(&nodes))
             .csv(csv("tab_ml_rca", Some(kpi))),
     );
@@ -566,7 +623,7 @@ fn ml_rca(request: &Request) -> Result<Page, AppError> {
     let bars = bars(&importance.rows, |r| r[0].to_string(), 1, |r| pct(&r[1]), |_| true);
     page.sections.push(
         Section::new("Dimension importance")
-            .chart(&bar_chart("Importance", &bars, WIDE))
+            .chart(bar_chart("Importance", &bars, WIDE))
             .table(TableView::of(&importance))
             .csv(csv("tab_ml_rca_importance", Some(kpi))),
     );
@@ -582,7 +639,7 @@ fn change_points(request: &Request) -> Result<Page, AppError> {
     page.controls.push(kpi_picker(request, kpi));
     let series = query(
         request.connection,
-        "SELECT ts, value AS actual, CASE WHEN is_change_point THEN 'major' END AS severity
+        "SELECT ts, value AS actual, CASE WHEN is_change_point THEN 'change point' END AS severity
          FROM tab_change_points WHERE kpi = ? ORDER BY ts",
         &[&kpi.key],
     )?;
@@ -595,13 +652,15 @@ fn change_points(request: &Request) -> Result<Page, AppError> {
     page.sections.push(
         Section::new(format!("{}: change points", kpi.label))
             .text(format!("{} change points; markers show where a new regime starts.", breaks.rows.len()))
-            .chart(&time_chart(
+            .chart(time_figure(
+                request.context,
+                kpi,
                 &format!("{} with change points", kpi.label),
+                &series,
                 &time_points(request.context, &series),
-                WIDE,
-                TALL,
+                Markers::Inert,
             ))
-            .table(TableView::of(&breaks))
+            .table(table_view(request.context, Some(kpi), &breaks))
             .csv(csv("tab_change_points", Some(kpi))),
     );
     let matrix =
@@ -615,7 +674,7 @@ fn change_points(request: &Request) -> Result<Page, AppError> {
         .collect();
     page.sections.push(
         Section::new("Correlation matrix of the KPI totals")
-            .chart(&heatmap("Pearson correlation", &labels, &cells))
+            .chart(heatmap("Pearson correlation", &labels, &cells))
             .table(TableView::of(&matrix))
             .csv(csv("tab_correlation", None)),
     );
@@ -645,13 +704,15 @@ fn forecast(request: &Request) -> Result<Page, AppError> {
     page.sections.push(
         Section::new(format!("{} forecast", kpi.label))
             .text(model)
-            .chart(&time_chart(
+            .chart(time_figure(
+                request.context,
+                kpi,
                 &format!("{}: history and forecast", kpi.label),
+                &series,
                 &time_points(request.context, &series),
-                WIDE,
-                TALL,
+                Markers::Inert,
             ))
-            .table(TableView::of(&rows))
+            .table(table_view(request.context, Some(kpi), &rows))
             .csv(csv("tab_forecast", Some(kpi))),
     );
     Ok(page)
@@ -672,14 +733,37 @@ fn trends(request: &Request) -> Result<Page, AppError> {
     )?;
     let mut members: Vec<String> = data.rows.iter().map(|r| r[0].to_string()).collect();
     members.dedup();
-    for member in members.iter().take(12) {
-        let rows = Table {
-            columns: vec!["ts".into(), "actual".into()],
-            rows: data.rows.iter().filter(|r| r[0].to_string() == *member).map(|r| r[1..].to_vec()).collect(),
-        };
-        let name = format!("{} — {dimension}={member}", kpi.label);
-        page.sections.push(Section::new(name.clone()).chart(&time_chart(&name, &time_points(c, &rows), WIDE, 200.0)));
-    }
+    let mut steps: Vec<NaiveDateTime> = data.rows.iter().filter_map(|r| r[1].as_moment()).collect();
+    steps.sort();
+    steps.dedup();
+    let shown = members.len().min(kpiscope_charts::plot::PALETTE.len());
+    let lines: Vec<(String, Vec<Option<f64>>)> = members[..shown]
+        .iter()
+        .map(|member| {
+            let mut values = vec![None; steps.len()];
+            for r in data.rows.iter().filter(|r| r[0].to_string() == *member) {
+                if let Some(i) = r[1].as_moment().and_then(|t| steps.binary_search(&t).ok()) {
+                    values[i] = r[2].as_f64();
+                }
+            }
+            (format!("{dimension}={member}"), values)
+        })
+        .collect();
+    let title = format!("{} by {dimension}", kpi.label);
+    let axis: Vec<String> = steps.iter().map(|t| c.axis(*t)).collect();
+    let times: Vec<String> = steps.iter().map(|t| c.show(*t)).collect();
+    let plot = lines_plot(&title, times, lines.clone(), &kpi.unit, &|v| kpi.format(v)).with_ranges(ranges(
+        c.grain,
+        steps.len(),
+        0,
+    ));
+    let figure = lines_chart(&title, &axis, &lines, WIDE, TALL);
+    let text = if shown < members.len() {
+        format!("The first {shown} of {} members, on one scale.", members.len())
+    } else {
+        format!("Every member of {dimension}, on one scale.")
+    };
+    page.sections.push(Section::new(title).text(text).chart(Chart { figure, plot: Some(plot) }));
     let (recent, previous) = (c.data_to - Duration::days(28), c.data_to - Duration::days(56));
     let (recent, previous) = (c.moment(recent), c.moment(previous));
     let summary = query(
@@ -697,7 +781,7 @@ fn trends(request: &Request) -> Result<Page, AppError> {
                 members.len(),
                 if members.len() > 12 { " (charts for the first 12)" } else { "" }
             ))
-            .table(TableView::of(&summary))
+            .table(table_view(c, Some(kpi), &summary))
             .csv(csv("tab_trends", Some(kpi))),
     );
     Ok(page)
@@ -731,8 +815,8 @@ fn compare(request: &Request) -> Result<Page, AppError> {
     let bars = bars(&table.rows, label, 5, |r| pct(&r[5]), is_total);
     page.sections.push(
         Section::new(format!("{} at {} against {}", kpi.label, c.show(t), c.show(against)))
-            .chart(&bar_chart("Relative change by segment", &bars, WIDE))
-            .table(TableView::of(&table))
+            .chart(bar_chart("Relative change by segment", &bars, WIDE))
+            .table(table_view(c, Some(kpi), &table))
             .csv(csv("tab_date_comparison", Some(kpi))),
     );
     Ok(page)
@@ -792,7 +876,7 @@ fn what_if(request: &Request) -> Result<Page, AppError> {
             page.sections.push(
                 Section::new("Your scenario")
                     .text(text)
-                    .chart(&bar_chart(&format!("Each lever's part of the change of {root}"), &bars, WIDE))
+                    .chart(bar_chart(&format!("Each lever's part of the change of {root}"), &bars, WIDE))
                     .table(TableView::of(&result)),
             );
         } else {
@@ -812,8 +896,8 @@ fn what_if(request: &Request) -> Result<Page, AppError> {
     let bars = bars(up_ten, |r| r[0].to_string(), 5, |r| number(&r[5]), |_| false);
     page.sections.push(
         Section::new(format!("Baseline scenario grid ({root})"))
-            .chart(&bar_chart(&format!("Change of {root} at +10% of each lever"), &bars, WIDE))
-            .table(TableView::of(&grid))
+            .chart(bar_chart(&format!("Change of {root} at +10% of each lever"), &bars, WIDE))
+            .table(table_view(c, c.kpi(root), &grid))
             .csv(csv("tab_what_if", None)),
     );
     Ok(page)
@@ -839,8 +923,8 @@ fn models(request: &Request) -> Result<Page, AppError> {
     );
     page.sections.push(
         Section::new("Backtest scores")
-            .chart(&bar_chart("MASE (lower is better)", &mase, WIDE))
-            .table(TableView::of(&table))
+            .chart(bar_chart("MASE (lower is better)", &mase, WIDE))
+            .table(table_view(request.context, None, &table))
             .csv(csv("tab_model_comparison", None)),
     );
     let detectors = query(
@@ -855,9 +939,10 @@ fn models(request: &Request) -> Result<Page, AppError> {
     } else {
         let f1 =
             bars(&detectors.rows, |r| r[1].to_string(), 3, |r| format!("F1 {}", r[3]), |r| r[2].as_f64() == Some(1.0));
-        section = section.chart(&bar_chart("F1 per detection method (higher is better)", &f1, WIDE));
+        section = section.chart(bar_chart("F1 per detection method (higher is better)", &f1, WIDE));
     }
-    page.sections.push(section.table(TableView::of(&detectors)).csv(csv("tab_detector_comparison", None)));
+    page.sections
+        .push(section.table(table_view(request.context, None, &detectors)).csv(csv("tab_detector_comparison", None)));
     let budget = query(
         request.connection,
         "SELECT label AS kpi, sensitivity, incidents, per_month, budget, meets_budget, in_use, chosen_by_budget \
@@ -871,7 +956,7 @@ fn models(request: &Request) -> Result<Page, AppError> {
                  settings to see every sensitivity against it; without a sensitivity of its own, refresh then runs \
                  the most sensitive level that keeps to the budget.",
             )
-            .table(TableView::of(&budget))
+            .table(table_view(request.context, None, &budget))
             .csv(csv("tab_alert_budget", None)),
     );
     Ok(page)
@@ -945,8 +1030,15 @@ fn replay(request: &Request) -> Result<Page, AppError> {
     page.sections.push(
         Section::new(format!("{} as of {shown}", kpi.label))
             .text(text)
-            .chart(&time_chart(&format!("{} known at {shown}", kpi.label), &time_points(c, &series), WIDE, TALL))
-            .table(TableView::of(&recent))
+            .chart(time_figure(
+                c,
+                kpi,
+                &format!("{} known at {shown}", kpi.label),
+                &series,
+                &time_points(c, &series),
+                Markers::Anomalies,
+            ))
+            .table(table_view(c, Some(kpi), &recent))
             .csv(csv("tab_replay", Some(kpi))),
     );
     Ok(page)
@@ -971,7 +1063,7 @@ fn actions(request: &Request) -> Result<Page, AppError> {
                 "{} incidents, most severe first; click a start for the root causes where the main cause was first named.",
                 table.rows.len()
             ))
-            .chart(&bar_chart("Worst deviation from expected by incident", &bars, WIDE))
+            .chart(bar_chart("Worst deviation from expected by incident", &bars, WIDE))
             .table(incident_view(request, &table))
             .csv(csv("tab_incidents", None)),
     );
@@ -995,7 +1087,7 @@ fn incidents(request: &Request, kpi: Option<&Kpi>) -> Result<Table, AppError> {
 fn incident_view(request: &Request, table: &Table) -> TableView {
     let c = request.context;
     let (ts, cause_ts) = (table.column("start_ts").unwrap_or(0), table.column("cause_ts").unwrap_or(0));
-    TableView::of(table)
+    table_view(request.context, None, table)
         .link(table, "start_ts", |r| {
             let t = r[cause_ts].as_moment().or(r[ts].as_moment());
             let t = t.map_or_else(|| r[ts].to_string(), |t| c.show(t));

@@ -69,6 +69,17 @@ fn report_markdown_matches_the_snapshot_of_the_demo() {
         assert!(markdown.contains(section), "{section}");
     }
     assert!(!out.join("kpiscope-report_2024-06-28.pdf").exists(), "only the format asked for");
+    // Standalone: every chart the Markdown shows is an SVG file beside it.
+    let images: Vec<&str> = markdown
+        .lines()
+        .filter(|l| l.starts_with("!["))
+        .filter_map(|l| l.split("](").nth(1)?.strip_suffix(')'))
+        .collect();
+    assert!(images.len() >= 5, "{images:?}");
+    for image in images {
+        let svg = std::fs::read_to_string(out.join(image)).unwrap_or_else(|e| panic!("{image}: {e}"));
+        assert!(svg.starts_with("<svg"), "{image}");
+    }
 }
 
 #[test]
@@ -102,19 +113,39 @@ fn report_pdf_renders_to_non_blank_pages_with_selectable_text() {
     assert!(text.contains(&format!("page {pages} of {pages}")));
 
     // The creation date is the refresh the report reads (printpdf alone writes 1970-01-01).
-    let refreshed: String = duckdb::Connection::open_with_flags(
+    let connection = duckdb::Connection::open_with_flags(
         &db,
         duckdb::Config::default().access_mode(duckdb::AccessMode::ReadOnly).unwrap(),
     )
-    .unwrap()
-    .query_row("SELECT strftime(refreshed_at, '%Y-%m-%dT%H:%M:%S') FROM kpi_refresh", [], |r| r.get(0))
     .unwrap();
+    let refreshed: String = connection
+        .query_row("SELECT strftime(refreshed_at, '%Y-%m-%dT%H:%M:%S') FROM kpi_refresh", [], |r| r.get(0))
+        .unwrap();
     let info = Command::new(poppler("pdfinfo")).arg("-isodates").arg(&pdf).output().expect("pdfinfo runs");
     let info = String::from_utf8_lossy(&info.stdout);
     assert!(
         info.lines().any(|l| l.starts_with("CreationDate:") && l.ends_with(&format!("{refreshed}Z"))),
         "creation date {refreshed} not in:\n{info}"
     );
+
+    // Recommendations are wrapped paragraphs, not table cells: every incident's action in the
+    // period is in the text whole.
+    let actions: Vec<String> = connection
+        .prepare(
+            "SELECT action FROM tab_incidents WHERE action IS NOT NULL
+             AND CAST(end_ts AS DATE) >= '2024-06-01' AND CAST(start_ts AS DATE) <= '2024-06-28'",
+        )
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(!actions.is_empty(), "the demo's June has incidents with actions");
+    for action in actions {
+        let action = action.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(flat.contains(&action), "{action:?} not whole in the PDF text:\n{text}");
+    }
 
     let prefix = dir.join("page");
     let render = Command::new(poppler("pdftoppm"))
@@ -180,8 +211,8 @@ fn report_zip_holds_every_file_with_the_checksums_of_its_manifest() {
     for expected in [
         "kpiscope-report_2024-06-28.md",
         "kpiscope-report_2024-06-28.pdf",
-        "charts/kpi_revenue.svg",
-        "charts/kpi_conversion_rate.svg",
+        "kpiscope-report_2024-06-28_charts/kpi_revenue.svg",
+        "kpiscope-report_2024-06-28_charts/kpi_conversion_rate.svg",
         "data/anomalies.csv",
         "data/root_causes.csv",
         "data/actions.csv",
@@ -189,7 +220,7 @@ fn report_zip_holds_every_file_with_the_checksums_of_its_manifest() {
     ] {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
     }
-    assert!(!names.contains(&"charts/kpi_orders.svg"), "only the KPIs asked for");
+    assert!(!names.contains(&"kpiscope-report_2024-06-28_charts/kpi_orders.svg"), "only the KPIs asked for");
     for entry in files {
         let bytes = read(entry["name"].as_str().unwrap());
         assert_eq!(bytes.len() as u64, entry["bytes"].as_u64().unwrap());
@@ -201,7 +232,7 @@ fn report_zip_holds_every_file_with_the_checksums_of_its_manifest() {
         read("kpiscope-report_2024-06-28.md"),
         std::fs::read(out.join("kpiscope-report_2024-06-28.md")).unwrap()
     );
-    assert!(String::from_utf8(read("charts/kpi_revenue.svg")).unwrap().starts_with("<svg"));
+    assert!(String::from_utf8(read("kpiscope-report_2024-06-28_charts/kpi_revenue.svg")).unwrap().starts_with("<svg"));
 }
 
 #[test]
