@@ -134,8 +134,14 @@ impl Desk {
         kpiscope_alerts::sent(&self.log).map_err(|_| "the alert log is being written; reload to see it".to_string())
     }
 
-    /// Checks a submission's origin, token and secret: the request may write.
-    pub fn admit(&self, headers: &HeaderMap, form: &Submission) -> Result<(), AppError> {
+    /// The token and whether a secret is asked, for a form that writes (a report).
+    pub fn writer(&self) -> Option<(String, bool)> {
+        self.off().is_none().then(|| (self.token.clone(), matches!(self.access, Access::Secret(_))))
+    }
+
+    /// Checks a form's origin, token and secret: the request may write. Feedback and report
+    /// generation share the rule (loopback, or the secret beyond it).
+    pub fn admit(&self, headers: &HeaderMap, token: &str, given_secret: &str) -> Result<(), AppError> {
         let forbidden = |message: &str| AppError { status: StatusCode::FORBIDDEN, message: message.into() };
         if let Some(why) = self.off() {
             return Err(forbidden(why));
@@ -145,13 +151,13 @@ impl Desk {
         let foreign_origin =
             header("origin").is_some_and(|o| o != "null" && o.split_once("://").map(|(_, rest)| rest) != Some(host));
         if foreign_origin || header("sec-fetch-site") == Some("cross-site") {
-            return Err(forbidden("feedback comes only from the viewer's own pages"));
+            return Err(forbidden("forms are accepted only from the viewer's own pages"));
         }
-        if !same(&form.token, &self.token) {
+        if !same(token, &self.token) {
             return Err(forbidden("the form is out of date (the viewer restarted): reload the page and try again"));
         }
         if let Access::Secret(secret) = &self.access {
-            if !same(&form.secret, secret) {
+            if !same(given_secret, secret) {
                 return Err(forbidden("wrong viewer secret"));
             }
         }
@@ -179,6 +185,11 @@ impl Desk {
 }
 
 impl Submission {
+    /// Its token and secret, for [`Desk::admit`].
+    pub fn credentials(&self) -> (&str, &str) {
+        (&self.token, &self.secret)
+    }
+
     /// The incident it names: KPI, first time step, direction.
     pub fn incident(&self) -> (&str, &str, &str) {
         (&self.kpi, &self.start, &self.direction)

@@ -48,6 +48,10 @@ pub struct AppState {
     renders: tokio::sync::Semaphore,
     /// Confirm / dismiss, and the alert log shown beside the incidents.
     desk: feedback::Desk,
+    /// The database, for reports generated from the reports center.
+    db: PathBuf,
+    /// One report generation at a time.
+    generating: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -66,6 +70,8 @@ impl AppState {
             store: Store::open(db, extension)?,
             templates,
             reports_dir,
+            db: db.to_path_buf(),
+            generating: tokio::sync::Semaphore::new(1),
             pages: Mutex::new(lru::LruCache::new(NonZeroUsize::new(CACHED_PAGES).expect("non-zero"))),
             renders: tokio::sync::Semaphore::new(cores),
             desk: feedback::Desk::new(db),
@@ -86,6 +92,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/csv/{view}", get(csv))
         .route("/feedback", post(give_feedback))
         .route("/reports/files/{name}", get(report_file))
+        .route("/reports/generate", post(generate_report))
         .route("/static/{name}", get(static_file))
         .route("/{tab}", get(tab))
         .fallback(|| async { AppError::not_found("no such page") })
@@ -215,7 +222,8 @@ async fn give_feedback(
     form: Result<Form<Submission>, FormRejection>,
 ) -> Result<Response, AppError> {
     let Form(form) = form.map_err(|e| AppError::bad_request(format!("not a feedback form: {e}")))?;
-    state.desk.admit(&headers, &form)?;
+    let (token, secret) = form.credentials();
+    state.desk.admit(&headers, token, secret)?;
     let kpi = blocking(&state, None, move |state, connection, context| {
         let (kpi, start, direction) = form.incident();
         let kpi = context.kpi(kpi).ok_or_else(|| AppError::bad_request(format!("unknown KPI {kpi:?}")))?.key.clone();
@@ -316,13 +324,25 @@ pub(crate) fn report_files(dir: Option<&Path>) -> Vec<ReportFile> {
                 .modified()
                 .ok()
                 .map(chrono::DateTime::<chrono::Utc>::from)
-                .map_or(String::new(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string());
+                .map_or(String::new(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
             allowed.then_some(ReportFile { name, bytes: meta.len(), modified })
         })
         .collect()
 }
 
-async fn report_file(State(state): State<Arc<AppState>>, UrlPath(name): UrlPath<String>) -> Result<Response, AppError> {
+/// `?inline=1` shows a report in the browser (the reports center's preview) instead of
+/// downloading it.
+#[derive(Debug, serde::Deserialize)]
+struct Disposition {
+    #[serde(default)]
+    inline: Option<String>,
+}
+
+async fn report_file(
+    State(state): State<Arc<AppState>>,
+    UrlPath(name): UrlPath<String>,
+    Query(disposition): Query<Disposition>,
+) -> Result<Response, AppError> {
     let dir = state.reports_dir.clone();
     let file = report_files(dir.as_deref())
         .into_iter()
@@ -330,18 +350,65 @@ async fn report_file(State(state): State<Arc<AppState>>, UrlPath(name): UrlPath<
         .ok_or_else(|| AppError::not_found(format!("no report named {name:?}")))?;
     let path = dir.expect("a listed file has a directory").join(&file.name);
     let bytes = tokio::fs::read(&path).await.map_err(AppError::internal)?;
+    let inline = disposition.inline.is_some();
     let kind = match file.name.rsplit('.').next() {
         Some("pdf") => "application/pdf",
         Some("zip") => "application/zip",
+        // Browsers download text/markdown; as plain text it reads in place.
+        _ if inline => "text/plain; charset=utf-8",
         _ => "text/markdown; charset=utf-8",
     };
+    let disposition = if inline { "inline" } else { "attachment" };
     Ok((
         StatusCode::OK,
         [
             (header::CONTENT_TYPE, kind.to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", file.name)),
+            (header::CONTENT_DISPOSITION, format!("{disposition}; filename=\"{}\"", file.name)),
         ],
         bytes,
     )
         .into_response())
+}
+
+/// The reports center's generate button.
+#[derive(Debug, serde::Deserialize)]
+struct Generate {
+    #[serde(default)]
+    token: String,
+    #[serde(default)]
+    secret: String,
+}
+
+/// Writes the report (Markdown, PDF, ZIP) as of the last time step into the report directory,
+/// under the same rule as feedback; one at a time.
+async fn generate_report(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    form: Result<Form<Generate>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Form(form) = form.map_err(|e| AppError::bad_request(format!("not a report form: {e}")))?;
+    state.desk.admit(&headers, &form.token, &form.secret)?;
+    let Some(out) = state.reports_dir.clone() else {
+        return Err(AppError::bad_request("the viewer was started without --reports: no directory to write to"));
+    };
+    let _one = state.generating.try_acquire().map_err(|_| AppError {
+        status: StatusCode::CONFLICT,
+        message: "a report is being generated; reload the reports center in a moment".into(),
+    })?;
+    let options = kpiscope_reports::Options {
+        db: state.db.clone(),
+        out,
+        as_of: None,
+        kpis: Vec::new(),
+        formats: vec![kpiscope_reports::Format::Markdown, kpiscope_reports::Format::Pdf, kpiscope_reports::Format::Zip],
+    };
+    tokio::task::spawn_blocking(move || kpiscope_reports::export(&options))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(|e| AppError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!("no report written: {e}"),
+        })?;
+    // The listing shows the new files first.
+    Ok(Redirect::to("/reports").into_response())
 }

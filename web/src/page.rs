@@ -143,6 +143,19 @@ pub struct Section {
     pub table: Option<TableView>,
     /// Where to download the table as CSV.
     pub csv: Option<String>,
+    /// A document shown in a frame (the newest report's preview).
+    pub embed: Option<String>,
+    /// The generate-a-report button, when the viewer may write reports.
+    pub generate: Option<GenerateForm>,
+}
+
+/// What the reports center's generate form needs.
+#[derive(Debug, Serialize)]
+pub struct GenerateForm {
+    /// The anti-forgery token.
+    pub token: String,
+    /// Whether the form asks for the viewer secret.
+    pub secret: bool,
 }
 
 impl Section {

@@ -7,7 +7,7 @@
 use crate::context::{Context, Kpi};
 use crate::error::AppError;
 use crate::feedback::Desk;
-use crate::page::{url, CellView, Chart, Control, Link, Page, Section, TableView};
+use crate::page::{url, CellView, Chart, Control, GenerateForm, Link, Page, Section, TableView};
 use crate::params::Params;
 use crate::store::Session;
 use chrono::{Duration, NaiveDateTime};
@@ -562,18 +562,40 @@ fn reports(request: &Request) -> Result<Page, AppError> {
     let mut files = crate::report_files(request.reports_dir);
     files.sort_by(|a, b| b.modified.cmp(&a.modified).then(a.name.cmp(&b.name)));
     let table = Table {
-        columns: vec!["file".into(), "bytes".into(), "modified".into()],
+        columns: ["report", "format", "as_of", "size", "written", "download"].map(String::from).to_vec(),
         rows: files
             .iter()
-            .map(|f| vec![Cell::Text(f.name.clone()), Cell::Int(f.bytes as i64), Cell::Text(f.modified.clone())])
+            .map(|f| {
+                let (stem, format) = f.name.rsplit_once('.').unwrap_or((&f.name, ""));
+                let as_of = stem.strip_prefix("kpiscope-report_").unwrap_or(stem);
+                [f.name.as_str(), format, as_of, &human_bytes(f.bytes), &f.modified, "download"]
+                    .map(|t| Cell::Text(t.to_string()))
+                    .to_vec()
+            })
             .collect(),
     };
-    let view = TableView::of(&table).link(&table, "file", |r| format!("/reports/files/{}", r[0]));
+    let view = TableView::of(&table)
+        .link(&table, "report", |r| url(&format!("/reports/files/{}", r[0]), &[("inline", "1")]))
+        .link(&table, "download", |r| format!("/reports/files/{}", r[0]));
     let text = match request.reports_dir {
-        Some(dir) => format!("{} files in {}.", files.len(), dir.display()),
-        None => "The server was started without --reports; no report directory to list.".to_string(),
+        Some(_) => format!("{} files. The report name opens it here; download saves it.", files.len()),
+        None => "The server was started without --reports DIR; no report directory to list.".to_string(),
     };
-    page.sections.push(Section::new("Exported reports").text(text).table(view));
+    let mut listing = Section::new("Exported reports").text(text).table(view);
+    match (request.reports_dir, request.desk.writer()) {
+        (Some(_), Some((token, secret))) => listing.generate = Some(GenerateForm { token, secret }),
+        (Some(_), None) => {
+            let why = request.desk.off().unwrap_or_default();
+            listing.text = Some(format!("{} Generating from here is off: {why}", listing.text.unwrap_or_default()));
+        }
+        (None, _) => {}
+    }
+    page.sections.push(listing);
+    if let Some(newest) = files.iter().find(|f| f.name.ends_with(".pdf")) {
+        let mut preview = Section::new(format!("Preview: {}", newest.name));
+        preview.embed = Some(url(&format!("/reports/files/{}", newest.name), &[("inline", "1")]));
+        page.sections.push(preview);
+    }
     let registered = query(
         request.connection,
         "SELECT file, format, as_of, bytes, sha256, created_at FROM tab_reports ORDER BY created_at DESC",
@@ -581,10 +603,20 @@ fn reports(request: &Request) -> Result<Page, AppError> {
     )?;
     page.sections.push(
         Section::new("Reports registered in the database")
-            .table(TableView::of(&registered))
+            .text("Checksums (SHA-256) are in the CSV.")
+            .table(TableView::of(&registered).without("sha256"))
             .csv(csv("tab_reports", None)),
     );
     Ok(page)
+}
+
+/// A size for people: `812 B`, `12.3 kB`, `4.1 MB`.
+fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
+        _ => format!("{:.1} MB", bytes as f64 / 1e6),
+    }
 }
 
 fn ml_rca(request: &Request) -> Result<Page, AppError> {
