@@ -570,12 +570,13 @@ impl Plan<'_> {
             "ts",
             |k, filter| {
                 format!(
-                    "SELECT {kpi} AS kpi, * FROM detect_anomalies('kpi_facts', ts := {ts}, value := {value}, events := {events}{args}) \
-                     WHERE {filter}",
+                    "SELECT {kpi} AS kpi, * FROM detect_anomalies('kpi_facts', ts := {ts}, value := {value}, events := {events}, \
+                     unit := {unit}{args}) WHERE {filter}",
                     kpi = quote_literal(&k.key),
                     ts = quote_literal(&self.model.time.name),
                     value = quote_literal(&k.measure.value_sql()),
                     events = self.events(),
+                    unit = quote_literal(k.unit.name()),
                     args = k.detection.arguments(),
                 )
             },
@@ -605,13 +606,14 @@ impl Plan<'_> {
             |k, filter| {
                 format!(
                     "SELECT {kpi} AS kpi, {label} AS segment, * FROM detect_anomalies({leaves}, ts := 'ts', value := {value}, \
-                     group_by := {dims}, events := {events}{args}) WHERE {filter}",
+                     group_by := {dims}, events := {events}, unit := {unit}{args}) WHERE {filter}",
                     kpi = quote_literal(&k.key),
                     label = self.segment_label(),
                     leaves = self.leaves_of(&k.key),
                     value = quote_literal(Self::leaf_value(&k.measure)),
                     dims = self.dimension_list(),
                     events = self.events(),
+                    unit = quote_literal(k.unit.name()),
                     args = k.detection.arguments(),
                 )
             },

@@ -18,6 +18,7 @@ pub mod series;
 pub mod stats;
 pub mod synth;
 pub mod tree;
+pub mod units;
 pub mod whatif;
 
 pub use error::EngineError;

@@ -171,34 +171,7 @@ impl Grain {
     }
 }
 
-/// How a KPI's value is shown; named in the file as written here or by an alias.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::IntoStaticStr)]
-#[strum(ascii_case_insensitive)]
-pub enum Unit {
-    /// A count of things.
-    #[strum(to_string = "count")]
-    Count,
-    /// Money.
-    #[strum(to_string = "currency", serialize = "money")]
-    Currency,
-    /// A share between 0 and 1, shown as a percentage.
-    #[strum(to_string = "percent", serialize = "ratio", serialize = "share")]
-    Percent,
-    /// Any other number.
-    #[strum(to_string = "number")]
-    Number,
-}
-
-impl Unit {
-    /// The name stored in the catalogue.
-    pub fn name(self) -> &'static str {
-        self.into()
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        text.trim().parse().ok()
-    }
-}
+pub use kpiscope_engine::units::Unit;
 
 /// How a KPI is computed from the rows of one time step (and of one segment).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -765,17 +738,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grains_and_units_parse_their_names_and_aliases_and_keep_one_name() {
+    fn grains_parse_their_names_and_aliases_and_keep_one_name() {
         for (text, grain) in [("hourly", Grain::Hourly), (" Day ", Grain::Daily), ("WEEK", Grain::Weekly)] {
             assert_eq!(Grain::parse(text), Some(grain));
         }
         assert_eq!(Grain::Daily.name(), "daily");
         assert_eq!(Grain::parse("monthly"), None);
-        for (text, unit) in [("money", Unit::Currency), ("share", Unit::Percent), ("Ratio", Unit::Percent)] {
-            assert_eq!(Unit::parse(text), Some(unit));
-        }
-        assert_eq!(Unit::Percent.name(), "percent");
-        assert_eq!(Unit::Count.name(), "count");
     }
 
     const SHOP: &str = r#"

@@ -221,7 +221,8 @@ def detect_anomalies(data: Any, ts: Optional[str] = None, value: Optional[str] =
                      method: Optional[str] = None, sensitivity: Optional[str] = None, period: Optional[int] = None,
                      direction: Optional[str] = None, min_delta: Optional[float] = None,
                      min_pct: Optional[float] = None, min_history: Optional[int] = None,
-                     cooldown: Optional[int] = None, as_of: Any = None, events: Any = None):
+                     cooldown: Optional[int] = None, as_of: Any = None, events: Any = None,
+                     unit: Optional[str] = None):
     """Walk-forward anomaly detection per series: SQL's ``detect_anomalies``."""
     kind, series, tz = _series_input(data, ts, value, group_by, _DETECT_OUTPUT)
     if as_of is not None:
@@ -229,7 +230,7 @@ def detect_anomalies(data: Any, ts: Optional[str] = None, value: Optional[str] =
         group_by, is_date, keys, (micros, valid), number = series
         series = (group_by, is_date, keys, (micros, valid & (micros <= limit)), number)
     columns = _kpiscope.detect_anomalies(series, _events(events), method, sensitivity, period, direction, min_delta,
-                                         min_pct, min_history, cooldown)
+                                         min_pct, min_history, cooldown, unit)
     return _give_back(columns, kind, tz)
 
 

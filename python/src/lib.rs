@@ -158,7 +158,7 @@ fn series_input(series: SeriesIn<'_>) -> PyResult<(Input, Vec<String>, bool)> {
 /// `detect_anomalies`: the same table as the SQL function.
 #[pyfunction]
 #[pyo3(signature = (series, events, method=None, sensitivity=None, period=None,
-    direction=None, min_delta=None, min_pct=None, min_history=None, cooldown=None))]
+    direction=None, min_delta=None, min_pct=None, min_history=None, cooldown=None, unit=None))]
 #[allow(clippy::too_many_arguments)]
 fn detect_anomalies<'py>(
     py: Python<'py>,
@@ -172,9 +172,19 @@ fn detect_anomalies<'py>(
     min_pct: Option<f64>,
     min_history: Option<i64>,
     cooldown: Option<i64>,
+    unit: Option<String>,
 ) -> PyResult<Bound<'py, PyList>> {
-    let arguments =
-        detect::DetectArguments { method, sensitivity, period, direction, min_delta, min_pct, min_history, cooldown };
+    let arguments = detect::DetectArguments {
+        method,
+        sensitivity,
+        period,
+        direction,
+        min_delta,
+        min_pct,
+        min_history,
+        cooldown,
+        unit,
+    };
     let (input, group_by, is_date) = series_input(series)?;
     let table = guarded(py, move || {
         let mut config = arguments.config().map_err(refused)?;

@@ -110,6 +110,16 @@ def test_actions_tab_rca_page_and_pdf_agree_on_cause_and_duration(demo, incident
         assert f"root cause {cause.replace(' & ', ' and ')}." in section, (heading, cause, section)
 
 
+def read_shown(text):
+    """A number as an explanation prints it (`2.8%`, `1,116,317`, `258.0`) and half its last
+    digit, the rounding it may carry."""
+    percent = text.endswith("%")
+    digits = text.rstrip("%").replace(",", "")
+    decimals = len(digits.split(".")[1]) if "." in digits else 0
+    scale = 0.01 if percent else 1.0
+    return float(digits) * scale, 0.5 * 10 ** -decimals * scale
+
+
 def test_no_explanation_contradicts_its_band_or_its_verdict(demo):
     con = duckdb.connect(str(demo), read_only=True)
     checked = 0
@@ -128,11 +138,12 @@ def test_no_explanation_contradicts_its_band_or_its_verdict(demo):
                 assert "not flagged" not in text and not text.startswith("within"), (table, ts, text)
             else:
                 assert "not flagged" in text or text.startswith("within normal band"), (table, ts, text)
-            # The band in the text is the band in the columns.
-            band = re.search(r"band (-?[\d.]+) to (-?[\d.]+)", text)
+            # The band in the text is the band in the columns, to the digits shown in the KPI's unit.
+            band = re.search(r"band (-?[\d.,]+%?) to (-?[\d.,]+%?)", text)
             if band:
-                assert abs(float(band.group(1)) - low) <= 0.006 + 1e-9 * abs(low), (table, ts, text, low)
-                assert abs(float(band.group(2)) - high) <= 0.006 + 1e-9 * abs(high), (table, ts, text, high)
+                for shown, actual in [(band.group(1), low), (band.group(2), high)]:
+                    number, tolerance = read_shown(shown)
+                    assert abs(number - actual) <= tolerance + 1e-9 * abs(actual), (table, ts, text, actual)
             checked += 1
     con.close()
     assert checked > 10_000, checked

@@ -235,6 +235,8 @@ pub struct DetectConfig {
     pub noise: NoiseControls,
     /// Known events by day; several may share a day.
     pub events: Vec<Event>,
+    /// How explanations show values (`3.1%` for a share).
+    pub unit: crate::units::Unit,
 }
 
 impl DetectConfig {
@@ -270,6 +272,8 @@ pub struct DetectArguments {
     pub min_history: Option<i64>,
     /// `cooldown`.
     pub cooldown: Option<i64>,
+    /// `unit`: how explanations show values.
+    pub unit: Option<String>,
 }
 
 impl DetectArguments {
@@ -288,6 +292,7 @@ impl DetectArguments {
                 cooldown: integer("cooldown", self.cooldown, 0, 1_000_000)?.map(|c| c as usize),
             },
             events: Vec::new(),
+            unit: self.unit.as_deref().map(|u| crate::error::parse_name(u, "unit")).transpose()?.unwrap_or_default(),
         })
     }
 }

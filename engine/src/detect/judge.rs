@@ -61,8 +61,9 @@ pub(super) fn judge(
     fired: &[(Method, f64)],
     score: f64,
     threshold: f64,
-    noise: &NoiseControls,
+    config: &DetectConfig,
 ) -> Detection {
+    let (noise, unit) = (&config.noise, config.unit);
     let expected = scale.back(primary.expected);
     let lower = scale.back(primary.expected - threshold * primary.spread);
     let upper = scale.back(primary.expected + threshold * primary.spread);
@@ -85,7 +86,7 @@ pub(super) fn judge(
     let held_back = if !noise.direction.allows(delta) {
         Some(format!("direction {:?} only", noise.direction).to_lowercase())
     } else if delta.abs() < noise.min_delta {
-        Some(format!("|delta| {:.2} below min_delta {}", delta.abs(), noise.min_delta))
+        Some(format!("|delta| {} below min_delta {}", unit.format(delta.abs()), noise.min_delta))
     } else if relative.abs() < noise.min_pct {
         Some(format!("|change| {:.1}% below min_pct {}%", 100.0 * relative.abs(), 100.0 * noise.min_pct))
     } else {
@@ -96,8 +97,10 @@ pub(super) fn judge(
     let change = if relative.is_finite() {
         format!("{:+.1}% vs expected", 100.0 * relative)
     } else {
-        format!("{delta:+.4} vs expected")
+        format!("{}{} vs expected", if delta >= 0.0 { "+" } else { "" }, unit.format(delta))
     };
+    let (shown, lower_shown, upper_shown) = (unit.format(expected), unit.format(lower), unit.format(upper));
+    let band = format!("{lower_shown} to {upper_shown}");
     let voters: Vec<String> = fired
         .iter()
         .filter(|(_, z)| z.abs() >= threshold)
@@ -111,23 +114,18 @@ pub(super) fn judge(
     let others =
         || fired.iter().skip(1).map(|(m, z)| format!("{} z {:+.1}", m.name(), z)).collect::<Vec<_>>().join(", ");
     detection.explanation = match (statistically, held_back, outside) {
-        (false, _, false) => format!("within normal band {lower:.2} to {upper:.2}"),
+        (false, _, false) => format!("within normal band {band}"),
         (false, _, true) if fired.len() > 1 => format!(
-            "{change} {expected:.2}: outside the normal band {lower:.2} to {upper:.2}, but not confirmed by another \
-             detector ({}): not flagged",
+            "{change} {shown}: outside the normal band {band}, but not confirmed by another detector ({}): not flagged",
             others()
         ),
-        (false, _, true) => format!(
-            "{change} {expected:.2}: outside the normal band {lower:.2} to {upper:.2}, but short of the score to flag: \
-             not flagged"
-        ),
-        (true, Some(reason), _) => format!("{change} {:.2}, but {reason}: not flagged", expected),
-        (true, None, true) => {
-            format!("{change} {:.2} (normal band {lower:.2} to {upper:.2}); fired: {}", expected, voters.join(", "))
+        (false, _, true) => {
+            format!("{change} {shown}: outside the normal band {band}, but short of the score to flag: not flagged")
         }
+        (true, Some(reason), _) => format!("{change} {shown}, but {reason}: not flagged"),
+        (true, None, true) => format!("{change} {shown} (normal band {band}); fired: {}", voters.join(", ")),
         (true, None, false) => format!(
-            "{change} {expected:.2}: inside the normal band {lower:.2} to {upper:.2} on its own, flagged with the \
-             detectors around it ({})",
+            "{change} {shown}: inside the normal band {band} on its own, flagged with the detectors around it ({})",
             others()
         ),
     };

@@ -160,7 +160,7 @@ fn score(
                     _ => score_from_z(z, threshold),
                 };
                 let value = values[i].filter(|v| v.is_finite());
-                let mut detection = judge(value, primary, scale, &fired, score, threshold, &config.noise);
+                let mut detection = judge(value, primary, scale, &fired, score, threshold, config);
                 if outside && detection.is_anomaly {
                     detection.explanation.push_str("; beyond the range of every earlier value");
                 }

@@ -25,6 +25,7 @@ const PARAMS: &[(&str, Kind)] = &[
     ("cooldown", Kind::Integer),
     ("as_of", Kind::Timestamp),
     ("events", Kind::Text),
+    ("unit", Kind::Text),
 ];
 
 /// The detection settings as given to this call (`rca_anomalies` and `evaluate_detection`
@@ -39,12 +40,13 @@ pub(super) fn arguments(named: &impl Named) -> CallResult<DetectArguments> {
         min_pct: named.double("min_pct")?,
         min_history: named.integer("min_history")?,
         cooldown: named.integer("cooldown")?,
+        unit: named.text("unit")?,
     })
 }
 
 /// The settings `arguments` reads (the in-query form takes exactly these).
 pub(super) const SETTINGS: &[&str] =
-    &["method", "sensitivity", "period", "direction", "min_delta", "min_pct", "min_history", "cooldown"];
+    &["method", "sensitivity", "period", "direction", "min_delta", "min_pct", "min_history", "cooldown", "unit"];
 
 fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
     let mut spec = Spec::parse(bind)?;
