@@ -1,6 +1,6 @@
 //! Chart builders: data in, [`Figure`] out.
 
-use crate::{compact, Anchor, Color, Figure, Shape};
+use crate::{Anchor, Color, Figure, Shape};
 
 const FONT: f64 = 10.0;
 
@@ -139,7 +139,13 @@ struct Frame {
 impl Frame {
     /// Title on the first line, legend on the second, plot below; `None` (and "no data"
     /// drawn) when there is nothing to plot.
-    fn draw(shapes: &mut Vec<Shape>, labels: &[&str], values: &[f64], width: f64, height: f64) -> Option<Frame> {
+    fn draw(
+        shapes: &mut Vec<Shape>,
+        labels: &[&str],
+        values: &[f64],
+        (width, height): (f64, f64),
+        ticks: &dyn Fn(f64) -> String,
+    ) -> Option<Frame> {
         let (left, right, top, bottom) = (60.0, width - 12.0, 40.0, height - 24.0);
         let n = labels.len();
         if n == 0 || values.is_empty() {
@@ -159,7 +165,7 @@ impl Frame {
                 width: 0.5,
                 dashed: false,
             });
-            shapes.push(text(left - 4.0, y + 3.0, compact(tick), Anchor::End, Color::GREY));
+            shapes.push(text(left - 4.0, y + 3.0, ticks(tick), Anchor::End, Color::GREY));
             tick += step;
         }
         // x labels, about eight.
@@ -189,8 +195,14 @@ impl Frame {
 }
 
 /// A KPI over time: the expected band, the observed line, anomaly markers coloured by
-/// severity, and the forecast with its interval after a "now" line.
-pub fn time_chart(name: &str, points: &[TimePoint], width: f64, height: f64) -> Figure {
+/// severity, and the forecast with its interval after a "now" line; `ticks` writes the
+/// y-axis values (in the KPI's unit).
+pub fn time_chart(
+    name: &str,
+    points: &[TimePoint],
+    (width, height): (f64, f64),
+    ticks: &dyn Fn(f64) -> String,
+) -> Figure {
     let mut shapes = vec![title(name)];
     let values: Vec<f64> = points
         .iter()
@@ -199,7 +211,7 @@ pub fn time_chart(name: &str, points: &[TimePoint], width: f64, height: f64) -> 
         .filter(|v| v.is_finite())
         .collect();
     let labels: Vec<&str> = points.iter().map(|p| p.label.as_str()).collect();
-    let Some(frame) = Frame::draw(&mut shapes, &labels, &values, width, height) else {
+    let Some(frame) = Frame::draw(&mut shapes, &labels, &values, (width, height), ticks) else {
         return Figure { title: name.to_string(), width, height, shapes };
     };
     let (n, scale, top, bottom) = (frame.n, &frame.scale, frame.scale.top, frame.scale.bottom);
@@ -265,19 +277,19 @@ pub fn time_chart(name: &str, points: &[TimePoint], width: f64, height: f64) -> 
 }
 
 /// Several series over the same time steps on one scale (a KPI per segment), coloured from
-/// [`crate::plot::PALETTE`] like the interactive version.
+/// [`crate::plot::PALETTE`] like the interactive version; `ticks` as in [`time_chart`].
 pub fn lines_chart(
     name: &str,
     labels: &[String],
     lines: &[(String, Vec<Option<f64>>)],
-    width: f64,
-    height: f64,
+    (width, height): (f64, f64),
+    ticks: &dyn Fn(f64) -> String,
 ) -> Figure {
     let mut shapes = vec![title(name)];
     let values: Vec<f64> =
         lines.iter().flat_map(|(_, v)| v.iter().flatten().copied()).filter(|v| v.is_finite()).collect();
     let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
-    let Some(frame) = Frame::draw(&mut shapes, &labels, &values, width, height) else {
+    let Some(frame) = Frame::draw(&mut shapes, &labels, &values, (width, height), ticks) else {
         return Figure { title: name.to_string(), width, height, shapes };
     };
     let mut legend = Vec::new();
@@ -301,9 +313,11 @@ pub fn bar_chart(name: &str, bars: &[Bar], width: f64) -> Figure {
     let height = top + row * bars.len().max(1) as f64 + 8.0;
     let mut shapes = vec![title(name)];
     let label_width = 190.0;
-    let (left, right) = (label_width, width - 60.0);
-    let max = bars.iter().map(|b| b.value.abs()).filter(|v| v.is_finite()).fold(0.0, f64::max);
     let has_negative = bars.iter().any(|b| b.value < 0.0);
+    // Room for a value text on the side a bar grows to, so the longest negative bar's text
+    // stays clear of the labels.
+    let (left, right) = (label_width + if has_negative { 60.0 } else { 0.0 }, width - 60.0);
+    let max = bars.iter().map(|b| b.value.abs()).filter(|v| v.is_finite()).fold(0.0, f64::max);
     let zero = if has_negative { (left + right) / 2.0 } else { left };
     let span = if has_negative { (right - left) / 2.0 } else { right - left };
     for (i, bar) in bars.iter().enumerate() {
@@ -321,7 +335,8 @@ pub fn bar_chart(name: &str, bars: &[Bar], width: f64) -> Figure {
         shapes.push(Shape::Text {
             x: label_width - 6.0,
             y: y + 14.0,
-            text: truncate(&bar.label, 34),
+            // About 5.5 points a character at this size: 32 fit the label column.
+            text: truncate(&bar.label, 32),
             size: FONT,
             anchor: Anchor::End,
             color: Color::INK,
@@ -464,6 +479,7 @@ fn truncate(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compact;
 
     fn day(i: usize, actual: Option<f64>, forecast: bool) -> TimePoint {
         TimePoint {
@@ -481,7 +497,7 @@ mod tests {
     fn time_chart_draws_band_line_marker_and_forecast_after_now() {
         let points: Vec<TimePoint> =
             (0..10).map(|i| if i < 6 { day(i, Some(100.0 + i as f64), false) } else { day(i, None, true) }).collect();
-        let figure = time_chart("Revenue", &points, 600.0, 240.0);
+        let figure = time_chart("Revenue", &points, (600.0, 240.0), &compact);
         let areas = figure.shapes.iter().filter(|s| matches!(s, Shape::Area { .. })).count();
         assert_eq!(areas, 2, "one history band, one forecast band");
         let red = figure.shapes.iter().filter(|s| matches!(s, Shape::Circle { color, .. } if *color == Color::RED));
@@ -497,11 +513,11 @@ mod tests {
 
     #[test]
     fn empty_and_flat_series_still_draw() {
-        let figure = time_chart("Empty", &[], 300.0, 200.0);
+        let figure = time_chart("Empty", &[], (300.0, 200.0), &compact);
         assert!(figure.to_svg().contains("no data"));
         let flat: Vec<TimePoint> =
             (0..3).map(|i| TimePoint { label: i.to_string(), actual: Some(5.0), ..Default::default() }).collect();
-        let svg = time_chart("Flat", &flat, 300.0, 200.0).to_svg();
+        let svg = time_chart("Flat", &flat, (300.0, 200.0), &compact).to_svg();
         assert!(!svg.contains("NaN"), "{svg}");
     }
 
@@ -517,9 +533,16 @@ mod tests {
             .iter()
             .filter_map(|s| if let Shape::Rect { x, w, .. } = s { Some((*x, *w)) } else { None })
             .collect();
-        let zero = (190.0 + 440.0) / 2.0;
+        let zero = (190.0 + 60.0 + 440.0) / 2.0;
         assert!(rects[0].0 + rects[0].1 <= zero + 1e-9 && rects[0].0 < zero);
         assert!((rects[1].0 - zero).abs() < 1e-9);
+        // The longest negative bar's value text ends right of the label column.
+        let texts: Vec<f64> = figure
+            .shapes
+            .iter()
+            .filter_map(|s| if let Shape::Text { x, text, .. } = s { (text == "-2").then_some(*x) } else { None })
+            .collect();
+        assert!(texts[0] - 6.0 * 2.0 > 190.0, "{texts:?}");
     }
 
     #[test]

@@ -158,24 +158,9 @@ impl Figure {
 }
 
 /// A number for a label: thousands as k, millions as M, small values with 3 significant
-/// digits, ratios (|x| <= 1) as they are.
+/// digits ([`kpiscope_engine::units::Unit::short`], the one formatter).
 pub fn compact(value: f64) -> String {
-    let magnitude = value.abs();
-    if !value.is_finite() {
-        "–".to_string()
-    } else if magnitude >= 1e9 {
-        format!("{:.2}B", value / 1e9)
-    } else if magnitude >= 1e6 {
-        format!("{:.2}M", value / 1e6)
-    } else if magnitude >= 1e4 {
-        format!("{:.1}k", value / 1e3)
-    } else if magnitude >= 100.0 {
-        format!("{value:.0}")
-    } else if magnitude >= 1.0 {
-        format!("{value:.2}")
-    } else {
-        format!("{value:.3}")
-    }
+    kpiscope_engine::units::Unit::Number.short(value)
 }
 
 /// A relative change as a signed percentage: `+12.3%`.
@@ -192,13 +177,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn compact_numbers_keep_three_significant_figures() {
-        assert_eq!(compact(1_234_567.0), "1.23M");
-        assert_eq!(compact(35_500.0), "35.5k");
-        assert_eq!(compact(512.4), "512");
-        assert_eq!(compact(0.9312), "0.931");
-        assert_eq!(compact(f64::NAN), "–");
+    fn relative_changes_read_as_signed_percentages() {
         assert_eq!(percent(-0.183), "-18.3%");
+        assert_eq!(percent(f64::INFINITY), "–");
     }
 
     #[test]

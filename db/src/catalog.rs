@@ -7,6 +7,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use duckdb::types::{ToSqlOutput, Value};
 use duckdb::{Connection, ToSql};
 pub use kpiscope_model::Grain;
+pub use kpiscope_model::Unit;
 
 /// A KPI of the catalogue.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -33,9 +34,14 @@ impl Kpi {
         self.kind == "ratio"
     }
 
-    /// A value in its unit, for people: `3.1%`, `1.2M`, `8,431`.
+    /// A value in its unit, for people: `3.1%`, `1,116,317`, `8,431`.
     pub fn format(&self, value: f64) -> String {
         format_value(&self.unit, value)
+    }
+
+    /// A short value in its unit for a chart axis: `3.1%`, `1.12M`.
+    pub fn short(&self, value: f64) -> String {
+        Unit::parse(&self.unit).unwrap_or_default().short(value)
     }
 }
 
@@ -217,10 +223,40 @@ impl ToSql for Moment {
     }
 }
 
+/// Whether a result column of the tab views holds a KPI's own values (or differences of
+/// them), which tables show in the KPI's unit.
+pub fn holds_kpi_values(column: &str) -> bool {
+    const COLUMNS: [&str; 22] = [
+        "value",
+        "expected",
+        "lower",
+        "upper",
+        "actual",
+        "yhat",
+        "yhat_lower",
+        "yhat_upper",
+        "baseline",
+        "change",
+        "delta",
+        "compare_value",
+        "scenario_value",
+        "last_period",
+        "previous_period",
+        "mean_before",
+        "mean_after",
+        "avg_last_28d",
+        "avg_previous_28d",
+        "avg_28d",
+        "mae",
+        "rmse",
+    ];
+    COLUMNS.contains(&column)
+}
+
 /// A value in a unit named as the catalogue stores it (`percent`, ...; anything else reads as
-/// a plain number): [`kpiscope_model::Unit::format`], the one formatter.
+/// a plain number): [`Unit::format`], the one formatter.
 pub fn format_value(unit: &str, value: f64) -> String {
-    kpiscope_model::Unit::parse(unit).unwrap_or_default().format(value)
+    Unit::parse(unit).unwrap_or_default().format(value)
 }
 
 #[cfg(test)]

@@ -45,6 +45,22 @@ impl Unit {
             _ => format!("{value:.3}").trim_end_matches('0').trim_end_matches('.').to_string(),
         }
     }
+
+    /// A short value for an axis tick or a bar label: a share as a percentage, anything else
+    /// with k, M or B and about three significant digits (`1.23M`, `35.5k`, `0.931`).
+    pub fn short(self, value: f64) -> String {
+        let magnitude = value.abs();
+        match self {
+            _ if !value.is_finite() => "–".to_string(),
+            Self::Percent => self.format(value),
+            _ if magnitude >= 1e9 => format!("{:.2}B", value / 1e9),
+            _ if magnitude >= 1e6 => format!("{:.2}M", value / 1e6),
+            _ if magnitude >= 1e4 => format!("{:.1}k", value / 1e3),
+            _ if magnitude >= 100.0 => format!("{value:.0}"),
+            _ if magnitude >= 1.0 => format!("{value:.2}"),
+            _ => format!("{value:.3}"),
+        }
+    }
 }
 
 fn group_thousands(value: f64) -> String {
@@ -75,6 +91,16 @@ mod tests {
         assert_eq!(Unit::Number.format(0.9421), "0.942");
         assert_eq!(Unit::Number.format(2.5), "2.5");
         assert_eq!(Unit::Number.format(f64::NAN), "n/a");
+    }
+
+    #[test]
+    fn short_values_keep_three_significant_figures_and_shares_stay_percentages() {
+        assert_eq!(Unit::Currency.short(1_234_567.0), "1.23M");
+        assert_eq!(Unit::Number.short(35_500.0), "35.5k");
+        assert_eq!(Unit::Count.short(512.4), "512");
+        assert_eq!(Unit::Number.short(0.9312), "0.931");
+        assert_eq!(Unit::Percent.short(0.025), "2.5%");
+        assert_eq!(Unit::Number.short(f64::NAN), "–");
     }
 
     #[test]

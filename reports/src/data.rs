@@ -5,7 +5,7 @@ use chrono::{Duration, NaiveDate};
 use duckdb::{Connection, ToSql};
 use kpiscope_alerts::Sent;
 use kpiscope_charts::{bar_chart, compact, percent, time_chart, Bar, Figure, TimePoint};
-use kpiscope_db::catalog::{Catalog, Grain};
+use kpiscope_db::catalog::{holds_kpi_values, Catalog, Grain};
 use kpiscope_db::read::{query, Cell, Table};
 use serde::Serialize;
 
@@ -44,16 +44,24 @@ pub struct TextTable {
 }
 
 impl TextTable {
-    fn of(table: &Table, headers: &[&str]) -> TextTable {
+    /// KPI values in the unit of the row's KPI (its `label` column, else `kpi`), short like
+    /// the charts' labels; `*_pct` as signed percentages.
+    fn of(table: &Table, headers: &[&str], catalog: &Catalog, kpi: Option<&str>) -> TextTable {
+        let label = table.column("label");
         let rows = table
             .rows
             .iter()
             .map(|row| {
+                let kpi = match label {
+                    Some(i) => catalog.kpis.iter().find(|k| k.label == row[i].to_string()),
+                    None => kpi.and_then(|key| catalog.kpi(key)),
+                };
                 row.iter()
                     .zip(&table.columns)
-                    .map(|(cell, column)| match cell.as_f64() {
-                        Some(v) if column.ends_with("_pct") => percent(v),
-                        Some(v) if matches!(cell, Cell::Float(_)) => compact(v),
+                    .map(|(cell, column)| match (cell.as_f64(), kpi) {
+                        (Some(v), _) if column.ends_with("_pct") => percent(v),
+                        (Some(v), Some(kpi)) if holds_kpi_values(column) => kpi.short(v),
+                        (Some(v), _) if matches!(cell, Cell::Float(_)) => compact(v),
                         _ => cell.to_string(),
                     })
                     .collect()
@@ -294,7 +302,12 @@ impl ReportData {
                 kpi: label,
                 day: day.clone(),
                 sentence,
-                table: TextTable::of(&rows, &["segment", "baseline", "actual", "delta", "share of gap", "root cause"]),
+                table: TextTable::of(
+                    &rows,
+                    &["segment", "baseline", "actual", "delta", "share of gap", "root cause"],
+                    &catalog,
+                    Some(kpi.as_str()),
+                ),
                 chart: Chart {
                     file: format!("rca_{kpi}_{}.svg", day.replace([' ', ':'], "_")),
                     figure: bar_chart(&title, &bars, 520.0),
@@ -323,7 +336,9 @@ impl ReportData {
             let title = format!("{}: expected band, anomalies and forecast", kpi.label);
             kpi_charts.push(Chart {
                 file: format!("kpi_{}.svg", kpi.key),
-                figure: time_chart(&title, &time_points(&catalog, &series), 520.0, 220.0),
+                figure: time_chart(&title, &time_points(&catalog, &series), (520.0, 220.0), &|v| {
+                    kpiscope_db::catalog::Unit::parse(&kpi.unit).unwrap_or_default().short(v)
+                }),
                 title,
             });
         }
@@ -347,7 +362,12 @@ impl ReportData {
                 ),
                 &[&keys_list],
             )?;
-            Some(TextTable::of(&table, &["KPI", "model", "steps ahead", "time", "forecast", "90% low", "90% high"]))
+            Some(TextTable::of(
+                &table,
+                &["KPI", "model", "steps ahead", "time", "forecast", "90% low", "90% high"],
+                &catalog,
+                None,
+            ))
         } else {
             None
         };
@@ -383,9 +403,14 @@ impl ReportData {
                 .collect(),
         };
 
+        // Incidents lead; the latest step takes one line unless a KPI was flagged on it.
+        let mut affected: Vec<&str> = incidents.iter().map(|i| i.kpi.as_str()).collect();
+        affected.sort_unstable();
+        affected.dedup();
         let mut summary = vec![format!(
-            "Between {start} and {as_of}, {} incidents across {} KPIs ({} anomalous time steps flagged: {} critical, {} major, {} minor).",
+            "Between {start} and {as_of}, {} incidents in {} of {} KPIs ({} anomalous time steps flagged: {} critical, {} major, {} minor).",
             incidents.len(),
+            affected.len(),
             chosen.len(),
             anomalies.rows.len(),
             severity_counts[0],
@@ -393,20 +418,25 @@ impl ReportData {
             severity_counts[2]
         )];
         summary.extend(incidents.iter().take(TOP_ANOMALIES).map(|i| i.sentence.clone()));
+        let mut quiet = Vec::new();
         for row in &overview.rows {
-            if let Some(gap) = row[3].as_f64() {
-                summary.push(format!(
-                    "On {as_of}, {} was {} ({:.1}% {} expected).",
+            let Some(gap) = row[3].as_f64() else { continue };
+            let kpi = catalog.kpis.iter().find(|k| k.label == row[0].to_string());
+            let value = kpi.map_or_else(|| row[1].to_string(), |k| k.format(row[1].as_f64().unwrap_or(f64::NAN)));
+            match row[6].to_string().as_str() {
+                severity @ ("minor" | "major" | "critical") => summary.push(format!(
+                    "On {as_of}, {} was {value}, {:.1}% {} expected ({severity}).",
                     row[0],
-                    catalog
-                        .kpis
-                        .iter()
-                        .find(|k| k.label == row[0].to_string())
-                        .map_or_else(|| row[1].to_string(), |k| k.format(row[1].as_f64().unwrap_or(f64::NAN))),
                     gap.abs() * 100.0,
                     if gap < 0.0 { "below" } else { "above" }
-                ));
+                )),
+                _ => quiet.push(format!("{} {value} ({} vs expected)", row[0], percent(gap))),
             }
+        }
+        if !quiet.is_empty() {
+            let lead =
+                if quiet.len() == overview.rows.len() { "no KPI was flagged" } else { "the others were not flagged" };
+            summary.push(format!("On {as_of} {lead}: {}.", quiet.join("; ")));
         }
         if !incidents.is_empty() {
             summary.push(format!("Recommendations for each of the {} incidents are in section 5.", incidents.len()));
@@ -436,10 +466,14 @@ impl ReportData {
             overview: TextTable::of(
                 &overview,
                 &["KPI", "value", "expected", "vs expected", "vs week before", "28-day avg", "severity"],
+                &catalog,
+                None,
             ),
             anomalies: TextTable::of(
                 &anomalies,
                 &["time", "KPI", "value", "expected", "deviation", "score", "severity"],
+                &catalog,
+                None,
             ),
             root_causes,
             incidents,

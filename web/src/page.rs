@@ -1,7 +1,7 @@
 //! What a tab hands the template: controls, sections with a chart and a table.
 
 use kpiscope_charts::percent;
-use kpiscope_db::catalog::format_value;
+use kpiscope_db::catalog::{format_value, holds_kpi_values};
 use kpiscope_db::read::{Cell, Table};
 use serde::Serialize;
 
@@ -220,31 +220,6 @@ impl CellView {
     }
 }
 
-/// Columns that hold a KPI's own values (or differences of them), shown in its unit.
-const KPI_VALUE_COLUMNS: [&str; 21] = [
-    "value",
-    "expected",
-    "lower",
-    "upper",
-    "actual",
-    "yhat",
-    "yhat_lower",
-    "yhat_upper",
-    "baseline",
-    "change",
-    "delta",
-    "compare_value",
-    "scenario_value",
-    "last_period",
-    "previous_period",
-    "mean_before",
-    "mean_after",
-    "avg_last_28d",
-    "avg_previous_28d",
-    "mae",
-    "rmse",
-];
-
 /// A column name for people: words, `%` for `_pct`, `Time` for `ts`, metrics' acronyms.
 pub fn header(column: &str) -> String {
     let (stem, pct) = column.strip_suffix("_pct").map_or((column, false), |s| (s, true));
@@ -290,7 +265,7 @@ impl TableView {
                         let text = match (cell, cell.as_f64()) {
                             (_, Some(v)) if column.ends_with("_pct") => percent(v),
                             (Cell::Float(_), Some(v)) => match &unit {
-                                Some(unit) if KPI_VALUE_COLUMNS.contains(&column.as_str()) => format_value(unit, v),
+                                Some(unit) if holds_kpi_values(column) => format_value(unit, v),
                                 _ => format_value("number", v),
                             },
                             (Cell::Int(_), Some(v)) if !column.ends_with("id") && column != "incident" => {

@@ -206,7 +206,7 @@ fn time_figure(c: &Context, kpi: &Kpi, title: &str, table: &Table, points: &[Tim
     let plot = time_plot(title, points, times.collect(), &kpi.unit, &|v| kpi.format(v), &link);
     let future = points.iter().filter(|p| p.forecast).count();
     let plot = plot.with_ranges(ranges(c.grain, points.len(), future));
-    Chart { figure: time_chart(title, points, WIDE, TALL), plot: Some(plot) }
+    Chart { figure: time_chart(title, points, (WIDE, TALL), &|v| kpi.short(v)), plot: Some(plot) }
 }
 
 /// The ranges offered above a time chart: history windows that fit in `steps`, then forecast
@@ -789,7 +789,7 @@ fn trends(request: &Request) -> Result<Page, AppError> {
         steps.len(),
         0,
     ));
-    let figure = lines_chart(&title, &axis, &lines, WIDE, TALL);
+    let figure = lines_chart(&title, &axis, &lines, (WIDE, TALL), &|v| kpi.short(v));
     let text = if shown < members.len() {
         format!("The first {shown} of {} members, on one scale.", members.len())
     } else {
