@@ -127,12 +127,19 @@ pub fn time_plot(
         all.push(markers);
     }
     let now = points.iter().rposition(|p| !p.forecast && p.actual.is_some()).filter(|_| forecasting);
+    // Only what has data gets a legend entry (a change-point chart has no band).
+    let has_band = all[2].values.iter().chain(&all[3].values).any(Option::is_some);
+    all.retain(|s| s.values.iter().any(Option::is_some));
+    let band = has_band.then(|| {
+        let at = |name: &str| all.iter().position(|s| s.name == name);
+        at("Lower").zip(at("Upper"))
+    });
     Plot {
         title: title.to_string(),
         height: 300.0,
         times,
         series: all,
-        band: Some((2, 3)),
+        band: band.flatten(),
         now,
         ranges: Vec::new(),
         unit: unit.to_string(),
@@ -209,6 +216,15 @@ mod tests {
         assert_eq!(critical.links, [None, Some("/rca?i=1".to_string()), None]);
         assert_eq!(critical.texts, [None, Some("9".to_string()), None]);
         assert_eq!(plot.now, Some(1), "the last observed step before the forecast");
+        assert_eq!(plot.band, Some((2, 3)));
+    }
+
+    #[test]
+    fn series_without_data_are_left_out_and_the_band_with_them() {
+        let points = [TimePoint { actual: Some(1.0), ..Default::default() }, TimePoint::default()];
+        let plot = time_plot("t", &points, vec!["a".into(), "b".into()], "count", &|v| v.to_string(), &|_| None);
+        let names: Vec<_> = plot.series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!((names, plot.band), (vec!["Actual"], None));
     }
 
     #[test]
