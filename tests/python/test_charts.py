@@ -3,18 +3,12 @@ hovering a point shows its value in the KPI's unit, as the table beside it does;
 anomaly marker opens that step's root causes; the range buttons change what the chart shows;
 and at 420 and 1920 pixels no chart is wider than the page."""
 
-import os
-import re
-import subprocess
-from pathlib import Path
-
 import pytest
+from conftest import demo_viewer
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-REPO = Path(__file__).resolve().parents[2]
-KPISCOPE = Path(os.environ.get("KPISCOPE_BIN", REPO / "build/release/kpiscope"))
 # Every tab with a chart, and one RCA page (it draws the segment's trend).
 PAGES = ["", "anomalies?kpi=conversion_rate", "rca", "ml-rca", "change-points", "forecast", "trends",
          "compare", "what-if", "models", "replay", "actions"]
@@ -22,15 +16,8 @@ PAGES = ["", "anomalies?kpi=conversion_rate", "rca", "ml-rca", "change-points", 
 
 @pytest.fixture(scope="module")
 def viewer(tmp_path_factory):
-    assert KPISCOPE.is_file(), f"kpiscope not built at {KPISCOPE}: run `make build`"
-    db = tmp_path_factory.mktemp("charts") / "demo.duckdb"
-    out = subprocess.run([str(KPISCOPE), "demo", "--db", str(db), "--days", "365"], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
-    server = subprocess.Popen([str(KPISCOPE), "serve", "--db", str(db), "--addr", "127.0.0.1:0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    yield re.search(r"http://\S+", server.stdout.readline()).group(0)
-    server.terminate()
-    server.wait(timeout=10)
+    with demo_viewer(tmp_path_factory.mktemp("charts"), 365) as (url, _):
+        yield url
 
 
 def plots(driver, at_least=1):

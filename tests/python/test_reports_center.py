@@ -2,34 +2,23 @@
 sizes for people and no checksum column, the newest PDF previewed inline, a report generated
 with the button (a POST with the page's token), and a forged post refused."""
 
-import os
 import re
-import subprocess
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
+from conftest import demo_viewer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-REPO = Path(__file__).resolve().parents[2]
-KPISCOPE = Path(os.environ.get("KPISCOPE_BIN", REPO / "build/release/kpiscope"))
 
 
 @pytest.fixture(scope="module")
 def viewer(tmp_path_factory):
-    assert KPISCOPE.is_file(), f"kpiscope not built at {KPISCOPE}: run `make build`"
-    db = tmp_path_factory.mktemp("reports-center") / "demo.duckdb"
     # The demo writes its reports into reports/ beside the database, where serve looks.
-    out = subprocess.run([str(KPISCOPE), "demo", "--db", str(db), "--days", "120"], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr[-3000:]
-    server = subprocess.Popen([str(KPISCOPE), "serve", "--db", str(db), "--addr", "127.0.0.1:0"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    yield re.search(r"http://\S+", server.stdout.readline()).group(0), db.parent / "reports"
-    server.terminate()
-    server.wait(timeout=10)
+    with demo_viewer(tmp_path_factory.mktemp("reports-center"), 120) as (url, db):
+        yield url, db.parent / "reports"
 
 
 def listing(driver):
