@@ -41,7 +41,7 @@ impl Kpi {
 
     /// A short value in its unit for a chart axis: `3.1%`, `1.12M`.
     pub fn short(&self, value: f64) -> String {
-        Unit::parse(&self.unit).unwrap_or_default().short(value)
+        short_value(&self.unit, value)
     }
 }
 
@@ -156,6 +156,11 @@ impl Catalog {
         self.kpis.iter().find(|k| k.key == key)
     }
 
+    /// The KPI with this display name (report tables carry labels, not keys).
+    pub fn kpi_labelled(&self, label: &str) -> Option<&Kpi> {
+        self.kpis.iter().find(|k| k.label == label)
+    }
+
     /// A time step as the tables hold it: a DATE for daily and weekly data, a TIMESTAMP for
     /// hourly, to bind in queries.
     pub fn moment(&self, t: NaiveDateTime) -> Moment {
@@ -257,6 +262,12 @@ pub fn holds_kpi_values(column: &str) -> bool {
 /// a plain number): [`Unit::format`], the one formatter.
 pub fn format_value(unit: &str, value: f64) -> String {
     Unit::parse(unit).unwrap_or_default().format(value)
+}
+
+/// A short value (axis ticks, bar labels) in a unit named as the catalogue stores it:
+/// [`Unit::short`].
+pub fn short_value(unit: &str, value: f64) -> String {
+    Unit::parse(unit).unwrap_or_default().short(value)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use chrono::{Duration, NaiveDate};
 use duckdb::{Connection, ToSql};
 use kpiscope_alerts::Sent;
 use kpiscope_charts::{bar_chart, compact, percent, time_chart, Bar, Figure, TimePoint};
-use kpiscope_db::catalog::{holds_kpi_values, Catalog, Grain};
+use kpiscope_db::catalog::{holds_kpi_values, short_value, Catalog, Grain};
 use kpiscope_db::read::{query, Cell, Table};
 use serde::Serialize;
 
@@ -53,7 +53,7 @@ impl TextTable {
             .iter()
             .map(|row| {
                 let kpi = match label {
-                    Some(i) => catalog.kpis.iter().find(|k| k.label == row[i].to_string()),
+                    Some(i) => catalog.kpi_labelled(&row[i].to_string()),
                     None => kpi.and_then(|key| catalog.kpi(key)),
                 };
                 row.iter()
@@ -337,7 +337,7 @@ impl ReportData {
             kpi_charts.push(Chart {
                 file: format!("kpi_{}.svg", kpi.key),
                 figure: time_chart(&title, &time_points(&catalog, &series), (520.0, 220.0), &|v| {
-                    kpiscope_db::catalog::Unit::parse(&kpi.unit).unwrap_or_default().short(v)
+                    short_value(&kpi.unit, v)
                 }),
                 title,
             });
@@ -421,7 +421,7 @@ impl ReportData {
         let mut quiet = Vec::new();
         for row in &overview.rows {
             let Some(gap) = row[3].as_f64() else { continue };
-            let kpi = catalog.kpis.iter().find(|k| k.label == row[0].to_string());
+            let kpi = catalog.kpi_labelled(&row[0].to_string());
             let value = kpi.map_or_else(|| row[1].to_string(), |k| k.format(row[1].as_f64().unwrap_or(f64::NAN)));
             match row[6].to_string().as_str() {
                 severity @ ("minor" | "major" | "critical") => summary.push(format!(

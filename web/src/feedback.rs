@@ -111,12 +111,12 @@ impl Desk {
 
     /// The form of one incident, or none when feedback is off.
     pub fn form(&self, kpi: &str, start: &str, direction: &str, verdict: Option<&str>) -> Option<Form> {
-        self.off().is_none().then(|| Form {
+        self.writer().map(|(token, secret)| Form {
             kpi: kpi.into(),
             start: start.into(),
             direction: direction.into(),
-            token: self.token.clone(),
-            secret: matches!(self.access, Access::Secret(_)),
+            token,
+            secret,
             verdict: verdict.map(str::to_string),
         })
     }
@@ -134,7 +134,7 @@ impl Desk {
         kpiscope_alerts::sent(&self.log).map_err(|_| "the alert log is being written; reload to see it".to_string())
     }
 
-    /// The token and whether a secret is asked, for a form that writes (a report).
+    /// The token and whether a secret is asked, for a form that writes (feedback, a report).
     pub fn writer(&self) -> Option<(String, bool)> {
         self.off().is_none().then(|| (self.token.clone(), matches!(self.access, Access::Secret(_))))
     }
