@@ -46,7 +46,7 @@ impl Column {
 }
 
 /// Named columns of equal length: one function's result.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Table {
     columns: Vec<(String, Column)>,
 }
@@ -169,6 +169,11 @@ impl Grouped {
             })
             .collect();
         Ok(Grouped { group_by, is_date, groups })
+    }
+
+    /// The same `group_by` and time type over other groups (a part of these, or none).
+    pub fn with_groups(&self, groups: Vec<Group>) -> Grouped {
+        Grouped { group_by: self.group_by.clone(), is_date: self.is_date, groups }
     }
 
     /// The `group_by` columns, each group's key repeated `counts[g]` times (its number of

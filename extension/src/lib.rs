@@ -4,6 +4,7 @@
 //! holds no statistics. Every callback runs inside [`guard::guarded`], so a panic becomes a
 //! DuckDB error instead of killing the host process.
 
+mod batched;
 mod functions;
 mod guard;
 mod params;

@@ -4,7 +4,11 @@
 
 use crate::guard::{fail, CallResult};
 use crate::params;
-use crate::source::{explain, quote_ident, Reader, Source};
+use crate::source::{explain, quote_ident, ReadError, Reader, Source};
+use duckdb::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+use duckdb::arrow::compute::cast;
+use duckdb::arrow::datatypes::DataType;
+use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::frame::{Group, GroupError, Grouped};
 
@@ -78,43 +82,75 @@ impl Spec {
             source.from()
         );
         let labelled = !label.is_empty();
-        type Row = (Vec<Option<String>>, Option<i64>, Option<f64>, bool);
-        let rows: Vec<Row> = reader
-            .query(&sql, |row| {
-                let key = (0..width).map(|i| row.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()?;
-                let label = if labelled { row.get::<_, Option<bool>>(width + 2)?.unwrap_or(false) } else { false };
-                Ok((key, row.get(width)?, row.get(width + 1)?, label))
+        let mut groups: Vec<Group> = Vec::new();
+        let mut infinite = false;
+        reader
+            .batches(&sql, |batch| {
+                let keys = (0..width).map(|i| text_column(batch, i)).collect::<CallResult<Vec<_>>>()?;
+                let ts = typed::<Int64Array>(batch, width)?;
+                let values = typed::<Float64Array>(batch, width + 1)?;
+                let labels = if labelled { Some(typed::<BooleanArray>(batch, width + 2)?) } else { None };
+                for row in 0..batch.num_rows() {
+                    let key = |i: usize| keys[i].is_valid(row).then(|| keys[i].value(row));
+                    // Rows come in key order, so a group ends where the key changes.
+                    let same = groups.last().is_some_and(|g| (0..width).all(|i| g.key[i].as_deref() == key(i)));
+                    if !same {
+                        let key = (0..width).map(|i| key(i).map(str::to_string)).collect();
+                        groups.push(Group { key, ..Group::default() });
+                    }
+                    let group = groups.last_mut().expect("pushed above");
+                    // epoch_us is NULL only for the infinite timestamps; NULL ones were filtered.
+                    infinite |= ts.is_null(row);
+                    group.ts.push(ts.value(row));
+                    group.values.push(values.is_valid(row).then(|| values.value(row)));
+                    if let Some(labels) = labels {
+                        group.labels.push(labels.is_valid(row) && labels.value(row));
+                    }
+                }
+                Ok(())
             })
-            .map_err(|e| {
-                let text = explain(&e);
-                if text.contains("must appear in the GROUP BY clause") {
-                    fail(format!(
-                        "value '{value}' must aggregate the rows of each timestamp: write it with aggregates, \
-                         e.g. 'sum(orders) / sum(sessions)' instead of 'orders / sessions'"
-                    ))
-                } else {
-                    fail(format!("cannot compute value '{value}' from '{}': {text}", source.name()))
+            .map_err(|e| match e {
+                ReadError::Rows(e) => e,
+                ReadError::Query(e) => {
+                    let text = explain(&e);
+                    if text.contains("must appear in the GROUP BY clause") {
+                        fail(format!(
+                            "value '{value}' must aggregate the rows of each timestamp: write it with aggregates, \
+                             e.g. 'sum(orders) / sum(sessions)' instead of 'orders / sessions'"
+                        ))
+                    } else {
+                        fail(format!("cannot compute value '{value}' from '{}': {text}", source.name()))
+                    }
                 }
             })?;
-        if rows.iter().any(|r| r.1.is_none()) {
-            // epoch_us is NULL only for the infinite timestamps; NULL ones were filtered above.
+        if infinite {
             return Err(fail(format!(
                 "ts column '{ts}' holds 'infinity' or '-infinity'; filter them out, e.g. \
                  '(SELECT * FROM {} WHERE isfinite({ts_sql}))'",
                 source.name()
             )));
         }
-        let groups = rows
-            .chunk_by(|a, b| a.0 == b.0)
-            .map(|g| Group {
-                key: g[0].0.clone(),
-                ts: g.iter().filter_map(|r| r.1).collect(),
-                values: g.iter().map(|r| r.2).collect(),
-                labels: if labelled { g.iter().map(|r| r.3).collect() } else { Vec::new() },
-            })
-            .collect();
         Ok(Grouped { group_by, is_date, groups })
     }
+}
+
+/// Column `index` of `batch` as `A`: the reading query fixes every column's type, so another
+/// type is a bug here, reported as an error rather than a panic.
+fn typed<A: Array + 'static>(batch: &RecordBatch, index: usize) -> CallResult<&A> {
+    downcast(batch.column(index))
+}
+
+fn downcast<A: Array + 'static>(column: &ArrayRef) -> CallResult<&A> {
+    column
+        .as_any()
+        .downcast_ref::<A>()
+        .ok_or_else(|| fail(format!("internal error: a series column is {}", column.data_type())))
+}
+
+/// A VARCHAR column of `batch` as Arrow UTF-8, whichever string layout DuckDB chose.
+fn text_column(batch: &RecordBatch, index: usize) -> CallResult<StringArray> {
+    let column = cast(batch.column(index), &DataType::Utf8).map_err(|e| fail(format!("internal error: {e}")))?;
+    Ok(downcast::<StringArray>(&column)?.clone())
 }
 
 /// An engine error in one group, as this function's error message.

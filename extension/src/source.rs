@@ -132,6 +132,23 @@ impl Reader {
         rows.collect()
     }
 
+    /// Runs one SELECT statement (passed to `query()` like [`Reader::query`]) and hands its
+    /// result to `each` one Arrow batch at a time: columnar, so a large source costs no
+    /// per-row conversion.
+    pub fn batches(
+        &self,
+        select: &str,
+        mut each: impl FnMut(&duckdb::arrow::record_batch::RecordBatch) -> CallResult<()>,
+    ) -> Result<(), ReadError> {
+        let sql = format!("SELECT * FROM query({})", quote_literal(select));
+        let mut stmt = self.connection().prepare(&sql).map_err(ReadError::Query)?;
+        // The result is complete once executed, so fetching its batches cannot fail midway.
+        for batch in stmt.query_arrow([]).map_err(ReadError::Query)? {
+            each(&batch).map_err(ReadError::Rows)?;
+        }
+        Ok(())
+    }
+
     /// The columns and types `select` returns, without running it.
     pub fn describe(&self, select: &str) -> duckdb::Result<Vec<(String, String)>> {
         let sql =
@@ -152,6 +169,15 @@ impl Drop for Reader {
             self.pool.returned.notify_one();
         }
     }
+}
+
+/// Why [`Reader::batches`] failed: DuckDB refused or failed the query, or the rows were
+/// refused by the caller.
+pub enum ReadError {
+    /// DuckDB's error.
+    Query(duckdb::Error),
+    /// The caller's error for a batch.
+    Rows(Box<dyn std::error::Error>),
 }
 
 /// Quotes an identifier for SQL.

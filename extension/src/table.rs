@@ -48,14 +48,35 @@ impl ResultTable {
 
     /// Writes the next chunk of rows, advancing `cursor`; writes zero rows when done.
     pub fn write_next(&self, cursor: &AtomicUsize, output: &mut DataChunkHandle) {
-        let capacity = if self.0.columns().is_empty() { 0 } else { output.flat_vector(0).capacity() };
-        let start = cursor.fetch_add(capacity, Ordering::Relaxed).min(self.rows());
-        let end = (start + capacity).min(self.rows());
-        for (index, (_, values)) in self.0.columns().iter().enumerate() {
-            write_column(&mut output.flat_vector(index), values, start..end, 0);
-        }
-        output.set_len(end - start);
+        let start = cursor.fetch_add(chunk_capacity(output), Ordering::Relaxed).min(self.rows());
+        let every: Vec<Option<usize>> = (0..self.0.columns().len()).map(Some).collect();
+        write_rows(&self.0, &every, start, output);
     }
+}
+
+/// How many rows one output chunk takes.
+pub fn chunk_capacity(output: &DataChunkHandle) -> usize {
+    if output.num_columns() == 0 {
+        0
+    } else {
+        output.flat_vector(0).capacity()
+    }
+}
+
+/// Writes rows of `table` from `start` on into `output`, as many as fit, and returns how many.
+/// `columns[j]` is the table column for the chunk's vector `j`; `None` (a column DuckDB asks
+/// for that the function does not have, such as the row id of `count(*)`) is written as NULLs.
+pub fn write_rows(table: &Table, columns: &[Option<usize>], start: usize, output: &mut DataChunkHandle) -> usize {
+    let end = (start + chunk_capacity(output)).min(table.rows()).max(start);
+    for (index, column) in columns.iter().enumerate() {
+        let mut vector = output.flat_vector(index);
+        match column.and_then(|c| table.columns().get(c)) {
+            Some((_, values)) => write_column(&mut vector, values, start..end, 0),
+            None => (0..end - start).for_each(|row| vector.set_null(row)),
+        }
+    }
+    output.set_len(end - start);
+    end - start
 }
 
 /// Writes `column[range]` into `vector` from row `at` on; the vector must hold

@@ -3,7 +3,16 @@
 
 use super::*;
 
-pub(super) fn warming_up(series: &Series) -> Detection {
+pub(super) fn warming_up(series: &Series, config: &DetectConfig) -> Detection {
+    let explanation = if config.skip_explanations {
+        String::new()
+    } else {
+        format!(
+            "warming up: scoring starts after about {} points of history (period {})",
+            seasonal::warm_up(series.period),
+            series.period
+        )
+    };
     Detection {
         expected: None,
         lower: None,
@@ -13,11 +22,7 @@ pub(super) fn warming_up(series: &Series) -> Detection {
         severity: Severity::None,
         incident_id: None,
         incident_start: false,
-        explanation: format!(
-            "warming up: scoring starts after about {} points of history (period {})",
-            seasonal::warm_up(series.period),
-            series.period
-        ),
+        explanation,
     }
 }
 
@@ -76,9 +81,14 @@ pub(super) fn judge(
         severity: Severity::None,
         incident_id: None,
         incident_start: false,
-        explanation: "missing value (NULL or not finite): not scored".into(),
+        explanation: String::new(),
     };
-    let Some(value) = value else { return detection };
+    let Some(value) = value else {
+        if !config.skip_explanations {
+            detection.explanation = "missing value (NULL or not finite): not scored".into();
+        }
+        return detection;
+    };
     detection.score = Some(score);
     let delta = value - expected;
     let relative = if expected != 0.0 { delta / expected.abs() } else { f64::INFINITY };
@@ -94,6 +104,9 @@ pub(super) fn judge(
     };
     detection.is_anomaly = statistically && held_back.is_none();
     detection.severity = if detection.is_anomaly { Severity::from_score(score) } else { Severity::None };
+    if config.skip_explanations {
+        return detection;
+    }
     let change = if relative.is_finite() {
         format!("{:+.1}% vs expected", 100.0 * relative)
     } else {

@@ -3,7 +3,7 @@
 //! point detector scores weakly once its baseline starts to follow the new level.
 
 use super::Signal;
-use crate::stats::{median_in_place, robust_location_scale_with};
+use crate::stats::{median_in_place, SlidingWindow};
 
 /// Residuals in the "recent" run (including the current point).
 const RUN: usize = 3;
@@ -15,13 +15,22 @@ const REFERENCE: usize = 28;
 pub(super) fn run(residuals: &[Option<f64>], base: &[Option<Signal>]) -> Vec<Option<Signal>> {
     let mut out = vec![None; residuals.len()];
     let observed: Vec<(usize, f64)> = residuals.iter().enumerate().filter_map(|(i, r)| r.map(|r| (i, r))).collect();
-    let (mut run, mut scratch) = (Vec::with_capacity(RUN), Vec::new());
-    for k in (RUN + 14)..observed.len() {
+    let mut run = Vec::with_capacity(RUN);
+    // The residuals before the run: observed[k - RUN + 1 - REFERENCE .. k - RUN + 1].
+    let mut reference = SlidingWindow::new(REFERENCE);
+    let first = RUN + 14;
+    for p in
+        &observed[first.saturating_sub(RUN - 1 + REFERENCE).min(observed.len())..(first + 1 - RUN).min(observed.len())]
+    {
+        reference.push(p.1);
+    }
+    for k in first..observed.len() {
+        if k > first {
+            reference.push(observed[k - RUN].1);
+        }
         let (i, _) = observed[k];
         let Some(primary) = base[i] else { continue };
-        let reference: Vec<f64> =
-            observed[k.saturating_sub(RUN - 1 + REFERENCE)..k + 1 - RUN].iter().map(|p| p.1).collect();
-        let Some((center, spread)) = robust_location_scale_with(&reference, &mut scratch) else { continue };
+        let Some((center, spread)) = reference.location_scale() else { continue };
         run.clear();
         run.extend(observed[k + 1 - RUN..=k].iter().map(|p| p.1));
         let Some(shift) = median_in_place(&mut run) else { continue };

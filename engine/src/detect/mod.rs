@@ -74,14 +74,14 @@ pub fn detect(ts: &[i64], values: &[Option<f64>], config: &DetectConfig) -> Resu
     let (method, cooldown) = config.resolve(ts);
     let auto = config.method == Method::Auto;
     let mut out = score(ts, values, config, method, cooldown, auto && method == Method::Ensemble)?;
-    if auto {
+    if auto && !config.skip_explanations {
         for detection in out.iter_mut().filter(|d| d.score.is_some()) {
             detection.explanation.push_str(&format!(" (auto: {})", method.name()));
         }
     }
     if !config.events.is_empty() {
         for (detection, t) in out.iter_mut().zip(ts) {
-            apply_events(detection, t.div_euclid(crate::MICROS_PER_DAY) as i32, &config.events);
+            apply_events(detection, t.div_euclid(crate::MICROS_PER_DAY) as i32, config);
         }
     }
     let numbered = incidents(out.iter().map(|d| d.is_anomaly).collect::<Vec<_>>(), cooldown);
@@ -150,7 +150,7 @@ fn score(
             }
         }
         let detection = match primary.filter(|_| i >= warm_up) {
-            None => warming_up(&series),
+            None => warming_up(&series, config),
             Some(primary) => {
                 let fired: Vec<(Method, f64)> = detectors.iter().filter_map(|(m, s)| s[i].map(|s| (*m, s.z))).collect();
                 let z = combine(&fired);
@@ -161,7 +161,7 @@ fn score(
                 };
                 let value = values[i].filter(|v| v.is_finite());
                 let mut detection = judge(value, primary, scale, &fired, score, threshold, config);
-                if outside && detection.is_anomaly {
+                if outside && detection.is_anomaly && !config.skip_explanations {
                     detection.explanation.push_str("; beyond the range of every earlier value");
                 }
                 detection
@@ -174,23 +174,24 @@ fn score(
 
 /// Marks a point with the events of its day: named in the explanation, and unflagged by a
 /// suppressing event (its score stays, so the unusual value remains visible).
-fn apply_events(detection: &mut Detection, day: i32, events: &[Event]) {
-    let today: Vec<&Event> = events.iter().filter(|e| e.day == day).collect();
+fn apply_events(detection: &mut Detection, day: i32, config: &DetectConfig) {
+    let today: Vec<&Event> = config.events.iter().filter(|e| e.day == day).collect();
     if today.is_empty() {
         return;
     }
-    let names = today.iter().map(|e| format!("'{}'", e.name)).collect::<Vec<_>>().join(", ");
-    if detection.is_anomaly && today.iter().any(|e| e.suppress) {
+    let suppressed = detection.is_anomaly && today.iter().any(|e| e.suppress);
+    if !config.skip_explanations {
+        let names = today.iter().map(|e| format!("'{}'", e.name)).collect::<Vec<_>>().join(", ");
+        detection.explanation = if suppressed {
+            format!("suppressed by event {names} (would be {}): {}", detection.severity.as_str(), detection.explanation)
+        } else {
+            let stop = if detection.explanation.ends_with('.') { "" } else { "." };
+            format!("{}{stop} Event: {names}.", detection.explanation)
+        };
+    }
+    if suppressed {
         detection.is_anomaly = false;
-        detection.explanation = format!(
-            "suppressed by event {names} (would be {}): {}",
-            detection.severity.as_str(),
-            detection.explanation
-        );
         detection.severity = Severity::None;
-    } else {
-        let stop = if detection.explanation.ends_with('.') { "" } else { "." };
-        detection.explanation = format!("{}{stop} Event: {names}.", detection.explanation);
     }
 }
 
@@ -224,7 +225,9 @@ pub fn table(input: &Grouped, config: &DetectConfig) -> std::result::Result<Tabl
         ("incident_start".to_string(), Column::Boolean(rows.iter().map(|d| Some(d.incident_start)).collect())),
     ]);
     // Moved, not cloned: on millions of rows the explanations are most of the result's memory.
-    let explanation = verdicts.into_iter().flatten().map(|d| Some(d.explanation)).collect();
+    // Skipped ones are NULL rather than empty sentences.
+    let explained = !config.skip_explanations;
+    let explanation = verdicts.into_iter().flatten().map(|d| explained.then_some(d.explanation)).collect();
     columns.push(("explanation".to_string(), Column::Text(explanation)));
     Ok(Table::new(columns))
 }
@@ -259,6 +262,28 @@ mod tests {
         assert_eq!(flagged, vec![90]);
         assert_eq!(out[90].severity, Severity::Critical);
         assert!(out[90].explanation.contains("vs expected"));
+    }
+
+    #[test]
+    fn skipping_explanations_changes_nothing_else() {
+        let mut values = weekly_series(200);
+        values[90] = Some(200.0);
+        values[120] = None;
+        let events = vec![Event { day: 150, name: "sale".into(), suppress: true }];
+        values[150] = Some(300.0);
+        for method in [Method::Auto, Method::Ensemble, Method::Streaming, Method::Esd] {
+            let config = DetectConfig { method, events: events.clone(), ..DetectConfig::default() };
+            let full = detect(&daily(200), &values, &config).unwrap();
+            let quiet = DetectConfig { skip_explanations: true, ..config };
+            let bare = detect(&daily(200), &values, &quiet).unwrap();
+            assert!(full.iter().all(|d| !d.explanation.is_empty()));
+            assert!(bare.iter().all(|d| d.explanation.is_empty()));
+            let strip = |d: &Detection| Detection { explanation: String::new(), ..d.clone() };
+            assert_eq!(full.iter().map(strip).collect::<Vec<_>>(), bare, "{method:?}");
+            // The spike is flagged and the event's day suppressed (streaming is still warming up).
+            let warming = method == Method::Streaming;
+            assert!(warming || (full[90].is_anomaly && full[150].explanation.starts_with("suppressed")), "{method:?}");
+        }
     }
 
     #[test]

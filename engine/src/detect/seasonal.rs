@@ -3,7 +3,7 @@
 //! residuals. Medians keep one bad day from poisoning the baseline of the days after it.
 
 use super::{Series, Signal};
-use crate::stats::{median_in_place, robust_location_scale_with};
+use crate::stats::{median_in_place, SlidingWindow};
 
 /// Seasonal cycles the baseline median looks back over.
 const CYCLES: usize = 6;
@@ -59,9 +59,9 @@ pub(super) fn run(series: &Series) -> Output {
     let window = (2 * lag * lags).max(28);
     let needed = min_residuals(series.period).min(MAX_WARM_UP);
     let n = series.len();
-    let mut history: Vec<f64> = Vec::new();
+    let mut recent = SlidingWindow::new(window);
     let mut out = Output { signals: Vec::with_capacity(n), residuals: Vec::with_capacity(n) };
-    let (mut values, mut scratch) = (Vec::with_capacity(lags), Vec::new());
+    let mut values = Vec::with_capacity(lags);
     for i in 0..n {
         // Sub-daily data compares with the same slot of earlier weeks once two weeks have passed,
         // and with the same slot of earlier days until then.
@@ -74,15 +74,15 @@ pub(super) fn run(series: &Series) -> Output {
         let base = weekly.or_else(|| lagged_median(series, i, lag, lags, &mut values)).or_else(|| {
             (series.period > LONG_SEASON).then(|| lagged_median(series, i, 1, NON_SEASONAL_LAGS, &mut values)).flatten()
         });
-        let recent = &history[history.len().saturating_sub(window)..];
         let signal = match base {
-            Some(base) if recent.len() >= needed => robust_location_scale_with(recent, &mut scratch)
-                .map(|(center, spread)| Signal::new(base + center, spread, series.values[i])),
+            Some(base) if recent.len() >= needed => {
+                recent.location_scale().map(|(center, spread)| Signal::new(base + center, spread, series.values[i]))
+            }
             _ => None,
         };
         let residual = series.values[i].zip(base).map(|(v, b)| v - b);
         if let Some(r) = residual {
-            history.push(r);
+            recent.push(r);
         }
         out.signals.push(signal);
         out.residuals.push(residual);

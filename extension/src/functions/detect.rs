@@ -1,15 +1,14 @@
 //! `detect_anomalies(source, ts := ..., value := ..., group_by := [...], method := ...,
 //! sensitivity := ..., period := ...)`.
 
-use super::materialized_vtab;
+use crate::batched::Batched;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind, Named};
 use crate::series::{self, Spec};
 use crate::source::{explain, quote_ident, Reader, Side, Source};
-use crate::table::ResultTable;
 use duckdb::vtab::BindInfo;
-use kpiscope_engine::detect::{table, DetectArguments, Event};
-use kpiscope_engine::frame::output_names;
+use kpiscope_engine::detect::{table, DetectArguments, DetectConfig, Event};
+use kpiscope_engine::frame::{output_names, Grouped, Table};
 
 const PARAMS: &[(&str, Kind)] = &[
     ("ts", Kind::Text),
@@ -48,18 +47,34 @@ pub(super) fn arguments(named: &impl Named) -> CallResult<DetectArguments> {
 pub(super) const SETTINGS: &[&str] =
     &["method", "sensitivity", "period", "direction", "min_delta", "min_pct", "min_history", "cooldown", "unit"];
 
-fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
-    let mut spec = Spec::parse(bind)?;
-    spec.as_of = params::timestamp(bind, "as_of")?;
-    let mut config = arguments(bind)?.config().map_err(fail)?;
-    let value = spec.value.clone();
-    let reader = Side::of(bind)?.reader()?;
-    if let Some(name) = params::text(bind, "events")? {
-        config.events = read_events(&reader, &name)?;
+/// `detect_anomalies`: its settings and the value as given (for errors).
+pub struct DetectAnomalies {
+    config: DetectConfig,
+    value: String,
+}
+
+impl Batched for DetectAnomalies {
+    const NAME: &'static str = "detect_anomalies";
+    const POSITIONAL: &'static [Kind] = &[Kind::Text];
+    const NAMED: &'static [(&'static str, Kind)] = PARAMS;
+
+    fn bind(bind: &BindInfo) -> CallResult<(Self, Grouped)> {
+        let mut spec = Spec::parse(bind)?;
+        spec.as_of = params::timestamp(bind, "as_of")?;
+        let mut config = arguments(bind)?.config().map_err(fail)?;
+        let value = spec.value.clone();
+        let reader = Side::of(bind)?.reader()?;
+        if let Some(name) = params::text(bind, "events")? {
+            config.events = read_events(&reader, &name)?;
+        }
+        let input = spec.read(&reader, &output_names(|g| table(g, &config)))?;
+        Ok((DetectAnomalies { config, value }, input))
     }
-    let input = spec.read(&reader, &output_names(|g| table(g, &config)))?;
-    drop(reader);
-    Ok(table(&input, &config).map_err(series::failed(&value))?.into())
+
+    fn build(&self, input: &Grouped, read: &dyn Fn(&str) -> bool) -> CallResult<Table> {
+        let skip = DetectConfig { skip_explanations: !read("explanation"), ..self.config.clone() };
+        table(input, &skip).map_err(series::failed(&self.value))
+    }
 }
 
 /// The `events` table: its one DATE or TIMESTAMP column gives the day, `name` what happened,
@@ -93,5 +108,3 @@ fn read_events(reader: &Reader, name: &str) -> CallResult<Vec<Event>> {
         .map(Ok)
         .collect()
 }
-
-materialized_vtab!(DetectAnomalies, "detect_anomalies", compute, positional: &[Kind::Text], named: PARAMS);

@@ -12,6 +12,7 @@ mod seasonality;
 mod tree;
 mod whatif;
 
+use crate::batched::BatchedVTab;
 use crate::source::Side;
 use duckdb::Connection;
 use std::error::Error;
@@ -21,7 +22,7 @@ use std::error::Error;
 pub fn register(con: &Connection, side: &Side) -> Result<(), Box<dyn Error>> {
     con.register_table_function_with_extra_info::<generate::GenerateKpiData, _>("generate_kpi_data", side)?;
     con.register_table_function_with_extra_info::<generate::GenerateKpiAnomalies, _>("generate_kpi_anomalies", side)?;
-    con.register_table_function_with_extra_info::<detect::DetectAnomalies, _>("detect_anomalies", side)?;
+    con.register_table_function_with_extra_info::<BatchedVTab<detect::DetectAnomalies>, _>("detect_anomalies", side)?;
     con.register_table_function_with_extra_info::<evaluate::EvaluateDetection, _>("evaluate_detection", side)?;
     con.register_table_function_with_extra_info::<evaluate::CompareDetectors, _>("compare_detectors", side)?;
     con.register_table_function_with_extra_info::<rca::RcaContributions, _>("rca_contributions", side)?;
