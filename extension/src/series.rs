@@ -4,11 +4,8 @@
 
 use crate::guard::{fail, CallResult};
 use crate::params;
-use crate::source::{explain, quote_ident, ReadError, Reader, Source};
-use duckdb::arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
-use duckdb::arrow::compute::cast;
-use duckdb::arrow::datatypes::DataType;
-use duckdb::arrow::record_batch::RecordBatch;
+use crate::source::{explain, quote_ident, text_column, typed, ReadError, Reader, Source};
+use duckdb::arrow::array::{Array, BooleanArray, Float64Array, Int64Array};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::frame::{Group, GroupError, Grouped};
 
@@ -132,25 +129,6 @@ impl Spec {
         }
         Ok(Grouped { group_by, is_date, groups })
     }
-}
-
-/// Column `index` of `batch` as `A`: the reading query fixes every column's type, so another
-/// type is a bug here, reported as an error rather than a panic.
-fn typed<A: Array + 'static>(batch: &RecordBatch, index: usize) -> CallResult<&A> {
-    downcast(batch.column(index))
-}
-
-fn downcast<A: Array + 'static>(column: &ArrayRef) -> CallResult<&A> {
-    column
-        .as_any()
-        .downcast_ref::<A>()
-        .ok_or_else(|| fail(format!("internal error: a series column is {}", column.data_type())))
-}
-
-/// A VARCHAR column of `batch` as Arrow UTF-8, whichever string layout DuckDB chose.
-fn text_column(batch: &RecordBatch, index: usize) -> CallResult<StringArray> {
-    let column = cast(batch.column(index), &DataType::Utf8).map_err(|e| fail(format!("internal error: {e}")))?;
-    Ok(downcast::<StringArray>(&column)?.clone())
 }
 
 /// An engine error in one group, as this function's error message.

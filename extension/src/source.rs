@@ -16,6 +16,10 @@
 //!   `detect_anomalies`) is read on another connection of the pool, never a deadlock.
 
 use crate::guard::{fail, CallResult};
+use duckdb::arrow::array::{Array, ArrayRef, StringArray};
+use duckdb::arrow::compute::cast;
+use duckdb::arrow::datatypes::DataType;
+use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::vtab::BindInfo;
 use duckdb::Connection;
 use std::cell::Cell;
@@ -135,11 +139,7 @@ impl Reader {
     /// Runs one SELECT statement (passed to `query()` like [`Reader::query`]) and hands its
     /// result to `each` one Arrow batch at a time: columnar, so a large source costs no
     /// per-row conversion.
-    pub fn batches(
-        &self,
-        select: &str,
-        mut each: impl FnMut(&duckdb::arrow::record_batch::RecordBatch) -> CallResult<()>,
-    ) -> Result<(), ReadError> {
+    pub fn batches(&self, select: &str, mut each: impl FnMut(&RecordBatch) -> CallResult<()>) -> Result<(), ReadError> {
         let sql = format!("SELECT * FROM query({})", quote_literal(select));
         let mut stmt = self.connection().prepare(&sql).map_err(ReadError::Query)?;
         // The result is complete once executed, so fetching its batches cannot fail midway.
@@ -178,6 +178,25 @@ pub enum ReadError {
     Query(duckdb::Error),
     /// The caller's error for a batch.
     Rows(Box<dyn std::error::Error>),
+}
+
+/// Column `index` of a batch from [`Reader::batches`] as `A`: the reading query fixes every
+/// column's type, so another type is a bug here, reported as an error rather than a panic.
+pub fn typed<A: Array + 'static>(batch: &RecordBatch, index: usize) -> CallResult<&A> {
+    downcast(batch.column(index))
+}
+
+fn downcast<A: Array + 'static>(column: &ArrayRef) -> CallResult<&A> {
+    column
+        .as_any()
+        .downcast_ref::<A>()
+        .ok_or_else(|| fail(format!("internal error: a column read is {}", column.data_type())))
+}
+
+/// A VARCHAR column of `batch` as Arrow UTF-8, whichever string layout DuckDB chose.
+pub fn text_column(batch: &RecordBatch, index: usize) -> CallResult<StringArray> {
+    let column = cast(batch.column(index), &DataType::Utf8).map_err(|e| fail(format!("internal error: {e}")))?;
+    Ok(downcast::<StringArray>(&column)?.clone())
 }
 
 /// Quotes an identifier for SQL.

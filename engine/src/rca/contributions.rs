@@ -1,7 +1,7 @@
 //! Each segment's part in a change: shares of an additive KPI's change, mix and rate effects
 //! of a ratio KPI's.
 
-use super::{cuboids, group, Leaves, Segment};
+use super::{index, Cuboid, Leaves, Segment};
 
 /// One segment's part in a change.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,12 +42,18 @@ fn share(part: f64, whole: f64) -> f64 {
 
 /// Contributions of every segment with up to `max_depth` fixed dimensions.
 pub fn contributions(leaves: &Leaves, max_depth: usize) -> Vec<Contribution> {
+    contributions_in(leaves, &index(leaves, max_depth))
+}
+
+/// [`contributions`] over cuboids already indexed.
+pub(super) fn contributions_in(leaves: &Leaves, cuboids: &[Cuboid]) -> Vec<Contribution> {
     let (e_total, a_total) = (leaves.expected.iter().sum::<f64>(), leaves.actual.iter().sum::<f64>());
     let mut out = Vec::new();
-    for dims in cuboids(leaves.dimensions.len(), max_depth) {
+    for cuboid in cuboids {
+        let segments = cuboid.segments.iter().cloned();
         match &leaves.denominators {
             None => {
-                for (segment, [e, a]) in group(leaves, &dims, |i| [leaves.expected[i], leaves.actual[i]]) {
+                for (segment, [e, a]) in segments.zip(cuboid.sums(|i| [leaves.expected[i], leaves.actual[i]])) {
                     let ep = share(a - e, a_total - e_total);
                     out.push(Contribution {
                         segment,
@@ -65,8 +71,8 @@ pub fn contributions(leaves: &Leaves, max_depth: usize) -> Vec<Contribution> {
             Some((de, da)) => {
                 let (de_total, da_total) = (de.iter().sum::<f64>(), da.iter().sum::<f64>());
                 let (r0, r1) = (share(e_total, de_total), share(a_total, da_total));
-                let sums = group(leaves, &dims, |i| [leaves.expected[i], leaves.actual[i], de[i], da[i]]);
-                for (segment, [ne, na, de_s, da_s]) in sums {
+                let sums = cuboid.sums(|i| [leaves.expected[i], leaves.actual[i], de[i], da[i]]);
+                for (segment, [ne, na, de_s, da_s]) in segments.zip(sums) {
                     let (w0, w1) = (share(de_s, de_total), share(da_s, da_total));
                     // A segment without baseline volume is new: its baseline rate is the total's.
                     let rate0 = if de_s > 0.0 { ne / de_s } else { r0 };

@@ -1,9 +1,8 @@
 //! The root-cause set: leaves marked abnormal by a robust test on their deviation, then a
 //! greedy cover by the most general segments whose leaves nearly all moved.
 
-use super::{cuboids, group, Leaves, Segment};
+use super::{index, Cuboid, Leaves, Segment};
 use crate::stats::median_in_place;
-use std::collections::HashMap;
 
 /// Localisation settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -86,20 +85,16 @@ pub fn leaf_states(leaves: &Leaves) -> Vec<LeafState> {
         .collect()
 }
 
-/// One cuboid's segments, each leaf's segment in it, which segments are pure, and how many
-/// of their leaves did not move.
-struct CuboidIndex {
-    of_leaf: Vec<u32>,
-    segments: Vec<Segment>,
-    pure: Vec<bool>,
-    unmoved: Vec<usize>,
-}
-
 /// The root-cause set: segments that together hold the abnormal leaves.
 pub fn localize(leaves: &Leaves, config: &LocalizeConfig) -> Vec<Segment> {
-    let chosen = cover(leaves, config);
+    localize_in(leaves, &index(leaves, config.max_depth), config)
+}
+
+/// [`localize`] over cuboids already indexed (up to `config.max_depth`).
+pub(super) fn localize_in(leaves: &Leaves, cuboids: &[Cuboid], config: &LocalizeConfig) -> Vec<Segment> {
+    let chosen = cover(leaves, cuboids, config);
     if chosen.is_empty() {
-        return dominant(leaves, config.max_depth).into_iter().collect();
+        return dominant(leaves, cuboids).into_iter().collect();
     }
     chosen
 }
@@ -119,25 +114,26 @@ const DOMINANT_MIN_CHANGE: f64 = 0.03;
 /// that holds at least [`DOMINANT_SHARE`] of the total gap while the KPI outside it moved at
 /// most [`DOMINANT_CONTRAST`] as much (relative to its own volume); the strongest at the
 /// smallest depth.
-fn dominant(leaves: &Leaves, max_depth: usize) -> Option<Segment> {
+fn dominant(leaves: &Leaves, cuboids: &[Cuboid]) -> Option<Segment> {
     let (expected, actual): (f64, f64) = (leaves.expected.iter().sum(), leaves.actual.iter().sum());
     let gap = actual - expected;
     if expected.abs() <= 0.0 || (gap / expected).abs() < DOMINANT_MIN_CHANGE {
         return None;
     }
     let mut best: Option<(usize, f64, Segment)> = None;
-    for dims in cuboids(leaves.dimensions.len(), max_depth) {
-        if best.as_ref().is_some_and(|(depth, _, _)| *depth < dims.len()) {
+    for cuboid in cuboids {
+        if best.as_ref().is_some_and(|(depth, _, _)| *depth < cuboid.depth) {
             break;
         }
-        for (segment, [e, a]) in group(leaves, &dims, |i| [leaves.expected[i], leaves.actual[i]]) {
+        let sums = cuboid.sums(|i| [leaves.expected[i], leaves.actual[i]]);
+        for (segment, [e, a]) in cuboid.segments.iter().zip(sums) {
             let (inside, outside_e) = (a - e, expected - e);
             if e <= 0.0 || outside_e <= 0.0 || inside / gap < DOMINANT_SHARE {
                 continue;
             }
             let (r_in, r_out) = (inside / e, (gap - inside) / outside_e);
             if r_out.abs() <= DOMINANT_CONTRAST * r_in.abs() && best.as_ref().is_none_or(|(_, r, _)| r_in.abs() > *r) {
-                best = Some((dims.len(), r_in.abs(), segment));
+                best = Some((cuboid.depth, r_in.abs(), segment.clone()));
             }
         }
     }
@@ -145,47 +141,29 @@ fn dominant(leaves: &Leaves, max_depth: usize) -> Option<Segment> {
 }
 
 /// The greedy cover of the clearly abnormal leaves by pure segments.
-fn cover(leaves: &Leaves, config: &LocalizeConfig) -> Vec<Segment> {
+fn cover(leaves: &Leaves, cuboids: &[Cuboid], config: &LocalizeConfig) -> Vec<Segment> {
     let states = leaf_states(leaves);
     let abnormal: Vec<bool> = states.iter().map(|s| *s == LeafState::Abnormal).collect();
     let total_abnormal = abnormal.iter().filter(|a| **a).count();
     if total_abnormal == 0 {
         return Vec::new();
     }
-    // Per cuboid, once: each leaf's segment, and which segments are pure. Purity is weighted
-    // by volume: in tiny leaves (a count of 1) a change can round away, and they should not
-    // make a segment look impure.
-    let cuboids: Vec<CuboidIndex> = cuboids(leaves.dimensions.len(), config.max_depth)
-        .into_iter()
-        .map(|dims| {
-            let mut ids: HashMap<Vec<u32>, u32> = HashMap::new();
-            let mut segments = Vec::new();
-            let mut moved_volume: Vec<[f64; 2]> = Vec::new();
-            let mut unmoved = Vec::new();
-            let of_leaf: Vec<u32> = (0..leaves.len())
-                .map(|i| {
-                    let key: Vec<u32> = dims.iter().map(|&d| leaves.codes[i][d]).collect();
-                    let next = segments.len() as u32;
-                    let id = *ids.entry(key.clone()).or_insert_with(|| {
-                        segments.push(Segment(dims.iter().copied().zip(key).collect()));
-                        moved_volume.push([0.0; 2]);
-                        unmoved.push(0);
-                        next
-                    });
-                    // Baseline volume: a spiked leaf must not make its parent look pure.
-                    let volume =
-                        if leaves.expected[i] != 0.0 { leaves.expected[i].abs() } else { leaves.actual[i].abs() };
-                    let moved = matches!(states[i], LeafState::Abnormal | LeafState::Shifted);
-                    moved_volume[id as usize][0] += if moved { volume } else { 0.0 };
-                    moved_volume[id as usize][1] += volume;
-                    unmoved[id as usize] += usize::from(states[i] == LeafState::Normal);
-                    id
-                })
-                .collect();
-            let pure = moved_volume.iter().map(|[m, v]| *v > 0.0 && m / v >= config.min_purity).collect();
-            CuboidIndex { of_leaf, segments, pure, unmoved }
+    // Per cuboid, which segments are pure and how many of their leaves did not move. Purity is
+    // weighted by volume: in tiny leaves (a count of 1) a change can round away, and they
+    // should not make a segment look impure.
+    let (pure, unmoved): (Vec<Vec<bool>>, Vec<Vec<usize>>) = cuboids
+        .iter()
+        .map(|cuboid| {
+            let sums = cuboid.sums(|i| {
+                // Baseline volume: a spiked leaf must not make its parent look pure.
+                let volume = if leaves.expected[i] != 0.0 { leaves.expected[i].abs() } else { leaves.actual[i].abs() };
+                let moved = matches!(states[i], LeafState::Abnormal | LeafState::Shifted);
+                [if moved { volume } else { 0.0 }, volume, f64::from(u8::from(states[i] == LeafState::Normal))]
+            });
+            let pure = sums.iter().map(|[m, v, _]| *v > 0.0 && m / v >= config.min_purity).collect();
+            (pure, sums.iter().map(|s| s[2] as usize).collect())
         })
-        .collect();
+        .unzip();
     // Greedy cover, lazily: each segment's count of uncovered abnormal leaves only falls, so a
     // heap entry whose count is stale is refreshed and pushed back instead of rescanning every
     // leaf for every pick (which was quadratic: 100,000 one-leaf causes took a minute).
@@ -213,10 +191,10 @@ fn cover(leaves: &Leaves, config: &LocalizeConfig) -> Vec<Segment> {
         .iter()
         .enumerate()
         .flat_map(|(c, cuboid)| {
-            let fresh = &fresh[c];
+            let (fresh, pure, unmoved) = (&fresh[c], &pure[c], &unmoved[c]);
             (0..cuboid.segments.len())
-                .filter(move |&s| cuboid.pure[s] && fresh[s] > 0)
-                .map(move |s| (fresh[s], Reverse(cuboid.unmoved[s]), Reverse(c), Reverse(s)))
+                .filter(move |&s| pure[s] && fresh[s] > 0)
+                .map(move |s| (fresh[s], Reverse(unmoved[s]), Reverse(c), Reverse(s)))
         })
         .collect();
     let mut covered = vec![false; leaves.len()];

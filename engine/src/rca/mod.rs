@@ -53,29 +53,57 @@ pub struct Leaves {
 impl Leaves {
     /// Builds leaves from string-valued dimension columns, coding values in first-seen order.
     pub fn from_rows(dimensions: Vec<String>, rows: impl IntoIterator<Item = (Vec<String>, f64, f64)>) -> Self {
-        let mut leaves = Leaves { values: vec![Vec::new(); dimensions.len()], dimensions, ..Default::default() };
-        let mut lookup: Vec<HashMap<String, u32>> = vec![HashMap::new(); leaves.dimensions.len()];
+        let mut builder = LeavesBuilder::new(dimensions);
         for (keys, expected, actual) in rows {
-            let codes = keys
-                .into_iter()
-                .enumerate()
-                .map(|(d, key)| {
-                    let next = leaves.values[d].len() as u32;
-                    *lookup[d].entry(key.clone()).or_insert_with(|| {
-                        leaves.values[d].push(key);
-                        next
-                    })
-                })
-                .collect();
-            leaves.codes.push(codes);
-            leaves.expected.push(expected);
-            leaves.actual.push(actual);
+            builder.push(keys.iter().map(String::as_str), expected, actual);
         }
-        leaves
+        builder.finish()
     }
 
     fn len(&self) -> usize {
         self.codes.len()
+    }
+}
+
+/// Leaves built a row at a time from borrowed text (a reader's column buffers), coding values
+/// in first-seen order; a value's text is copied once, when first seen.
+#[derive(Debug, Clone, Default)]
+pub struct LeavesBuilder {
+    leaves: Leaves,
+    lookup: Vec<HashMap<String, u32>>,
+}
+
+impl LeavesBuilder {
+    /// No leaves yet, over these dimensions.
+    pub fn new(dimensions: Vec<String>) -> Self {
+        let width = dimensions.len();
+        let leaves = Leaves { values: vec![Vec::new(); width], dimensions, ..Default::default() };
+        Self { leaves, lookup: vec![HashMap::new(); width] }
+    }
+
+    /// Adds one leaf: its value of each dimension, in the dimensions' order.
+    pub fn push<'a>(&mut self, keys: impl IntoIterator<Item = &'a str>, expected: f64, actual: f64) {
+        let codes = keys
+            .into_iter()
+            .zip(self.lookup.iter_mut().zip(&mut self.leaves.values))
+            .map(|(key, (lookup, values))| match lookup.get(key) {
+                Some(&code) => code,
+                None => {
+                    let code = values.len() as u32;
+                    lookup.insert(key.to_string(), code);
+                    values.push(key.to_string());
+                    code
+                }
+            })
+            .collect();
+        self.leaves.codes.push(codes);
+        self.leaves.expected.push(expected);
+        self.leaves.actual.push(actual);
+    }
+
+    /// The leaves.
+    pub fn finish(self) -> Leaves {
+        self.leaves
     }
 }
 
@@ -109,25 +137,71 @@ fn cuboids(dimensions: usize, max_depth: usize) -> Vec<Vec<usize>> {
     all
 }
 
-/// Sums of leaf quantities per segment of one cuboid.
-fn group<const N: usize>(
-    leaves: &Leaves,
-    dims: &[usize],
-    quantity: impl Fn(usize) -> [f64; N],
-) -> Vec<(Segment, [f64; N])> {
-    let mut sums: HashMap<Vec<u32>, [f64; N]> = HashMap::new();
-    for i in 0..leaves.len() {
-        let key: Vec<u32> = dims.iter().map(|&d| leaves.codes[i][d]).collect();
-        let q = quantity(i);
-        let entry = sums.entry(key).or_insert([0.0; N]);
-        for k in 0..N {
-            entry[k] += q[k];
+/// One cuboid (a set of fixed dimensions): its segments in order, and each leaf's segment.
+struct Cuboid {
+    depth: usize,
+    segments: Vec<Segment>,
+    of_leaf: Vec<u32>,
+}
+
+impl Cuboid {
+    /// Sums of leaf quantities per segment, in segment order.
+    fn sums<const N: usize>(&self, quantity: impl Fn(usize) -> [f64; N]) -> Vec<[f64; N]> {
+        let mut sums = vec![[0.0; N]; self.segments.len()];
+        for (i, &s) in self.of_leaf.iter().enumerate() {
+            let (sum, q) = (&mut sums[s as usize], quantity(i));
+            for k in 0..N {
+                sum[k] += q[k];
+            }
         }
+        sums
     }
-    let mut out: Vec<(Segment, [f64; N])> =
-        sums.into_iter().map(|(key, sum)| (Segment(dims.iter().copied().zip(key).collect()), sum)).collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+}
+
+/// Every cuboid up to `max_depth` dimensions, smallest first ([`cuboids`]' order).
+///
+/// Each cuboid's segment ids come from its parent's (the same dimensions but the last): a
+/// leaf's key is `parent id * values of the last dimension + its value`, so ids are small
+/// integers found by indexing rather than by hashing a key per leaf and cuboid (that hashing
+/// was most of an RCA call), and they follow the segments' order.
+fn index(leaves: &Leaves, max_depth: usize) -> Vec<Cuboid> {
+    let n = leaves.len();
+    let root = Cuboid { depth: 0, segments: vec![Segment(Vec::new())], of_leaf: vec![0; n] };
+    let mut built: Vec<(Vec<usize>, Cuboid)> = Vec::new();
+    for dims in cuboids(leaves.dimensions.len(), max_depth) {
+        let Some((&last, head)) = dims.split_last() else { continue };
+        let parent = built.iter().find(|(d, _)| d.as_slice() == head).map_or(&root, |(_, c)| c);
+        let card = leaves.codes.iter().map(|c| u64::from(c[last]) + 1).max().unwrap_or(0);
+        let keys: Vec<u64> =
+            (0..n).map(|i| u64::from(parent.of_leaf[i]) * card + u64::from(leaves.codes[i][last])).collect();
+        // Dense when the key space is near the number of leaves (the common case: a full or
+        // nearly full grid); otherwise the distinct keys sorted.
+        let space = (parent.segments.len() as u64).saturating_mul(card);
+        let (distinct, of_leaf): (Vec<u64>, Vec<u32>) = if space <= 2 * n as u64 + 1024 {
+            let mut id = vec![u32::MAX; space as usize];
+            keys.iter().for_each(|&k| id[k as usize] = 0);
+            let distinct: Vec<u64> = (0..space).filter(|&k| id[k as usize] == 0).collect();
+            distinct.iter().enumerate().for_each(|(s, &k)| id[k as usize] = s as u32);
+            let of_leaf = keys.iter().map(|&k| id[k as usize]).collect();
+            (distinct, of_leaf)
+        } else {
+            let mut distinct = keys.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            let of_leaf = keys.iter().map(|k| distinct.binary_search(k).unwrap_or_default() as u32).collect();
+            (distinct, of_leaf)
+        };
+        let segments = distinct
+            .iter()
+            .map(|&k| {
+                let mut fixed = parent.segments[(k / card) as usize].0.clone();
+                fixed.push((last, (k % card) as u32));
+                Segment(fixed)
+            })
+            .collect();
+        built.push((dims.clone(), Cuboid { depth: dims.len(), segments, of_leaf }));
+    }
+    built.into_iter().map(|(_, c)| c).collect()
 }
 
 /// A contribution with its verdict and rank.
@@ -153,9 +227,11 @@ pub fn analyze(leaves: &Leaves, max_depth: usize) -> Vec<Finding> {
         }
         located.denominators = None;
     }
+    let cuboids = index(leaves, max_depth);
+    let config = LocalizeConfig { max_depth, ..LocalizeConfig::default() };
     let causes: std::collections::HashSet<Segment> =
-        localize(&located, &LocalizeConfig { max_depth, ..LocalizeConfig::default() }).into_iter().collect();
-    let mut findings: Vec<Finding> = contributions(leaves, max_depth)
+        localize::localize_in(&located, &cuboids, &config).into_iter().collect();
+    let mut findings: Vec<Finding> = contributions::contributions_in(leaves, &cuboids)
         .into_iter()
         .map(|contribution| Finding { is_root_cause: causes.contains(&contribution.segment), contribution })
         .collect();
@@ -172,6 +248,40 @@ pub fn analyze(leaves: &Leaves, max_depth: usize) -> Vec<Finding> {
 mod tests {
     use super::*;
     use crate::MICROS_PER_DAY;
+
+    #[test]
+    fn the_cuboid_index_groups_leaves_as_their_keys_do() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        // Dense grids and sparse ones (few leaves over many values: the sorted-keys path).
+        for (leaf_count, values) in [(200, [3u32, 4, 2, 5]), (40, [1000, 900, 3, 7000]), (1, [1, 1, 1, 1])] {
+            let rows: Vec<(Vec<String>, f64, f64)> = (0..leaf_count)
+                .map(|_| {
+                    let key = values.iter().map(|&v| format!("v{}", rng.random_range(0..v))).collect();
+                    (key, rng.random_range(0.0..10.0), rng.random_range(0.0..10.0))
+                })
+                .collect();
+            let leaves = Leaves::from_rows(vec!["a".into(), "b".into(), "c".into(), "d".into()], rows);
+            for (cuboid, dims) in index(&leaves, 3).iter().zip(cuboids(4, 3)) {
+                let mut expected: std::collections::BTreeMap<Vec<u32>, f64> = Default::default();
+                for i in 0..leaves.len() {
+                    *expected.entry(dims.iter().map(|&d| leaves.codes[i][d]).collect()).or_default() +=
+                        leaves.actual[i];
+                }
+                let segments: Vec<Vec<u32>> =
+                    cuboid.segments.iter().map(|s| s.0.iter().map(|p| p.1).collect()).collect();
+                assert_eq!(segments, expected.keys().cloned().collect::<Vec<_>>(), "{dims:?}");
+                assert!(cuboid.segments.iter().all(|s| s.0.iter().map(|p| p.0).eq(dims.iter().copied())));
+                for (s, sum) in cuboid.sums(|i| [leaves.actual[i]]).iter().zip(expected.values()) {
+                    assert!((s[0] - sum).abs() < 1e-9);
+                }
+                for i in 0..leaves.len() {
+                    let key: Vec<u32> = dims.iter().map(|&d| leaves.codes[i][d]).collect();
+                    assert_eq!(segments[cuboid.of_leaf[i] as usize], key);
+                }
+            }
+        }
+    }
 
     /// 3 x 4 x 2 leaves of 100 each, with the listed (segment predicate, factor) applied.
     fn grid(change: impl Fn(&[u32]) -> f64) -> Leaves {

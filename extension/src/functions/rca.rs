@@ -17,11 +17,12 @@
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
-use crate::source::{explain, key_sql, quote_ident, Reader, Side, Source};
+use crate::source::{explain, key_sql, quote_ident, text_column, typed, ReadError, Reader, Side, Source};
 use crate::table::ResultTable;
+use duckdb::arrow::array::{Array, Float64Array};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::rca::{
-    anomalies_table, contributions_table, max_depth, top, Baseline, Leaves, Step, Steps, TimedLeaves,
+    anomalies_table, contributions_table, max_depth, top, Baseline, Leaves, LeavesBuilder, Step, Steps, TimedLeaves,
 };
 
 const CONTRIBUTION_PARAMS: &[(&str, Kind)] = &[
@@ -174,18 +175,32 @@ fn explicit_leaves(
         source.from()
     );
     let width = dimensions.len();
-    let rows = reader
-        .query(&sql, |row| {
-            let key = (0..width).map(|i| row.get::<_, String>(i)).collect::<Result<Vec<_>, _>>()?;
-            let value = |k| row.get::<_, Option<f64>>(k).map(|v| v.filter(|v| v.is_finite()).unwrap_or(0.0));
-            let values = (0..columns.len()).map(|k| value(width + k)).collect::<Result<Vec<_>, _>>()?;
-            Ok((key, values))
+    let mut builder = LeavesBuilder::new(dimensions.to_vec());
+    let mut denominators = (Vec::new(), Vec::new());
+    reader
+        .batches(&sql, |batch| {
+            let keys = (0..width).map(|i| text_column(batch, i)).collect::<CallResult<Vec<_>>>()?;
+            let sums =
+                (0..columns.len()).map(|k| typed::<Float64Array>(batch, width + k)).collect::<CallResult<Vec<_>>>()?;
+            let value = |k: usize, row: usize| {
+                Some(sums[k].value(row)).filter(|v| sums[k].is_valid(row) && v.is_finite()).unwrap_or(0.0)
+            };
+            for row in 0..batch.num_rows() {
+                // key_sql makes every key non-NULL.
+                builder.push(keys.iter().map(|k| k.value(row)), value(0, row), value(1, row));
+                if columns.len() == 4 {
+                    denominators.0.push(value(2, row));
+                    denominators.1.push(value(3, row));
+                }
+            }
+            Ok(())
         })
-        .map_err(|e| fail(format!("cannot read leaves from '{}': {}", source.name(), explain(&e))))?;
-    let denominators =
-        (columns.len() == 4).then(|| rows.iter().map(|(_, v)| (v[2], v[3])).unzip::<f64, f64, Vec<f64>, Vec<f64>>());
-    let mut leaves = Leaves::from_rows(dimensions.to_vec(), rows.into_iter().map(|(key, v)| (key, v[0], v[1])));
-    leaves.denominators = denominators;
+        .map_err(|e| match e {
+            ReadError::Rows(e) => e,
+            ReadError::Query(e) => fail(format!("cannot read leaves from '{}': {}", source.name(), explain(&e))),
+        })?;
+    let mut leaves = builder.finish();
+    leaves.denominators = (columns.len() == 4).then_some(denominators);
     Ok(leaves)
 }
 
