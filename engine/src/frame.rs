@@ -91,6 +91,10 @@ pub fn ts_column(is_date: bool, ts: Vec<i64>) -> Column {
     }
 }
 
+/// Points a batch of groups aims at ([`Grouped::batch`]): enough groups to keep every core
+/// busy, few enough that a batch's result rows stay small (~550 bytes a row for detection).
+pub const BATCH_ROWS: usize = 65_536;
+
 /// One group's series.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Group {
@@ -174,6 +178,23 @@ impl Grouped {
     /// The same `group_by` and time type over other groups (a part of these, or none).
     pub fn with_groups(&self, groups: Vec<Group>) -> Grouped {
         Grouped { group_by: self.group_by.clone(), is_date: self.is_date, groups }
+    }
+
+    /// The groups from `start` on holding up to about `rows` points (usually [`BATCH_ROWS`]): whole groups, at least
+    /// one (a long series is a batch of its own). Fronts compute a large input a batch at a
+    /// time, so only one batch's result rows exist at once.
+    pub fn batch(&self, start: usize, rows: usize) -> Grouped {
+        let groups = self.groups.get(start..).unwrap_or_default();
+        let mut before = 0;
+        let take = groups
+            .iter()
+            .take_while(|g| {
+                let room = before < rows;
+                before += g.ts.len();
+                room
+            })
+            .count();
+        self.with_groups(groups[..take].to_vec())
     }
 
     /// The `group_by` columns, each group's key repeated `counts[g]` times (its number of
@@ -331,6 +352,26 @@ pub fn sum_by(rows: &Rows<'_>) -> Result<Vec<Run>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_hold_whole_groups_and_cover_every_group_once() {
+        let group = |n: usize| Group { ts: (0..n as i64).collect(), values: vec![Some(1.0); n], ..Group::default() };
+        let grouped = Grouped {
+            group_by: vec!["g".into()],
+            is_date: true,
+            groups: [3, 4, 10, 1, 1, 2].into_iter().map(group).collect(),
+        };
+        let mut sizes = Vec::new();
+        let mut start = 0;
+        while start < grouped.groups.len() {
+            let batch = grouped.batch(start, 5);
+            start += batch.groups.len();
+            sizes.push(batch.groups.iter().map(|g| g.ts.len()).collect::<Vec<_>>());
+        }
+        // A batch takes groups while it holds fewer than 5 points; a long group is alone.
+        assert_eq!(sizes, vec![vec![3, 4], vec![10], vec![1, 1, 2]]);
+        assert!(grouped.batch(6, 5).groups.is_empty());
+    }
 
     fn key(dictionary: &[&str], codes: &[Option<u32>]) -> KeyColumn {
         KeyColumn { dictionary: dictionary.iter().map(|s| s.to_string()).collect(), codes: codes.to_vec() }

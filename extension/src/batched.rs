@@ -13,13 +13,9 @@ use crate::params::{self, Kind};
 use crate::table::{logical_type, write_rows};
 use duckdb::core::{DataChunkHandle, LogicalTypeHandle};
 use duckdb::vtab::{BindInfo, InitInfo, TableFunctionInfo, VTab};
-use kpiscope_engine::frame::{Grouped, Table};
+use kpiscope_engine::frame::{Grouped, Table, BATCH_ROWS};
 use std::marker::PhantomData;
 use std::sync::Mutex;
-
-/// Rows a batch of groups aims at: enough groups to keep every core busy, few enough that a
-/// batch's rows stay small (whole groups, so one long series is a batch of its own).
-const BATCH_ROWS: usize = 65_536;
 
 /// A series function whose groups are independent.
 pub trait Batched: Sized + Send + Sync + 'static {
@@ -67,21 +63,6 @@ impl<T: Batched> Bound<T> {
         let read: Vec<&str> = columns.iter().flatten().filter_map(|&c| self.names.get(c)).map(String::as_str).collect();
         move |name| read.contains(&name)
     }
-
-    /// The groups from `start` on up to [`BATCH_ROWS`] rows (always at least one group).
-    fn batch(&self, start: usize) -> Grouped {
-        let groups = &self.input.groups[start..];
-        let mut before = 0;
-        let take = groups
-            .iter()
-            .take_while(|g| {
-                let room = before < BATCH_ROWS;
-                before += g.ts.len();
-                room
-            })
-            .count();
-        self.input.with_groups(groups[..take].to_vec())
-    }
 }
 
 impl<T: Batched> VTab for BatchedVTab<T> {
@@ -116,7 +97,7 @@ impl<T: Batched> VTab for BatchedVTab<T> {
             // No DuckDB call can re-enter us while this is held: only vectors are written.
             let mut state = progress.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             while state.cursor >= state.rows.rows() && state.next_group < bound.input.groups.len() {
-                let batch = bound.batch(state.next_group);
+                let batch = bound.input.batch(state.next_group, BATCH_ROWS);
                 state.next_group += batch.groups.len();
                 state.rows = bound.function.build(&batch, &bound.read(&progress.columns))?;
                 state.cursor = 0;

@@ -5,7 +5,7 @@
 //! runs the same table builders as the SQL functions and hands the columns back. Engine errors
 //! become `ValueError("kpiscope: ...")`; a panic becomes `RuntimeError`, never an abort.
 
-use kpiscope_engine::frame::{self, Column, Grouped, KeyColumn, Rows, Table};
+use kpiscope_engine::frame::{self, Column, Grouped, KeyColumn, Rows, Table, BATCH_ROWS};
 use kpiscope_engine::{changepoints, detect, forecast, rca, synth};
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -81,65 +81,135 @@ impl Input {
     }
 }
 
-/// The engine's table as a list of `(name, kind, payload)`, each engine column freed as soon as
-/// it is converted. Numbers: `(values, valid)` arrays. Text: a list of Arrow string chunks
-/// `(offsets, utf8 bytes, valid)`, which Python wraps without copying; a list of `str` costs
-/// ~60 bytes an object and made a 29-million-row detection run out of 24 GiB.
-fn to_python<'py>(py: Python<'py>, table: Table) -> PyResult<Bound<'py, PyList>> {
-    fn split<'py, T: Copy + Default + numpy::Element>(
-        py: Python<'py>,
-        values: &[Option<T>],
-    ) -> (Bound<'py, PyArray1<T>>, Bound<'py, PyArray1<bool>>) {
-        let data: Vec<T> = values.iter().map(|v| v.unwrap_or_default()).collect();
-        let valid: Vec<bool> = values.iter().map(Option::is_some).collect();
-        (PyArray1::from_vec(py, data), PyArray1::from_vec(py, valid))
-    }
-    let list = PyList::empty(py);
-    for (name, column) in table.into_columns() {
-        let item = match column {
-            Column::Date(v) => ("date", split(py, &v)).into_pyobject(py)?,
-            Column::Timestamp(v) => ("timestamp", split(py, &v)).into_pyobject(py)?,
-            Column::Integer(v) => ("int32", split(py, &v)).into_pyobject(py)?,
-            Column::BigInt(v) => ("int64", split(py, &v)).into_pyobject(py)?,
-            Column::Double(v) => ("float64", split(py, &v)).into_pyobject(py)?,
-            Column::Boolean(v) => ("bool", split(py, &v)).into_pyobject(py)?,
-            Column::Text(v) => {
-                let chunks = PyList::empty(py);
-                for (offsets, data, valid) in text_chunks(v) {
-                    let arrays =
-                        (PyArray1::from_vec(py, offsets), PyArray1::from_vec(py, data), PyArray1::from_vec(py, valid));
-                    chunks.append(arrays)?;
-                }
-                ("string", chunks).into_pyobject(py)?
-            }
-        };
-        list.append((name, item))?;
-    }
-    Ok(list)
+/// Result columns in the buffers Python receives, filled a table (a batch of groups) at a
+/// time, so a large result never exists twice: as engine rows and as arrays. Numbers are
+/// `(values, valid)`; text is Arrow string chunks `(offsets, utf8 bytes, valid)`, which Python
+/// wraps without copying (a list of `str` costs ~60 bytes an object and made a 29-million-row
+/// detection run out of 24 GiB).
+#[derive(Default)]
+struct Gathered(Vec<(String, Buffers)>);
+
+enum Buffers {
+    Date(Vec<i32>, Vec<bool>),
+    Timestamp(Vec<i64>, Vec<bool>),
+    Integer(Vec<i32>, Vec<bool>),
+    BigInt(Vec<i64>, Vec<bool>),
+    Double(Vec<f64>, Vec<bool>),
+    Boolean(Vec<bool>, Vec<bool>),
+    Text(Vec<TextChunk>),
 }
 
-/// Arrow string chunks: 32-bit offsets, UTF-8 bytes, validity. A chunk closes before its bytes
-/// pass 1 GiB, well inside what 32-bit offsets address.
-fn text_chunks(values: Vec<Option<String>>) -> Vec<(Vec<i32>, Vec<u8>, Vec<bool>)> {
+/// 32-bit offsets, UTF-8 bytes, validity.
+type TextChunk = (Vec<i32>, Vec<u8>, Vec<bool>);
+
+impl Buffers {
+    fn empty(column: &Column) -> Self {
+        match column {
+            Column::Date(_) => Buffers::Date(Vec::new(), Vec::new()),
+            Column::Timestamp(_) => Buffers::Timestamp(Vec::new(), Vec::new()),
+            Column::Integer(_) => Buffers::Integer(Vec::new(), Vec::new()),
+            Column::BigInt(_) => Buffers::BigInt(Vec::new(), Vec::new()),
+            Column::Double(_) => Buffers::Double(Vec::new(), Vec::new()),
+            Column::Boolean(_) => Buffers::Boolean(Vec::new(), Vec::new()),
+            Column::Text(_) => Buffers::Text(vec![(vec![0], Vec::new(), Vec::new())]),
+        }
+    }
+
+    /// Appends a column of the same type; `false` when the types differ.
+    fn push(&mut self, column: Column) -> bool {
+        fn numbers<T: Copy + Default>(data: &mut Vec<T>, valid: &mut Vec<bool>, values: Vec<Option<T>>) -> bool {
+            data.extend(values.iter().map(|v| v.unwrap_or_default()));
+            valid.extend(values.iter().map(Option::is_some));
+            true
+        }
+        match (self, column) {
+            (Buffers::Date(d, v), Column::Date(c)) | (Buffers::Integer(d, v), Column::Integer(c)) => numbers(d, v, c),
+            (Buffers::Timestamp(d, v), Column::Timestamp(c)) | (Buffers::BigInt(d, v), Column::BigInt(c)) => {
+                numbers(d, v, c)
+            }
+            (Buffers::Double(d, v), Column::Double(c)) => numbers(d, v, c),
+            (Buffers::Boolean(d, v), Column::Boolean(c)) => numbers(d, v, c),
+            (Buffers::Text(chunks), Column::Text(c)) => {
+                push_text(chunks, c);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Appends text to the last chunk; a chunk closes before its bytes pass 1 GiB, well inside
+/// what 32-bit offsets address.
+fn push_text(chunks: &mut Vec<TextChunk>, values: Vec<Option<String>>) {
     const CHUNK_BYTES: usize = 1 << 30;
-    let mut chunks = Vec::new();
-    let (mut offsets, mut data, mut valid) = (vec![0i32], Vec::new(), Vec::new());
     for value in values {
         let text = value.as_deref().unwrap_or("");
-        if !valid.is_empty() && data.len() + text.len() > CHUNK_BYTES {
-            chunks.push((
-                std::mem::replace(&mut offsets, vec![0]),
-                std::mem::take(&mut data),
-                std::mem::take(&mut valid),
-            ));
+        if chunks.last().is_none_or(|(_, data, valid)| !valid.is_empty() && data.len() + text.len() > CHUNK_BYTES) {
+            chunks.push((vec![0], Vec::new(), Vec::new()));
         }
+        let Some((offsets, data, valid)) = chunks.last_mut() else { continue };
         data.extend_from_slice(text.as_bytes());
         // Engine text is keys and explanations, far below 1 GiB, so the offset always fits.
         offsets.push(i32::try_from(data.len()).unwrap_or(i32::MAX));
         valid.push(value.is_some());
     }
-    chunks.push((offsets, data, valid));
-    chunks
+}
+
+impl Gathered {
+    /// Appends a table's rows; every table must have the first one's columns.
+    fn push(&mut self, table: Table) -> PyResult<()> {
+        if self.0.is_empty() {
+            self.0 = table.columns().iter().map(|(name, column)| (name.to_string(), Buffers::empty(column))).collect();
+        }
+        let columns = table.into_columns();
+        if columns.len() != self.0.len() {
+            return Err(PyRuntimeError::new_err("kpiscope: internal error: batches differ in columns"));
+        }
+        for ((_, buffers), (_, column)) in self.0.iter_mut().zip(columns) {
+            if !buffers.push(column) {
+                return Err(PyRuntimeError::new_err("kpiscope: internal error: batches differ in column types"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The columns as a list of `(name, (kind, payload))`, each buffer handed to numpy without
+    /// a copy.
+    fn into_python(self, py: Python<'_>) -> PyResult<Bound<'_, PyList>> {
+        let list = PyList::empty(py);
+        for (name, buffers) in self.0 {
+            let numbers = |kind, data, valid| (kind, (data, PyArray1::from_vec(py, valid))).into_pyobject(py);
+            let item = match buffers {
+                Buffers::Date(d, v) => numbers("date", PyArray1::from_vec(py, d).into_any(), v)?,
+                Buffers::Timestamp(d, v) => numbers("timestamp", PyArray1::from_vec(py, d).into_any(), v)?,
+                Buffers::Integer(d, v) => numbers("int32", PyArray1::from_vec(py, d).into_any(), v)?,
+                Buffers::BigInt(d, v) => numbers("int64", PyArray1::from_vec(py, d).into_any(), v)?,
+                Buffers::Double(d, v) => numbers("float64", PyArray1::from_vec(py, d).into_any(), v)?,
+                Buffers::Boolean(d, v) => numbers("bool", PyArray1::from_vec(py, d).into_any(), v)?,
+                Buffers::Text(chunks) => {
+                    let list = PyList::empty(py);
+                    for (offsets, data, valid) in chunks {
+                        let arrays = (
+                            PyArray1::from_vec(py, offsets),
+                            PyArray1::from_vec(py, data),
+                            PyArray1::from_vec(py, valid),
+                        );
+                        list.append(arrays)?;
+                    }
+                    ("string", list).into_pyobject(py)?
+                }
+            };
+            list.append((name, item))?;
+        }
+        Ok(list)
+    }
+}
+
+/// One table for Python (see [`Gathered`]).
+fn to_python(py: Python<'_>, table: Table) -> PyResult<Bound<'_, PyList>> {
+    let mut gathered = Gathered::default();
+    gathered.push(table)?;
+    gathered.into_python(py)
 }
 
 type TsIn<'py> = (PyReadonlyArray1<'py, i64>, PyReadonlyArray1<'py, bool>);
@@ -186,13 +256,23 @@ fn detect_anomalies<'py>(
         unit,
     };
     let (input, group_by, is_date) = series_input(series)?;
-    let table = guarded(py, move || {
+    let gathered = guarded(py, move || {
         let mut config = arguments.config().map_err(refused)?;
         config.events = events.into_iter().map(|(day, name, suppress)| detect::Event { day, name, suppress }).collect();
         let grouped = input.grouped(group_by, is_date)?;
-        detect::table(&grouped, &config).map_err(|e| refused(e.message("value")))
+        drop(input);
+        // A batch of groups at a time (at least one batch, for the columns of an empty result).
+        let (mut gathered, mut start) = (Gathered::default(), 0);
+        loop {
+            let batch = grouped.batch(start, BATCH_ROWS);
+            start += batch.groups.len();
+            gathered.push(detect::table(&batch, &config).map_err(|e| refused(e.message("value")))?)?;
+            if start >= grouped.groups.len() {
+                return Ok(gathered);
+            }
+        }
     })?;
-    to_python(py, table)
+    gathered.into_python(py)
 }
 
 /// `forecast_kpi` (`backtest` false) or `compare_models` (true).

@@ -76,6 +76,22 @@ def test_detection_equals_sql_on_shuffled_rows(con, shuffled, settings):
     assert pa.compute.sum(python.column("is_anomaly")).as_py() > 0
 
 
+def test_detection_over_several_batches_of_series_equals_sql(con):
+    """150 series of 600 days: 90,000 points, more than one batch (65,536) on both fronts."""
+    rng = np.random.default_rng(11)
+    days = pa.array(np.tile(np.arange(600, dtype=np.int32), 150), pa.int32()).cast(pa.date32())
+    values = np.repeat(rng.uniform(50, 500, 150), 600) * (1 + 0.05 * rng.standard_normal(90_000))
+    values[rng.random(90_000) < 0.003] *= 2.0
+    data = pa.table({"series": np.repeat(np.arange(150), 600).astype(str), "day": days, "value": values})
+    con.register("batched_arrow", data)
+    con.execute("CREATE OR REPLACE TABLE batched AS FROM batched_arrow")
+    con.unregister("batched_arrow")
+    sql = con.sql("FROM detect_anomalies('batched', ts := 'day', value := 'value', group_by := ['series'])").to_arrow_table()
+    python = kpiscope.detect_anomalies(data, ts="day", value="value", group_by=["series"])
+    same(sql, python)
+    assert python.num_rows == 90_000 and pa.compute.sum(python.column("is_anomaly")).as_py() > 0
+
+
 def test_forecasts_backtests_and_change_points_equal_sql(con, shuffled):
     same(con.sql("FROM forecast_kpi('kpi', value := 'orders', group_by := ['channel'], horizon := 10)").to_arrow_table(),
          kpiscope.forecast_kpi(shuffled, value="orders", group_by=["channel"], horizon=10))
