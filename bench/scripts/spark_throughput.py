@@ -13,7 +13,6 @@ driver's Python process; the JVM and its workers are not counted)."""
 
 import argparse
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -77,7 +76,17 @@ def run_path(which: str, path: Path, cores: int) -> tuple[float, int, int]:
                                                   group_by=["series"]).filter("is_anomaly").count()
         spark.stop()
     seconds = time.perf_counter() - started
-    return seconds, flagged, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    return seconds, flagged, peak_rss_mib()
+
+
+def peak_rss_mib() -> int:
+    """This process's peak RSS since it started. Not `ru_maxrss`: Linux carries that across
+    exec, so every path would report at least the parent's size when it was spawned."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    return 0
 
 
 def main() -> None:
