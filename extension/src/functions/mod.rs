@@ -29,7 +29,7 @@ pub fn register(con: &Connection, side: &Side) -> Result<(), Box<dyn Error>> {
     con.register_table_function_with_extra_info::<rca::RcaAnomalies, _>("rca_anomalies", side)?;
     con.register_table_function_with_extra_info::<evaluate::EvaluateRca, _>("evaluate_rca", side)?;
     con.register_table_function_with_extra_info::<forecast::ForecastKpi, _>("forecast_kpi", side)?;
-    con.register_table_function_with_extra_info::<changepoints::ChangePoints, _>("change_points", side)?;
+    con.register_table_function_with_extra_info::<BatchedVTab<changepoints::ChangePoints>, _>("change_points", side)?;
     con.register_table_function_with_extra_info::<seasonality::DetectSeasonality, _>("detect_seasonality", side)?;
     con.register_table_function_with_extra_info::<forecast::CompareModels, _>("compare_models", side)?;
     con.register_table_function_with_extra_info::<whatif::WhatIf, _>("what_if", side)?;
