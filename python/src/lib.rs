@@ -156,6 +156,20 @@ fn push_text(chunks: &mut Vec<TextChunk>, values: Vec<Option<String>>) {
 }
 
 impl Gathered {
+    /// A per-group function's result over `grouped`, computed a batch of groups at a time (at
+    /// least one batch, for the columns of an empty result).
+    fn batches(grouped: &Grouped, table: impl Fn(&Grouped) -> Result<Table, frame::GroupError>) -> PyResult<Gathered> {
+        let (mut gathered, mut start) = (Gathered::default(), 0);
+        loop {
+            let batch = grouped.batch(start, BATCH_ROWS);
+            start += batch.groups.len();
+            gathered.push(table(&batch).map_err(|e| refused(e.message("value")))?)?;
+            if start >= grouped.groups.len() {
+                return Ok(gathered);
+            }
+        }
+    }
+
     /// Appends a table's rows; every table must have the first one's columns.
     fn push(&mut self, table: Table) -> PyResult<()> {
         if self.0.is_empty() {
@@ -261,16 +275,7 @@ fn detect_anomalies<'py>(
         config.events = events.into_iter().map(|(day, name, suppress)| detect::Event { day, name, suppress }).collect();
         let grouped = input.grouped(group_by, is_date)?;
         drop(input);
-        // A batch of groups at a time (at least one batch, for the columns of an empty result).
-        let (mut gathered, mut start) = (Gathered::default(), 0);
-        loop {
-            let batch = grouped.batch(start, BATCH_ROWS);
-            start += batch.groups.len();
-            gathered.push(detect::table(&batch, &config).map_err(|e| refused(e.message("value")))?)?;
-            if start >= grouped.groups.len() {
-                return Ok(gathered);
-            }
-        }
+        Gathered::batches(&grouped, |batch| detect::table(batch, &config))
     })?;
     gathered.into_python(py)
 }
@@ -309,12 +314,13 @@ fn forecast_kpi<'py>(
 #[pyo3(signature = (series, period=None))]
 fn change_points<'py>(py: Python<'py>, series: SeriesIn<'py>, period: Option<i64>) -> PyResult<Bound<'py, PyList>> {
     let (input, group_by, is_date) = series_input(series)?;
-    let table = guarded(py, move || {
+    let gathered = guarded(py, move || {
         let period = kpiscope_engine::series::period(period).map_err(refused)?;
         let grouped = input.grouped(group_by, is_date)?;
-        changepoints::table(&grouped, period).map_err(|e| refused(e.message("value")))
+        drop(input);
+        Gathered::batches(&grouped, |batch| changepoints::table(batch, period))
     })?;
-    to_python(py, table)
+    gathered.into_python(py)
 }
 
 /// `generate_kpi_data` (`anomalies` false) or `generate_kpi_anomalies` (true); `start` is
