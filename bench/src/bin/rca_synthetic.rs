@@ -41,8 +41,8 @@ fn main() -> Result<()> {
                     let key = vec![row.channel.to_string(), row.region.to_string(), row.cohort.to_string()];
                     (key, i64::from(epoch_days(row.day)) * MICROS_PER_DAY, num, den)
                 })
-                .collect();
-            let daily = TimedLeaves { dimensions, rows };
+                .collect::<Vec<_>>();
+            let daily = TimedLeaves::from_rows(dimensions, rows);
             let leaves = daily.compare(i64::from(epoch_days(anomaly.start)) * MICROS_PER_DAY, Baseline::SameWeekday(4));
             let findings = analyze(&leaves, 3);
             let truth = anomaly.scope.label();

@@ -84,11 +84,51 @@ impl Baseline {
 pub struct TimedLeaves {
     /// Dimension names.
     pub dimensions: Vec<String>,
-    /// Per row: dimension values, time (microseconds), numerator, denominator (ratio KPIs).
-    pub rows: Vec<(Vec<String>, i64, f64, Option<f64>)>,
+    /// Each distinct leaf's dimension values, in the order first seen.
+    keys: Vec<Vec<String>>,
+    /// Per row: the leaf (an index into `keys`), time (microseconds), numerator, denominator
+    /// (ratio KPIs).
+    rows: Vec<(u32, i64, f64, Option<f64>)>,
+    /// Leaf of each key, for rows that do not come grouped by leaf.
+    lookup: std::collections::HashMap<Vec<String>, u32>,
 }
 
 impl TimedLeaves {
+    /// No rows yet, over these dimensions.
+    pub fn new(dimensions: Vec<String>) -> Self {
+        Self { dimensions, ..Self::default() }
+    }
+
+    /// From rows of (dimension values, time, numerator, denominator).
+    pub fn from_rows(
+        dimensions: Vec<String>,
+        rows: impl IntoIterator<Item = (Vec<String>, i64, f64, Option<f64>)>,
+    ) -> Self {
+        let mut timed = Self::new(dimensions);
+        for (key, t, num, den) in rows {
+            timed.push(key.iter().map(String::as_str), t, num, den);
+        }
+        timed
+    }
+
+    /// Adds a row. `key` is the leaf's dimension values, borrowed: rows that come grouped by
+    /// leaf (a reader's sorted batches) copy a leaf's text once, when it first appears.
+    pub fn push<'a>(&mut self, key: impl IntoIterator<Item = &'a str> + Clone, t: i64, num: f64, den: Option<f64>) {
+        let same = |k: &Vec<String>| k.iter().map(String::as_str).eq(key.clone());
+        let leaf = match self.rows.last() {
+            Some(&(last, ..)) if same(&self.keys[last as usize]) => last,
+            _ => {
+                let owned: Vec<String> = key.into_iter().map(str::to_string).collect();
+                let next = self.keys.len() as u32;
+                *self.lookup.entry(owned.clone()).or_insert_with(|| {
+                    self.keys.push(owned);
+                    next
+                })
+            }
+        };
+        self.rows.push((leaf, t, num, den));
+    }
+
     /// Whether the KPI is a ratio (rows carry denominators).
     pub fn is_ratio(&self) -> bool {
         self.rows.first().is_some_and(|r| r.3.is_some())
@@ -111,39 +151,45 @@ impl TimedLeaves {
 
     /// Leaves comparing `test` with the median of each leaf's values over the baseline
     /// times: one unusual baseline time (an earlier anomaly) must not make the test look odd.
-    /// Baseline times without a row for a leaf are skipped.
+    /// Baseline times without a row for a leaf are skipped. Leaves come in key order.
     pub fn compare(&self, test: i64, baseline: Baseline) -> Leaves {
         /// Test (numerator, denominator), and the baseline's numerators and denominators.
         #[derive(Default)]
         struct Cell([f64; 2], Vec<f64>, Vec<f64>);
-        let mut cells: std::collections::BTreeMap<&Vec<String>, Cell> = std::collections::BTreeMap::new();
+        let mut cells: Vec<Option<Cell>> = Vec::new();
+        cells.resize_with(self.keys.len(), || None);
         let times = baseline.times(test);
-        for (key, t, num, den) in &self.rows {
-            let on_test = *t == test;
+        for &(leaf, t, num, den) in &self.rows {
+            let on_test = t == test;
             let in_baseline = match &times {
-                Some(times) => times.contains(t),
-                None => baseline.includes(*t, test),
+                Some(times) => times.contains(&t),
+                None => baseline.includes(t, test),
             };
             if !on_test && !in_baseline {
                 continue;
             }
-            let cell = cells.entry(key).or_default();
+            let cell = cells[leaf as usize].get_or_insert_with(Cell::default);
             if on_test {
                 cell.0[0] += num;
                 cell.0[1] += den.unwrap_or(0.0);
             } else {
-                cell.1.push(*num);
+                cell.1.push(num);
                 cell.2.push(den.unwrap_or(0.0));
             }
         }
+        let mut order: Vec<usize> = (0..self.keys.len()).filter(|&k| cells[k].is_some()).collect();
+        order.sort_by(|&a, &b| self.keys[a].cmp(&self.keys[b]));
+        let cells: Vec<(&Vec<String>, Cell)> =
+            order.into_iter().filter_map(|k| cells[k].take().map(|cell| (&self.keys[k], cell))).collect();
         let median = |v: &[f64]| crate::stats::median(v).unwrap_or(0.0);
-        let mut leaves = Leaves::from_rows(
-            self.dimensions.clone(),
-            cells.iter().map(|(key, cell)| ((*key).clone(), median(&cell.1), cell.0[0])),
-        );
+        let mut builder = super::LeavesBuilder::new(self.dimensions.clone());
+        for (key, cell) in &cells {
+            builder.push(key.iter().map(String::as_str), median(&cell.1), cell.0[0]);
+        }
+        let mut leaves = builder.finish();
         if self.is_ratio() {
             leaves.denominators =
-                Some((cells.values().map(|c| median(&c.2)).collect(), cells.values().map(|c| c.0[1]).collect()));
+                Some((cells.iter().map(|(_, c)| median(&c.2)).collect(), cells.iter().map(|(_, c)| c.0[1]).collect()));
         }
         leaves
     }

@@ -386,6 +386,20 @@ mod tests {
     }
 
     #[test]
+    fn timed_rows_in_any_order_give_the_same_leaves_in_key_order() {
+        const D: i64 = MICROS_PER_DAY;
+        let row = |k: &str, day: i64, v: f64| (vec![k.to_string(), "x".to_string()], day * D, v, None);
+        let ordered = vec![row("a", 1, 1.0), row("a", 2, 2.0), row("b", 1, 5.0), row("b", 2, 7.0), row("c", 2, 9.0)];
+        let shuffled =
+            vec![ordered[4].clone(), ordered[2].clone(), ordered[0].clone(), ordered[3].clone(), ordered[1].clone()];
+        let dims = || vec!["k".to_string(), "j".to_string()];
+        let (a, b) = (TimedLeaves::from_rows(dims(), ordered), TimedLeaves::from_rows(dims(), shuffled));
+        let (a, b) = (a.compare(2 * D, Baseline::PreviousDays(1)), b.compare(2 * D, Baseline::PreviousDays(1)));
+        assert_eq!(a.values, vec![vec!["a".to_string(), "b".into(), "c".into()], vec!["x".to_string()]]);
+        assert_eq!((a.values, a.codes, a.expected, a.actual), (b.values, b.codes, b.expected, b.actual));
+    }
+
+    #[test]
     fn time_comparison_uses_the_median_baseline_value() {
         const D: i64 = MICROS_PER_DAY;
         let key = |s: &str| vec![s.to_string()];
@@ -396,7 +410,7 @@ mod tests {
             (key("A"), 4 * D, 5.0, None),
             (key("B"), 4 * D, 7.0, None),
         ];
-        let timed = TimedLeaves { dimensions: vec!["d".into()], rows };
+        let timed = TimedLeaves::from_rows(vec!["d".into()], rows);
         let leaves = timed.compare(4 * D, Baseline::PreviousDays(3));
         assert_eq!(leaves.expected, vec![12.0, 0.0]);
         assert_eq!(leaves.actual, vec![5.0, 7.0]);

@@ -44,17 +44,15 @@ pub fn leaves_from_runs(dimensions: Vec<String>, runs: &[Run]) -> Leaves {
 /// Timed leaves from rows summed per leaf and time: the KPI's sum, or for a ratio KPI its
 /// numerator and denominator sums.
 pub fn timed_from_runs(dimensions: Vec<String>, runs: &[Run]) -> TimedLeaves {
-    let rows = runs
-        .iter()
-        .flat_map(|run| {
-            let key = key(run);
-            run.ts.iter().enumerate().map(move |(i, t)| {
-                let denominator = run.sums.get(1).map(|d| finite(d[i]));
-                (key.clone(), *t, finite(run.sums[0][i]), denominator)
-            })
-        })
-        .collect();
-    TimedLeaves { dimensions, rows }
+    let mut timed = TimedLeaves::new(dimensions);
+    for run in runs {
+        let key = key(run);
+        for (i, t) in run.ts.iter().enumerate() {
+            let denominator = run.sums.get(1).map(|d| finite(d[i]));
+            timed.push(key.iter().map(String::as_str), *t, finite(run.sums[0][i]), denominator);
+        }
+    }
+    timed
 }
 
 /// The columns describing findings; each finding comes with the leaves its segment codes
@@ -199,16 +197,14 @@ mod tests {
 
     /// 120 days of three segments with a weekly pattern; on day 100 segment `b` triples.
     fn spiked() -> TimedLeaves {
-        let rows = (0..120)
-            .flat_map(|day| {
-                ["a", "b", "c"].into_iter().enumerate().map(move |(i, segment)| {
-                    let usual = 100.0 * (i + 1) as f64 + 10.0 * (day % 7) as f64 + (day * 7 % 5) as f64;
-                    let value = if day == 100 && segment == "b" { 3.0 * usual } else { usual };
-                    (vec![segment.to_string()], day * D, value, None)
-                })
+        let rows = (0..120).flat_map(|day| {
+            ["a", "b", "c"].into_iter().enumerate().map(move |(i, segment)| {
+                let usual = 100.0 * (i + 1) as f64 + 10.0 * (day % 7) as f64 + (day * 7 % 5) as f64;
+                let value = if day == 100 && segment == "b" { 3.0 * usual } else { usual };
+                (vec![segment.to_string()], day * D, value, None)
             })
-            .collect();
-        TimedLeaves { dimensions: vec!["segment".into()], rows }
+        });
+        TimedLeaves::from_rows(vec!["segment".into()], rows)
     }
 
     fn column<'t>(table: &'t Table, name: &str) -> &'t Column {

@@ -19,7 +19,7 @@ use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
 use crate::source::{explain, key_sql, quote_ident, text_column, typed, ReadError, Reader, Side, Source};
 use crate::table::ResultTable;
-use duckdb::arrow::array::{Array, Float64Array};
+use duckdb::arrow::array::{Array, Float64Array, Int64Array};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::rca::{
     anomalies_table, contributions_table, max_depth, top, Baseline, Leaves, LeavesBuilder, Step, Steps, TimedLeaves,
@@ -121,29 +121,41 @@ fn timed_leaves(
         source.from()
     );
     let width = dimensions.len();
-    let finite = |v: Option<f64>| v.filter(|v| v.is_finite()).unwrap_or(0.0);
-    let rows = reader
-        .query(&sql, |row| {
-            let key = (0..width).map(|i| row.get::<_, String>(i)).collect::<Result<Vec<_>, _>>()?;
-            let denominator = if measures.len() == 2 { Some(finite(row.get(width + 2)?)) } else { None };
-            Ok((key, row.get::<_, Option<i64>>(width)?, finite(row.get(width + 1)?), denominator))
+    let mut timed = TimedLeaves::new(dimensions.to_vec());
+    let mut infinite = false;
+    reader
+        .batches(&sql, |batch| {
+            let keys = (0..width).map(|i| text_column(batch, i)).collect::<CallResult<Vec<_>>>()?;
+            let ts = typed::<Int64Array>(batch, width)?;
+            let sums = (0..measures.len())
+                .map(|k| typed::<Float64Array>(batch, width + 1 + k))
+                .collect::<CallResult<Vec<_>>>()?;
+            let value = |k: usize, row: usize| {
+                Some(sums[k].value(row)).filter(|v| sums[k].is_valid(row) && v.is_finite()).unwrap_or(0.0)
+            };
+            for row in 0..batch.num_rows() {
+                // epoch_us of a non-NULL time is NULL only for 'infinity' / '-infinity'.
+                infinite |= ts.is_null(row);
+                let denominator = (measures.len() == 2).then(|| value(1, row));
+                // key_sql makes every key non-NULL.
+                timed.push(keys.iter().map(|k| k.value(row)), ts.value(row), value(0, row), denominator);
+            }
+            Ok(())
         })
-        .map_err(|e| fail(format!("cannot read '{}': {}", source.name(), explain(&e))))?;
-    let rows = rows
-        .into_iter()
-        .map(|(key, t, value, denominator)| match t {
-            Some(t) => Ok((key, t, value, denominator)),
-            // epoch_us of a non-NULL time is NULL only for 'infinity' / '-infinity'.
-            None => Err(fail(format!(
-                "ts column '{}' holds 'infinity' or '-infinity'; filter them out, e.g. \
-                 '(SELECT * FROM {} WHERE isfinite({}))'",
-                time.column,
-                source.name(),
-                quote_ident(&time.column)
-            ))),
-        })
-        .collect::<CallResult<Vec<_>>>()?;
-    Ok(TimedLeaves { dimensions: dimensions.to_vec(), rows })
+        .map_err(|e| match e {
+            ReadError::Rows(e) => e,
+            ReadError::Query(e) => fail(format!("cannot read '{}': {}", source.name(), explain(&e))),
+        })?;
+    if infinite {
+        return Err(fail(format!(
+            "ts column '{}' holds 'infinity' or '-infinity'; filter them out, e.g. \
+             '(SELECT * FROM {} WHERE isfinite({}))'",
+            time.column,
+            source.name(),
+            quote_ident(&time.column)
+        )));
+    }
+    Ok(timed)
 }
 
 fn micros(t: chrono::NaiveDateTime) -> i64 {
