@@ -70,16 +70,23 @@ fn gini(anomalous: usize, samples: usize) -> f64 {
     2.0 * p * (1.0 - p)
 }
 
+/// The tree's input: a combination of dimension values, how many of its rows are labelled,
+/// and how many rows it stands for. Fronts pass counts per distinct combination (what a
+/// `GROUP BY` gives), so the tree's work grows with the combinations, not the rows.
+pub type Counts = (Vec<String>, usize, usize);
+
 /// The best split of `members` on one dimension: (weighted child impurity, values sent left).
-fn best_split(rows: &[(Vec<String>, bool)], members: &[usize], dimension: usize) -> Option<(f64, Vec<String>)> {
+fn best_split(rows: &[Counts], members: &[usize], dimension: usize) -> Option<(f64, Vec<String>)> {
     let mut stats: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for &i in members {
         let entry = stats.entry(rows[i].0[dimension].as_str()).or_default();
-        entry.0 += usize::from(rows[i].1);
-        entry.1 += 1;
+        entry.0 += rows[i].1;
+        entry.1 += rows[i].2;
     }
     let mut values: Vec<(&str, usize, usize)> = stats.into_iter().map(|(v, (a, n))| (v, a, n)).collect();
-    values.sort_by(|a, b| (a.1 as f64 / a.2 as f64).total_cmp(&(b.1 as f64 / b.2 as f64)).then(a.0.cmp(b.0)));
+    // A value with no rows (counts of zero) sorts with rate 0, not NaN.
+    let rate = |a: usize, n: usize| if n == 0 { 0.0 } else { a as f64 / n as f64 };
+    values.sort_by(|a, b| rate(a.1, a.2).total_cmp(&rate(b.1, b.2)).then(a.0.cmp(b.0)));
     let (total_anomalous, total) = values.iter().fold((0, 0), |(a, n), v| (a + v.1, n + v.2));
     let (mut left_anomalous, mut left) = (0, 0);
     let mut best: Option<(f64, usize)> = None;
@@ -102,8 +109,8 @@ fn in_list(dimension: &str, values: &[&str]) -> String {
     format!("{dimension} IN ({})", quoted.join(", "))
 }
 
-/// Fits a tree of at most `max_depth` levels separating rows labelled `true`.
-pub fn fit(dimensions: &[String], rows: &[(Vec<String>, bool)], max_depth: usize) -> Result<Tree> {
+/// Fits a tree of at most `max_depth` levels separating the labelled rows.
+pub fn fit(dimensions: &[String], rows: &[Counts], max_depth: usize) -> Result<Tree> {
     if !(1..=8).contains(&max_depth) {
         return Err(EngineError::InvalidParameter {
             name: "max_depth",
@@ -111,7 +118,8 @@ pub fn fit(dimensions: &[String], rows: &[(Vec<String>, bool)], max_depth: usize
             got: max_depth.to_string(),
         });
     }
-    let anomalous = |members: &[usize]| members.iter().filter(|&&i| rows[i].1).count();
+    let anomalous = |members: &[usize]| members.iter().map(|&i| rows[i].1).sum::<usize>();
+    let samples = |members: &[usize]| members.iter().map(|&i| rows[i].2).sum::<usize>();
     let mut nodes = Vec::new();
     let mut decrease = vec![0.0; dimensions.len()];
     struct Frame {
@@ -130,8 +138,8 @@ pub fn fit(dimensions: &[String], rows: &[(Vec<String>, bool)], max_depth: usize
     }];
     while let Some(frame) = stack.pop() {
         let id = nodes.len() + 1;
-        let hits = anomalous(&frame.members);
-        let impurity = gini(hits, frame.members.len());
+        let (hits, size) = (anomalous(&frame.members), samples(&frame.members));
+        let impurity = gini(hits, size);
         // Best split over all dimensions, if it lowers the impurity.
         let split = (frame.depth < max_depth && impurity > 0.0)
             .then(|| {
@@ -148,13 +156,13 @@ pub fn fit(dimensions: &[String], rows: &[(Vec<String>, bool)], max_depth: usize
             depth: frame.depth,
             rule: frame.rule,
             path: frame.path.clone(),
-            samples: frame.members.len(),
+            samples: size,
             anomalous: hits,
             impurity,
             is_leaf: split.is_none(),
         });
         let Some((score, d, left_values)) = split else { continue };
-        decrease[d] += frame.members.len() as f64 * (impurity - score);
+        decrease[d] += size as f64 * (impurity - score);
         let left_values: std::collections::HashSet<&str> = left_values.iter().map(String::as_str).collect();
         let (left, right): (Vec<usize>, Vec<usize>) =
             frame.members.iter().partition(|&&i| left_values.contains(rows[i].0[d].as_str()));
@@ -181,17 +189,36 @@ pub fn fit(dimensions: &[String], rows: &[(Vec<String>, bool)], max_depth: usize
 mod tests {
     use super::*;
 
-    fn rows(anomalous: impl Fn(&str, &str) -> bool) -> Vec<(Vec<String>, bool)> {
+    /// Five rows of each channel x region, as one count per row.
+    fn rows(anomalous: impl Fn(&str, &str) -> bool) -> Vec<Counts> {
         let mut out = Vec::new();
         for channel in ["App", "Web"] {
             for region in ["North", "South", "East", "West"] {
-                for copy in 0..5 {
-                    let _ = copy;
-                    out.push((vec![channel.to_string(), region.to_string()], anomalous(channel, region)));
+                for _ in 0..5 {
+                    out.push((
+                        vec![channel.to_string(), region.to_string()],
+                        usize::from(anomalous(channel, region)),
+                        1,
+                    ));
                 }
             }
         }
         out
+    }
+
+    #[test]
+    fn counts_per_combination_fit_the_same_tree_as_their_rows() {
+        let label = |c: &str, r: &str| c == "App" && r == "South" || r == "West" && c == "Web";
+        let one_per_row = rows(label);
+        let mut summed: Vec<Counts> = Vec::new();
+        for (key, a, n) in one_per_row.iter().cloned() {
+            match summed.iter_mut().find(|s| s.0 == key) {
+                Some(s) => (s.1, s.2) = (s.1 + a, s.2 + n),
+                None => summed.push((key, a, n)),
+            }
+        }
+        assert_eq!(summed.len(), 8);
+        assert_eq!(fit(&dims(), &one_per_row, 3).unwrap(), fit(&dims(), &summed, 3).unwrap());
     }
 
     fn dims() -> Vec<String> {

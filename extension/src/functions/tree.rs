@@ -5,11 +5,12 @@
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
-use crate::source::{explain, key_sql, Side, Source};
+use crate::source::{explain, key_sql, text_column, typed, ReadError, Side, Source};
 use crate::table::ResultTable;
+use duckdb::arrow::array::Int64Array;
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::frame::Column;
-use kpiscope_engine::tree::{fit, Tree};
+use kpiscope_engine::tree::{fit, Counts, Tree};
 
 const PARAMS: &[(&str, Kind)] = &[("dimensions", Kind::TextList), ("label", Kind::Text), ("max_depth", Kind::Integer)];
 
@@ -28,14 +29,30 @@ fn fitted(bind: &BindInfo) -> CallResult<Tree> {
     let label_sql = source.condition("label", &label)?;
     let max_depth = params::integer_in(bind, "max_depth", 1, 8)?.unwrap_or(3) as usize;
     let keys: Vec<String> = dimensions.iter().map(|d| key_sql(d)).collect();
-    let sql = format!("SELECT {}, {label_sql} FROM {}", keys.join(", "), source.from());
+    // Counted per combination of values by DuckDB: the tree needs no more than that.
+    let sql = format!(
+        "SELECT {}, count(*) FILTER (WHERE {label_sql}), count(*) FROM {} GROUP BY ALL",
+        keys.join(", "),
+        source.from()
+    );
     let width = dimensions.len();
-    let rows = reader
-        .query(&sql, |row| {
-            let key = (0..width).map(|i| row.get::<_, String>(i)).collect::<Result<Vec<_>, _>>()?;
-            Ok((key, row.get::<_, bool>(width)?))
+    let mut rows: Vec<Counts> = Vec::new();
+    reader
+        .batches(&sql, |batch| {
+            let keys = (0..width).map(|i| text_column(batch, i)).collect::<CallResult<Vec<_>>>()?;
+            let (labelled, total) = (typed::<Int64Array>(batch, width)?, typed::<Int64Array>(batch, width + 1)?);
+            let count = |column: &Int64Array, row: usize| usize::try_from(column.value(row)).unwrap_or(0);
+            for row in 0..batch.num_rows() {
+                // key_sql makes every key non-NULL; counts are never NULL.
+                let key = keys.iter().map(|k| k.value(row).to_string()).collect();
+                rows.push((key, count(labelled, row), count(total, row)));
+            }
+            Ok(())
         })
-        .map_err(|e| fail(format!("cannot read '{}': {}", source.name(), explain(&e))))?;
+        .map_err(|e| match e {
+            ReadError::Rows(e) => e,
+            ReadError::Query(e) => fail(format!("cannot read '{}': {}", source.name(), explain(&e))),
+        })?;
     drop(reader);
     fit(&dimensions, &rows, max_depth).map_err(fail)
 }
