@@ -6,8 +6,10 @@ use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
 use crate::series::Spec;
-use crate::source::{explain, quote_ident, Side, Source};
+use crate::source::{explain, quote_ident, text_column, typed, ReadError, Side, Source};
 use crate::table::ResultTable;
+use duckdb::arrow::array::{Array, BooleanArray};
+use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::evaluate::SetMatch;
 use kpiscope_engine::evaluate::{compare_detectors, LabelledSeries, Scores};
@@ -31,9 +33,7 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
     source.require_columns("group_by", &group_by)?;
     let by_key: String = group_by.iter().map(|g| format!("{}, ", quote_ident(g))).collect();
     let order = format!(" ORDER BY {by_key}{} NULLS LAST", quote_ident(&ts));
-    let (keys, groups) = grouped(&reader, &source, &group_by, &format!("{flag}, {label_sql}"), &order, |row, at| {
-        Ok((row.get::<_, bool>(at)?, row.get::<_, bool>(at + 1)?))
-    })?;
+    let (keys, groups) = grouped::<(bool, bool)>(&reader, &source, &group_by, &format!("{flag}, {label_sql}"), &order)?;
     drop(reader);
     let scores: Vec<Scores> = groups
         .iter()
@@ -50,37 +50,62 @@ fn compute(bind: &BindInfo) -> CallResult<ResultTable> {
 /// One group's key: its `group_by` values as text.
 type Key = Vec<Option<String>>;
 
+/// The values `evaluate_*` read from each row after its group key: two columns from `at` on.
+trait Cells: Sized {
+    fn read(batch: &RecordBatch, at: usize) -> CallResult<Vec<Self>>;
+}
+
+/// A flag and a label (never NULL: `Source::condition` coalesces them).
+impl Cells for (bool, bool) {
+    fn read(batch: &RecordBatch, at: usize) -> CallResult<Vec<Self>> {
+        let (a, b) = (typed::<BooleanArray>(batch, at)?, typed::<BooleanArray>(batch, at + 1)?);
+        Ok((0..batch.num_rows()).map(|r| (a.value(r), b.value(r))).collect())
+    }
+}
+
+/// A predicted and a labelled cause set (never NULL: coalesced to '').
+impl Cells for (String, String) {
+    fn read(batch: &RecordBatch, at: usize) -> CallResult<Vec<Self>> {
+        let (a, b) = (text_column(batch, at)?, text_column(batch, at + 1)?);
+        Ok((0..batch.num_rows()).map(|r| (a.value(r).to_string(), b.value(r).to_string())).collect())
+    }
+}
+
 /// The rows of `SELECT <group_by as text>, <columns> FROM source<tail>` split into runs of
-/// equal group key (`tail` orders by the keys first): the keys and the rows of each run, each
-/// row read by `read` from the column at which `columns` start. Without `group_by` there is
-/// always exactly one group, even for an empty source, so an ungrouped call always answers.
-fn grouped<T>(
+/// equal group key (`tail` orders by the keys first): the keys and the rows of each run, read
+/// as Arrow batches (a key's text is copied once per run). Without `group_by` there is always
+/// exactly one group, even for an empty source, so an ungrouped call always answers.
+fn grouped<T: Cells>(
     reader: &crate::source::Reader,
     source: &Source,
     group_by: &[String],
     columns: &str,
     tail: &str,
-    read: impl Fn(&duckdb::Row<'_>, usize) -> duckdb::Result<T>,
 ) -> CallResult<(Vec<Key>, Vec<Vec<T>>)> {
     let keys: String = group_by.iter().map(|g| format!("CAST({} AS VARCHAR), ", quote_ident(g))).collect();
     let sql = format!("SELECT {keys}{columns} FROM {}{tail}", source.from());
     let width = group_by.len();
-    let rows: Vec<(Key, T)> = reader
-        .query(&sql, |row| {
-            let key = (0..width).map(|i| row.get::<_, Option<String>>(i)).collect::<Result<Vec<_>, _>>()?;
-            Ok((key, read(row, width)?))
-        })
-        .map_err(|e| fail(format!("cannot evaluate '{}': {}", source.name(), explain(&e))))?;
     let (mut keys, mut groups): (Vec<Key>, Vec<Vec<T>>) = (Vec::new(), Vec::new());
-    for (key, row) in rows {
-        match groups.last_mut() {
-            Some(group) if keys.last() == Some(&key) => group.push(row),
-            _ => {
-                keys.push(key);
-                groups.push(vec![row]);
+    reader
+        .batches(&sql, |batch| {
+            let columns = (0..width).map(|i| text_column(batch, i)).collect::<CallResult<Vec<_>>>()?;
+            for (row, cells) in T::read(batch, width)?.into_iter().enumerate() {
+                let key = |i: usize| columns[i].is_valid(row).then(|| columns[i].value(row));
+                let same = keys.last().is_some_and(|k: &Key| (0..width).all(|i| k[i].as_deref() == key(i)));
+                match groups.last_mut() {
+                    Some(group) if same => group.push(cells),
+                    _ => {
+                        keys.push((0..width).map(|i| key(i).map(str::to_string)).collect());
+                        groups.push(vec![cells]);
+                    }
+                }
             }
-        }
-    }
+            Ok(())
+        })
+        .map_err(|e| match e {
+            ReadError::Rows(e) => e,
+            ReadError::Query(e) => fail(format!("cannot evaluate '{}': {}", source.name(), explain(&e))),
+        })?;
     if width == 0 && groups.is_empty() {
         keys.push(Vec::new());
         groups.push(Vec::new());
@@ -169,9 +194,8 @@ fn compute_rca(bind: &BindInfo) -> CallResult<ResultTable> {
     } else {
         format!(" ORDER BY {}", (1..=group_by.len()).map(|i| i.to_string()).collect::<Vec<_>>().join(", "))
     };
-    let (keys, groups) = grouped(&reader, &source, &group_by, &format!("{predicted}, {label}"), &order, |row, at| {
-        Ok((row.get::<_, String>(at)?, row.get::<_, String>(at + 1)?))
-    })?;
+    let (keys, groups) =
+        grouped::<(String, String)>(&reader, &source, &group_by, &format!("{predicted}, {label}"), &order)?;
     drop(reader);
     let scores: Vec<(u64, SetMatch)> = groups
         .iter()
