@@ -4,7 +4,7 @@
 
 use crate::guard::{fail, CallResult};
 use crate::params;
-use crate::source::{explain, quote_ident, text_column, typed, ReadError, Reader, Source};
+use crate::source::{explain, key_at, quote_ident, same_key, text_column, typed, ReadError, Reader, Source};
 use duckdb::arrow::array::{Array, BooleanArray, Float64Array, Int64Array};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::frame::{Group, GroupError, Grouped};
@@ -88,12 +88,9 @@ impl Spec {
                 let values = typed::<Float64Array>(batch, width + 1)?;
                 let labels = if labelled { Some(typed::<BooleanArray>(batch, width + 2)?) } else { None };
                 for row in 0..batch.num_rows() {
-                    let key = |i: usize| keys[i].is_valid(row).then(|| keys[i].value(row));
                     // Rows come in key order, so a group ends where the key changes.
-                    let same = groups.last().is_some_and(|g| (0..width).all(|i| g.key[i].as_deref() == key(i)));
-                    if !same {
-                        let key = (0..width).map(|i| key(i).map(str::to_string)).collect();
-                        groups.push(Group { key, ..Group::default() });
+                    if !groups.last().is_some_and(|g| same_key(&g.key, &keys, row)) {
+                        groups.push(Group { key: key_at(&keys, row), ..Group::default() });
                     }
                     let group = groups.last_mut().expect("pushed above");
                     // epoch_us is NULL only for the infinite timestamps; NULL ones were filtered.

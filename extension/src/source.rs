@@ -199,6 +199,19 @@ pub fn text_column(batch: &RecordBatch, index: usize) -> CallResult<StringArray>
     Ok(downcast::<StringArray>(&column)?.clone())
 }
 
+/// Whether `row` of a batch's key columns holds `key` (text, NULL as `None`). Readers sort by
+/// the key, so a run of rows with equal keys is one group: comparing with the last group's key
+/// copies a key's text once per group ([`key_at`]), not per row.
+pub fn same_key(key: &[Option<String>], columns: &[StringArray], row: usize) -> bool {
+    key.len() == columns.len()
+        && key.iter().zip(columns).all(|(k, c)| k.as_deref() == c.is_valid(row).then(|| c.value(row)))
+}
+
+/// The key of `row` in a batch's key columns, owned.
+pub fn key_at(columns: &[StringArray], row: usize) -> Vec<Option<String>> {
+    columns.iter().map(|c| c.is_valid(row).then(|| c.value(row).to_string())).collect()
+}
+
 /// Quotes an identifier for SQL.
 pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

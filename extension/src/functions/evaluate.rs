@@ -6,9 +6,9 @@ use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
 use crate::series::Spec;
-use crate::source::{explain, quote_ident, text_column, typed, ReadError, Side, Source};
+use crate::source::{explain, key_at, quote_ident, same_key, text_column, typed, ReadError, Side, Source};
 use crate::table::ResultTable;
-use duckdb::arrow::array::{Array, BooleanArray};
+use duckdb::arrow::array::BooleanArray;
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::evaluate::SetMatch;
@@ -90,12 +90,10 @@ fn grouped<T: Cells>(
         .batches(&sql, |batch| {
             let columns = (0..width).map(|i| text_column(batch, i)).collect::<CallResult<Vec<_>>>()?;
             for (row, cells) in T::read(batch, width)?.into_iter().enumerate() {
-                let key = |i: usize| columns[i].is_valid(row).then(|| columns[i].value(row));
-                let same = keys.last().is_some_and(|k: &Key| (0..width).all(|i| k[i].as_deref() == key(i)));
                 match groups.last_mut() {
-                    Some(group) if same => group.push(cells),
+                    Some(group) if keys.last().is_some_and(|k| same_key(k, &columns, row)) => group.push(cells),
                     _ => {
-                        keys.push((0..width).map(|i| key(i).map(str::to_string)).collect());
+                        keys.push(key_at(&columns, row));
                         groups.push(vec![cells]);
                     }
                 }
