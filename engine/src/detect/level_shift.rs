@@ -16,17 +16,14 @@ pub(super) fn run(residuals: &[Option<f64>], base: &[Option<Signal>]) -> Vec<Opt
     let mut out = vec![None; residuals.len()];
     let observed: Vec<(usize, f64)> = residuals.iter().enumerate().filter_map(|(i, r)| r.map(|r| (i, r))).collect();
     let mut run = Vec::with_capacity(RUN);
-    // The residuals before the run: observed[k - RUN + 1 - REFERENCE .. k - RUN + 1].
+    // The REFERENCE residuals before the run of point k: observed[..k + 1 - RUN], the last ones.
     let mut reference = SlidingWindow::new(REFERENCE);
-    let first = RUN + 14;
-    for p in
-        &observed[first.saturating_sub(RUN - 1 + REFERENCE).min(observed.len())..(first + 1 - RUN).min(observed.len())]
-    {
-        reference.push(p.1);
-    }
-    for k in first..observed.len() {
-        if k > first {
+    for k in 0..observed.len() {
+        if k >= RUN {
             reference.push(observed[k - RUN].1);
+        }
+        if k < RUN + 14 {
+            continue;
         }
         let (i, _) = observed[k];
         let Some(primary) = base[i] else { continue };
