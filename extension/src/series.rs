@@ -4,7 +4,7 @@
 
 use crate::guard::{fail, CallResult};
 use crate::params;
-use crate::source::{explain, key_at, quote_ident, same_key, text_column, typed, ReadError, Reader, Source};
+use crate::source::{key_at, quote_ident, same_key, text_column, typed, Reader, Source};
 use duckdb::arrow::array::{Array, BooleanArray, Float64Array, Int64Array};
 use duckdb::vtab::BindInfo;
 use kpiscope_engine::frame::{Group, GroupError, Grouped};
@@ -103,10 +103,8 @@ impl Spec {
                 }
                 Ok(())
             })
-            .map_err(|e| match e {
-                ReadError::Rows(e) => e,
-                ReadError::Query(e) => {
-                    let text = explain(&e);
+            .map_err(|e| {
+                e.reported(|text| {
                     if text.contains("must appear in the GROUP BY clause") {
                         fail(format!(
                             "value '{value}' must aggregate the rows of each timestamp: write it with aggregates, \
@@ -115,14 +113,10 @@ impl Spec {
                     } else {
                         fail(format!("cannot compute value '{value}' from '{}': {text}", source.name()))
                     }
-                }
+                })
             })?;
         if infinite {
-            return Err(fail(format!(
-                "ts column '{ts}' holds 'infinity' or '-infinity'; filter them out, e.g. \
-                 '(SELECT * FROM {} WHERE isfinite({ts_sql}))'",
-                source.name()
-            )));
+            return Err(source.infinite_times(&ts));
         }
         Ok(Grouped { group_by, is_date, groups })
     }

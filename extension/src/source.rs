@@ -180,6 +180,17 @@ pub enum ReadError {
     Rows(Box<dyn std::error::Error>),
 }
 
+impl ReadError {
+    /// The error to report: the caller's own as it is, DuckDB's put in words by `message`
+    /// from its [`explain`]ed text.
+    pub fn reported(self, message: impl FnOnce(String) -> Box<dyn std::error::Error>) -> Box<dyn std::error::Error> {
+        match self {
+            ReadError::Rows(e) => e,
+            ReadError::Query(e) => message(explain(&e)),
+        }
+    }
+}
+
 /// Column `index` of a batch from [`Reader::batches`] as `A`: the reading query fixes every
 /// column's type, so another type is a bug here, reported as an error rather than a panic.
 pub fn typed<A: Array + 'static>(batch: &RecordBatch, index: usize) -> CallResult<&A> {
@@ -278,6 +289,17 @@ fn is_plain_name(text: &str) -> bool {
 }
 
 impl Source {
+    /// The error for a time column holding 'infinity' (`epoch_us` of it is NULL, so readers
+    /// find it in their batches).
+    pub fn infinite_times(&self, ts: &str) -> Box<dyn std::error::Error> {
+        fail(format!(
+            "ts column '{ts}' holds 'infinity' or '-infinity'; filter them out, e.g. \
+             '(SELECT * FROM {} WHERE isfinite({}))'",
+            self.name,
+            quote_ident(ts)
+        ))
+    }
+
     /// Resolves `source`: a table or view name, or a parenthesised query. `role` names the
     /// parameter in errors (`source`, `events`, `tree`).
     pub fn open(reader: &Reader, role: &str, source: &str) -> CallResult<Self> {

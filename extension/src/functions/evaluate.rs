@@ -6,7 +6,7 @@ use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
 use crate::series::Spec;
-use crate::source::{explain, key_at, quote_ident, same_key, text_column, typed, ReadError, Side, Source};
+use crate::source::{key_at, quote_ident, same_key, text_column, typed, Side, Source};
 use crate::table::ResultTable;
 use duckdb::arrow::array::BooleanArray;
 use duckdb::arrow::record_batch::RecordBatch;
@@ -100,10 +100,7 @@ fn grouped<T: Cells>(
             }
             Ok(())
         })
-        .map_err(|e| match e {
-            ReadError::Rows(e) => e,
-            ReadError::Query(e) => fail(format!("cannot evaluate '{}': {}", source.name(), explain(&e))),
-        })?;
+        .map_err(|e| e.reported(|text| fail(format!("cannot evaluate '{}': {text}", source.name()))))?;
     if width == 0 && groups.is_empty() {
         keys.push(Vec::new());
         groups.push(Vec::new());

@@ -17,7 +17,7 @@
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
-use crate::source::{explain, key_sql, quote_ident, text_column, typed, ReadError, Reader, Side, Source};
+use crate::source::{explain, key_sql, quote_ident, text_column, typed, Reader, Side, Source};
 use crate::table::ResultTable;
 use duckdb::arrow::array::{Array, Float64Array, Int64Array};
 use duckdb::vtab::BindInfo;
@@ -130,9 +130,7 @@ fn timed_leaves(
             let sums = (0..measures.len())
                 .map(|k| typed::<Float64Array>(batch, width + 1 + k))
                 .collect::<CallResult<Vec<_>>>()?;
-            let value = |k: usize, row: usize| {
-                Some(sums[k].value(row)).filter(|v| sums[k].is_valid(row) && v.is_finite()).unwrap_or(0.0)
-            };
+            let value = |k: usize, row: usize| finite(sums[k], row);
             for row in 0..batch.num_rows() {
                 // epoch_us of a non-NULL time is NULL only for 'infinity' / '-infinity'.
                 infinite |= ts.is_null(row);
@@ -142,20 +140,16 @@ fn timed_leaves(
             }
             Ok(())
         })
-        .map_err(|e| match e {
-            ReadError::Rows(e) => e,
-            ReadError::Query(e) => fail(format!("cannot read '{}': {}", source.name(), explain(&e))),
-        })?;
+        .map_err(|e| e.reported(|text| fail(format!("cannot read '{}': {text}", source.name()))))?;
     if infinite {
-        return Err(fail(format!(
-            "ts column '{}' holds 'infinity' or '-infinity'; filter them out, e.g. \
-             '(SELECT * FROM {} WHERE isfinite({}))'",
-            time.column,
-            source.name(),
-            quote_ident(&time.column)
-        )));
+        return Err(source.infinite_times(&time.column));
     }
     Ok(timed)
+}
+
+/// A sum as RCA reads it: NULL and non-finite sums count as 0.
+fn finite(sums: &Float64Array, row: usize) -> f64 {
+    Some(sums.value(row)).filter(|v| sums.is_valid(row) && v.is_finite()).unwrap_or(0.0)
 }
 
 fn micros(t: chrono::NaiveDateTime) -> i64 {
@@ -194,9 +188,7 @@ fn explicit_leaves(
             let keys = (0..width).map(|i| text_column(batch, i)).collect::<CallResult<Vec<_>>>()?;
             let sums =
                 (0..columns.len()).map(|k| typed::<Float64Array>(batch, width + k)).collect::<CallResult<Vec<_>>>()?;
-            let value = |k: usize, row: usize| {
-                Some(sums[k].value(row)).filter(|v| sums[k].is_valid(row) && v.is_finite()).unwrap_or(0.0)
-            };
+            let value = |k: usize, row: usize| finite(sums[k], row);
             for row in 0..batch.num_rows() {
                 // key_sql makes every key non-NULL.
                 builder.push(keys.iter().map(|k| k.value(row)), value(0, row), value(1, row));
@@ -207,10 +199,7 @@ fn explicit_leaves(
             }
             Ok(())
         })
-        .map_err(|e| match e {
-            ReadError::Rows(e) => e,
-            ReadError::Query(e) => fail(format!("cannot read leaves from '{}': {}", source.name(), explain(&e))),
-        })?;
+        .map_err(|e| e.reported(|text| fail(format!("cannot read leaves from '{}': {text}", source.name()))))?;
     let mut leaves = builder.finish();
     leaves.denominators = (columns.len() == 4).then_some(denominators);
     Ok(leaves)

@@ -5,7 +5,7 @@
 use super::materialized_vtab;
 use crate::guard::{fail, CallResult};
 use crate::params::{self, Kind};
-use crate::source::{explain, key_sql, text_column, typed, ReadError, Side, Source};
+use crate::source::{key_sql, text_column, typed, Side, Source};
 use crate::table::ResultTable;
 use duckdb::arrow::array::Int64Array;
 use duckdb::vtab::BindInfo;
@@ -49,10 +49,7 @@ fn fitted(bind: &BindInfo) -> CallResult<Tree> {
             }
             Ok(())
         })
-        .map_err(|e| match e {
-            ReadError::Rows(e) => e,
-            ReadError::Query(e) => fail(format!("cannot read '{}': {}", source.name(), explain(&e))),
-        })?;
+        .map_err(|e| e.reported(|text| fail(format!("cannot read '{}': {text}", source.name()))))?;
     drop(reader);
     fit(&dimensions, &rows, max_depth).map_err(fail)
 }
