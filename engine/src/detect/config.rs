@@ -39,7 +39,7 @@ pub enum Method {
     LevelShift,
     /// Generalised ESD on the seasonal residuals.
     Esd,
-    /// Band around an augurs MSTL/ETS forecast refitted once per season.
+    /// Band around an MSTL/ETS forecast refitted once per season.
     ForecastBand,
     /// Isolation forest on features of the seasonal residual.
     IsolationForest,

@@ -1,4 +1,4 @@
-//! Forecast band: a model from augurs (MSTL over the seasonal period, AutoETS without one),
+//! Forecast band: a forecasting model (MSTL over the seasonal period, ETS without one),
 //! refitted once per block of `period` slots on the slots before the block, forecasts the
 //! block; a point's band is that forecast plus the median and spread of the walk-forward
 //! errors of the points before it. Refitting per block instead of per point keeps the cost at

@@ -10,7 +10,7 @@
 //!   ([`level_shift`]).
 //!
 //! Three more can be chosen alone: generalised ESD on the seasonal residuals ([`esd`]), a band
-//! around an augurs forecast refitted once per season ([`forecast_band`]) and an isolation
+//! around a forecast refitted once per season ([`forecast_band`]) and an isolation
 //! forest ([`isolation_forest`]); the last two refit models and are ~100x slower, so they stay
 //! out of the ensemble.
 //!
