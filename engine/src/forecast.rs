@@ -357,8 +357,9 @@ pub struct ModelScore {
 }
 
 /// Rolling-origin backtest: for each of `folds` origins (each `horizon` apart, the last one
-/// `horizon` before the end), fit on the data before the origin and score the next `horizon`
-/// points. Models that cannot fit a fold skip it.
+/// `horizon` before the end), forecast from the data before the origin and score the next
+/// `horizon` points. Each model is estimated at the first origin and carried forward
+/// ([`rolling`]). Models that cannot fit a fold skip it.
 pub fn backtest(y: &[f64], period: usize, horizon: usize, folds: usize, level: f64) -> Vec<ModelScore> {
     backtest_with(y, period, horizon, folds, level, None).0
 }
