@@ -2,7 +2,7 @@
 //!
 //! Models: `seasonal_naive` (each point repeats the value one season earlier; intervals from
 //! the spread of one-season differences), `ets` (exponential smoothing with additive errors,
-//! its trend chosen by AICc: [`ets`]) and `mstl` (augurs' MSTL decomposition into trend and
+//! its trend chosen by AICc: `forecast/ets.rs`) and `mstl` (stlrs' MSTL decomposition into trend and
 //! seasonal parts, the same ETS on the trend). `auto` backtests them on rolling origins and
 //! keeps the one with the lowest mean absolute scaled error. Input is a regular series without
 //! gaps (callers fill them).
@@ -359,7 +359,7 @@ pub struct ModelScore {
 /// Rolling-origin backtest: for each of `folds` origins (each `horizon` apart, the last one
 /// `horizon` before the end), forecast from the data before the origin and score the next
 /// `horizon` points. Each model is estimated at the first origin and carried forward
-/// ([`rolling`]). Models that cannot fit a fold skip it.
+/// (`rolling`). Models that cannot fit a fold skip it.
 pub fn backtest(y: &[f64], period: usize, horizon: usize, folds: usize, level: f64) -> Vec<ModelScore> {
     backtest_with(y, period, horizon, folds, level, None).0
 }
