@@ -364,7 +364,7 @@ pub fn backtest(y: &[f64], period: usize, horizon: usize, folds: usize, level: f
     backtest_with(y, period, horizon, folds, level, None).0
 }
 
-/// [`backtest`], and with `finals` = `Some(h)` each candidate's forecast of `h` steps after
+/// [`backtest`], and with `final_horizon` = `Some(h)` each candidate's forecast of `h` steps after
 /// the whole of `y`, fitted in the same parallel batch (in [`Model::CANDIDATES`] order).
 #[allow(clippy::type_complexity)]
 fn backtest_with(
@@ -373,7 +373,7 @@ fn backtest_with(
     horizon: usize,
     folds: usize,
     level: f64,
-    finals: Option<usize>,
+    final_horizon: Option<usize>,
 ) -> (Vec<ModelScore>, Vec<Option<Result<Forecast>>>) {
     let scale = {
         let m = period.clamp(1, y.len().saturating_sub(1).max(1));
@@ -389,16 +389,17 @@ fn backtest_with(
         (1..=folds).rev().filter_map(|k| y.len().checked_sub(k * horizon)).filter(|&origin| origin >= 3).collect();
     // Each model's folds, and each final fit, run as parallel tasks, so a single series uses
     // all cores.
-    let jobs: Vec<(Model, bool)> = Model::CANDIDATES
+    // A job is a model's folds (`None`) or its final forecast of that many steps.
+    let jobs: Vec<(Model, Option<usize>)> = Model::CANDIDATES
         .iter()
-        .map(|&model| (model, false))
-        .chain(Model::CANDIDATES.iter().filter(|_| finals.is_some()).map(|&model| (model, true)))
+        .map(|&model| (model, None))
+        .chain(final_horizon.into_iter().flat_map(|h| Model::CANDIDATES.iter().map(move |&model| (model, Some(h)))))
         .collect();
     let mut outcomes: Vec<Vec<Result<Forecast>>> = jobs
         .par_iter()
-        .map(|&(model, last)| match (last, finals) {
-            (true, Some(steps)) => vec![fit_one(model, y, period, steps, level)],
-            _ => rolling(model, y, period, &origins, horizon, level),
+        .map(|&(model, last)| match last {
+            Some(steps) => vec![fit_one(model, y, period, steps, level)],
+            None => rolling(model, y, period, &origins, horizon, level),
         })
         .collect();
     let finals: Vec<Option<Result<Forecast>>> =

@@ -225,9 +225,7 @@ impl Ets {
         let start = from.map_or(start, <[f64]>::to_vec);
         let best = nelder_mead(start, &bounds, |x| {
             let (params, level, slope) = trend.unpack(x);
-            let mut sse = 0.0;
-            filter(params, level, slope, y, |e| sse += e * e);
-            let lik = likelihood(sse, y.len());
+            let lik = likelihood(Ets::run(trend, params, level, slope, y).sse, y.len());
             if lik.is_nan() {
                 f64::INFINITY
             } else {
