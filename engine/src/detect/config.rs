@@ -25,8 +25,10 @@ pub const CRITICAL_SCORE: f64 = 90.0;
 )]
 #[strum(serialize_all = "snake_case", ascii_case_insensitive)]
 pub enum Method {
-    /// Chosen per series from its first points' cadence (see [`Method::resolve`]): `streaming`
-    /// for sub-daily data, `ensemble` for daily and coarser data.
+    /// Chosen per series from its first points' cadence (see [`Method::resolve`]): for daily
+    /// and coarser data the `ensemble` with its threshold calibrated by the series' tails; for
+    /// sub-daily data `streaming`, or that calibrated ensemble while the series' tails are light
+    /// and its alerts rare.
     #[default]
     Auto,
     /// The seasonal z-score, confirmed by Holt-Winters or the level shift (see the module docs).
@@ -75,10 +77,11 @@ impl Method {
     /// The method that scores a series with timestamps `ts`: `auto` becomes `streaming` when
     /// its first [`Method::AUTO_PROBE`] points are sampled more often than daily (operational
     /// streams: long, noisy, heavy-tailed; the per-series likelihood calibration is what keeps
-    /// their alerts down), and the tail-calibrated `ensemble` otherwise (business KPIs, where
-    /// the weekly season and a second detector's confirmation matter most). Only the first
-    /// points decide, so a replay as of any later point makes the same choice. Every other
-    /// method is itself.
+    /// their alerts down; while such a series is quiet and light-tailed, the calibrated
+    /// ensemble speaks for it point by point), and the tail-calibrated `ensemble` otherwise
+    /// (business KPIs, where the weekly season and a second detector's confirmation matter
+    /// most). Only the first points decide, so a replay as of any later point makes the same
+    /// choice. Every other method is itself.
     pub fn resolve(self, ts: &[i64]) -> Method {
         match self {
             Self::Auto if series::sampling_step(&ts[..ts.len().min(Self::AUTO_PROBE)]) < MICROS_PER_DAY => {

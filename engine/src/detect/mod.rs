@@ -72,13 +72,7 @@ pub fn incidents(flags: impl IntoIterator<Item = bool>, cooldown: usize) -> Vec<
 /// phase follows the clock, not the row number).
 pub fn detect(ts: &[i64], values: &[Option<f64>], config: &DetectConfig) -> Result<Vec<Detection>> {
     let (method, cooldown) = config.resolve(ts);
-    let auto = config.method == Method::Auto;
-    let mut out = score(ts, values, config, method, cooldown, auto && method == Method::Ensemble)?;
-    if auto && !config.skip_explanations {
-        for detection in out.iter_mut().filter(|d| d.score.is_some()) {
-            detection.explanation.push_str(&format!(" (auto: {})", method.name()));
-        }
-    }
+    let mut out = score(ts, values, config, method, cooldown, config.method == Method::Auto)?;
     if !config.events.is_empty() {
         for (detection, t) in out.iter_mut().zip(ts) {
             apply_events(detection, t.div_euclid(crate::MICROS_PER_DAY) as i32, config);
@@ -94,15 +88,17 @@ pub fn detect(ts: &[i64], values: &[Option<f64>], config: &DetectConfig) -> Resu
     Ok(out)
 }
 
-/// Every point's verdict from one (resolved) method, before events and incidents; `calibrated`
-/// scales the threshold by the series' tails ([`tails`], for `auto`).
+/// Every point's verdict from one (resolved) method, before events and incidents. For `auto`,
+/// the ensemble's threshold scales with the series' tails ([`tails`]), sub-daily series are
+/// scored by `streaming` or, while they are quiet, by that calibrated ensemble
+/// ([`tails::Quiet`]), and each explanation ends with the method that spoke.
 fn score(
     ts: &[i64],
     values: &[Option<f64>],
     config: &DetectConfig,
     method: Method,
     cooldown: usize,
-    calibrated: bool,
+    auto: bool,
 ) -> Result<Vec<Detection>> {
     let streams = method == Method::Streaming;
     let scale = if streams { Scale::for_values(values) } else { Scale::Identity };
@@ -132,7 +128,8 @@ fn score(
         }
     };
     let mut streaming = streams.then(|| streaming::Scorer::new(cooldown));
-    let mut tails = calibrated.then(tails::Tails::default);
+    let mut tails = auto.then(tails::Tails::default);
+    let mut quiet = (auto && streams).then(tails::Quiet::default);
     let mut out: Vec<Detection> = Vec::with_capacity(series.len());
     for i in 0..series.len() {
         let outside = match (&mut streaming, series.values[i]) {
@@ -155,14 +152,34 @@ fn score(
                 let fired: Vec<(Method, f64)> = detectors.iter().filter_map(|(m, s)| s[i].map(|s| (*m, s.z))).collect();
                 let z = combine(&fired);
                 let threshold = threshold * factor;
-                let score = match (&mut streaming, series.values[i]) {
-                    (Some(scorer), Some(_)) => scorer.score(z, outside),
-                    _ => score_from_z(z, threshold),
+                let calibrated = score_from_z(z, threshold);
+                let (score, spoke) = match (&mut streaming, series.values[i]) {
+                    (Some(scorer), Some(_)) => {
+                        let streamed = scorer.score(z, outside);
+                        match (&mut quiet, &tails) {
+                            (Some(quiet), Some(tails)) => {
+                                let open = quiet.open(tails);
+                                quiet.observe(calibrated >= ANOMALY_SCORE);
+                                if open {
+                                    (calibrated, Method::Ensemble)
+                                } else {
+                                    (streamed, Method::Streaming)
+                                }
+                            }
+                            _ => (streamed, Method::Streaming),
+                        }
+                    }
+                    _ => (calibrated, method),
                 };
                 let value = values[i].filter(|v| v.is_finite());
                 let mut detection = judge(value, primary, scale, &fired, score, threshold, config);
-                if outside && detection.is_anomaly && !config.skip_explanations {
-                    detection.explanation.push_str("; beyond the range of every earlier value");
+                if !config.skip_explanations {
+                    if outside && detection.is_anomaly && spoke == Method::Streaming {
+                        detection.explanation.push_str("; beyond the range of every earlier value");
+                    }
+                    if auto {
+                        detection.explanation.push_str(&format!(" (auto: {})", spoke.name()));
+                    }
                 }
                 detection
             }
@@ -339,8 +356,8 @@ mod tests {
     }
 
     #[test]
-    fn auto_streams_sub_daily_data_and_calibrates_the_ensemble_on_daily_data() {
-        let (hourly, values) = hourly_with_weekends();
+    fn auto_resolves_to_streaming_on_sub_daily_data_and_the_calibrated_ensemble_on_daily_data() {
+        let hourly = hourly_with_weekends().0;
         assert_eq!(Method::Auto.resolve(&hourly), Method::Streaming);
         assert_eq!(Method::Auto.resolve(&daily(30)), Method::Ensemble);
         assert_eq!(Method::Esd.resolve(&hourly), Method::Esd);
@@ -348,8 +365,6 @@ mod tests {
         assert_eq!(config.resolve(&hourly), (Method::Streaming, Method::AUTO_STREAMING_COOLDOWN));
         let given = DetectConfig { noise: NoiseControls { cooldown: Some(0), ..NoiseControls::default() }, ..config };
         assert_eq!(given.resolve(&hourly), (Method::Streaming, 0), "a cooldown given is kept");
-        let out = detect(&hourly, &values, &DetectConfig::default()).unwrap();
-        assert!(out.iter().filter(|d| d.score.is_some()).all(|d| d.explanation.ends_with("(auto: streaming)")));
         let out = detect(&daily(120), &weekly_series(120), &DetectConfig::default()).unwrap();
         assert!(out.iter().filter(|d| d.score.is_some()).all(|d| d.explanation.ends_with("(auto: ensemble)")));
     }
@@ -374,6 +389,54 @@ mod tests {
         let (auto, ensemble) = (flags(&heavy, Method::Auto), flags(&heavy, Method::Ensemble));
         assert!(ensemble >= 5 && 2 * auto <= ensemble, "heavy tails: auto {auto}, ensemble {ensemble}");
         assert_eq!(flags(&gaussian, Method::Auto), flags(&gaussian, Method::Ensemble));
+    }
+
+    /// Six weeks of hourly data: a daily curve plus seeded noise (`heavy`: Student t with 3
+    /// degrees of freedom, else Gaussian), sd about 1, and a +8 spike at hour 800.
+    fn hourly_with_a_spike(heavy: bool) -> (Vec<i64>, Vec<Option<f64>>) {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, StandardNormal, StudentT};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let t3 = StudentT::new(3.0).unwrap();
+        let hour = MICROS_PER_DAY / 24;
+        (0..6 * 168)
+            .map(|h: i64| {
+                let noise: f64 =
+                    if heavy { t3.sample(&mut rng) / 3f64.sqrt() } else { StandardNormal.sample(&mut rng) };
+                let spike = if h == 800 { 8.0 } else { 0.0 };
+                (h * hour, Some(100.0 + 30.0 * (std::f64::consts::TAU * (h % 24) as f64 / 24.0).sin() + noise + spike))
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn auto_lets_the_ensemble_speak_for_a_quiet_light_tailed_stream_and_mostly_streaming_for_heavy_tails() {
+        let spoke = |out: &[Detection], method: &str| {
+            out.iter().filter(|d| d.explanation.ends_with(&format!("(auto: {method})"))).count()
+        };
+        let (ts, values) = hourly_with_a_spike(false);
+        let out = detect(&ts, &values, &DetectConfig::default()).unwrap();
+        assert!(out[800].is_anomaly && out[800].explanation.ends_with("(auto: ensemble)"), "{}", out[800].explanation);
+        assert!(spoke(&out, "ensemble") > 600 && spoke(&out, "streaming") > 0, "streaming speaks first");
+        let (ts, values) = hourly_with_a_spike(true);
+        let out = detect(&ts, &values, &DetectConfig::default()).unwrap();
+        let streaming = DetectConfig { method: Method::Streaming, ..DetectConfig::default() };
+        let alone = detect(&ts, &values, &streaming).unwrap();
+        let alerts = |out: &[Detection]| out.iter().filter(|d| d.incident_start).count();
+        assert!(spoke(&out, "streaming") > 2 * spoke(&out, "ensemble"), "heavy tails are mostly streamed");
+        assert!(alerts(&out) <= alerts(&alone), "no more alerts than streaming alone");
+    }
+
+    #[test]
+    fn auto_replay_on_a_sub_daily_stream_equals_the_live_run_at_every_cut() {
+        let (ts, values) = hourly_with_a_spike(false);
+        let config = DetectConfig::default();
+        let full = detect(&ts, &values, &config).unwrap();
+        // From the first cut whose rows show the cadence (a lone row cannot).
+        for cut in (Method::AUTO_PROBE..ts.len()).step_by(11) {
+            let prefix = detect(&ts[..=cut], &values[..=cut], &config).unwrap();
+            assert_eq!(prefix[..], full[..=cut], "replay at row {cut} differs from the live run");
+        }
     }
 
     #[test]

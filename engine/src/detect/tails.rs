@@ -30,13 +30,20 @@ const MAX_FACTOR: f64 = 6.0;
 pub(super) struct Tails {
     recent: std::collections::VecDeque<f64>,
     seen: usize,
-    factor: f64,
+    /// The 99th percentile over [`REFERENCE`], once [`MIN_POINTS`] points are in.
+    ratio: Option<f64>,
 }
 
 impl Tails {
     /// The factor for the current point, from the points before it.
     pub(super) fn factor(&self) -> f64 {
-        self.factor.max(1.0)
+        self.ratio.map_or(1.0, |ratio| ratio.clamp(1.0, MAX_FACTOR))
+    }
+
+    /// Whether the series' tails are known and no heavier than Gaussian noise's (up to
+    /// `slack` times [`REFERENCE`]).
+    pub(super) fn light(&self, slack: f64) -> bool {
+        self.ratio.is_some_and(|ratio| ratio <= slack)
     }
 
     /// Records a scored point's |z| (after its verdict).
@@ -54,8 +61,51 @@ impl Tails {
             let k = ((values.len() as f64) * 0.99).floor() as usize;
             let k = k.min(values.len() - 1);
             let (_, q, _) = values.select_nth_unstable_by(k, f64::total_cmp);
-            self.factor = (*q / REFERENCE).clamp(1.0, MAX_FACTOR);
+            self.ratio = Some(*q / REFERENCE);
         }
+    }
+}
+
+/// For `auto` on sub-daily data: whether the tail-calibrated ensemble speaks for a point
+/// instead of `streaming`. Business KPIs recorded hourly (orders, sign-ups) look like daily
+/// ones: light tails, a steady season, rare incidents, and the ensemble finds a lone spike
+/// that `streaming`'s likelihood averages away. Operational streams (NAB's server, traffic
+/// and tweet counts) are bursty: the ensemble alerts on them again and again, and NAB counts
+/// those as false alerts. So the ensemble speaks while the series' tails are light and it
+/// has raised at most [`Quiet::MAX_ALERTS`] alerts over the last [`Quiet::WINDOW`] scored
+/// points; otherwise `streaming` does. Only earlier points decide, so a replay stays exact.
+///
+/// Chosen on the train half of the generated corpus (seeds 1-10) and NAB, at the default
+/// threshold (event F1 over all regimes / NAB standard): `streaming` throughout 0.582 / 74.1;
+/// the ensemble wherever the tails are light (1.0) 0.641 / 66.4; plus at most 2 alerts in
+/// 5,000 points 0.638 / 73.3 (at most 0: 0.604 / 73.5; 2 alerts in 2,000: 0.639 / 72.8;
+/// slack 1.3: 0.640 / 72.6).
+#[derive(Debug, Clone, Default)]
+pub(super) struct Quiet {
+    recent: std::collections::VecDeque<bool>,
+    alerts: usize,
+}
+
+impl Quiet {
+    /// Scored points the ensemble's alerts are counted over.
+    const WINDOW: usize = 5_000;
+    /// Ensemble alerts within [`Quiet::WINDOW`] up to which the ensemble still speaks.
+    const MAX_ALERTS: usize = 2;
+    /// How far above Gaussian noise's the tails may sit (see [`Tails::light`]).
+    const SLACK: f64 = 1.1;
+
+    /// Whether the ensemble speaks for the next point.
+    pub(super) fn open(&self, tails: &Tails) -> bool {
+        self.alerts <= Self::MAX_ALERTS && tails.light(Self::SLACK)
+    }
+
+    /// Records whether the ensemble alerted on a scored point (whoever spoke for it).
+    pub(super) fn observe(&mut self, alert: bool) {
+        if self.recent.len() == Self::WINDOW && self.recent.pop_front() == Some(true) {
+            self.alerts -= 1;
+        }
+        self.recent.push_back(alert);
+        self.alerts += usize::from(alert);
     }
 }
 
@@ -75,6 +125,27 @@ mod tests {
         }
         assert_eq!(light.factor(), 1.0);
         assert!(heavy.factor() > 3.0, "{}", heavy.factor());
+    }
+
+    #[test]
+    fn the_ensemble_speaks_while_tails_are_light_and_alerts_rare() {
+        let mut light = Tails::default();
+        let mut quiet = Quiet::default();
+        assert!(!quiet.open(&light), "unknown tails");
+        for i in 0..200 {
+            light.observe((i % 100) as f64 / 40.0);
+        }
+        assert!(quiet.open(&light));
+        for _ in 0..=Quiet::MAX_ALERTS {
+            quiet.observe(true);
+        }
+        assert!(!quiet.open(&light), "too many alerts");
+        for _ in 0..Quiet::WINDOW - Quiet::MAX_ALERTS - 1 {
+            quiet.observe(false);
+        }
+        assert!(!quiet.open(&light), "the first alert is still in the window");
+        quiet.observe(false);
+        assert!(quiet.open(&light), "the first alert has left the window");
     }
 
     #[test]
