@@ -362,9 +362,10 @@ mod tests {
     }
 
     /// The alert-rate contract, as far as it holds today: over every regime's clean series of
-    /// the test half, the default raises at most 1.5 alerts per 1,000 points (measured 1.2),
-    /// and fewer than the plain ensemble (2.7). Heavy-tailed and changing daily series are
-    /// where it is still above 1 (see the README's benchmark table).
+    /// the test half, the default raises at most 1 alert per 1,000 points (measured 0.8; 1.2
+    /// before the calibrated ensemble spoke for quiet sub-daily series), and fewer than the
+    /// plain ensemble (2.7). Heavy-tailed and changing daily series are where it is still
+    /// above 1 (see the README's benchmark table).
     #[test]
     fn the_default_raises_few_alerts_on_series_without_anomalies() {
         use kpiscope_engine::detect::{detect, DetectConfig, Method};
@@ -383,7 +384,7 @@ mod tests {
             scores.clean_rate()
         };
         let (auto, ensemble) = (rate(Method::Auto), rate(Method::Ensemble));
-        assert!(auto <= 1.5 && auto < ensemble, "auto {auto:.2}, ensemble {ensemble:.2} per 1,000 points");
+        assert!(auto <= 1.0 && auto < ensemble, "auto {auto:.2}, ensemble {ensemble:.2} per 1,000 points");
     }
 
     #[test]
