@@ -183,7 +183,11 @@ pub fn run_refresh(
     }
     for (i, step) in steps.iter().enumerate() {
         progress(i + 1, steps.len(), &step.name);
-        run_script(connection, &format!("refresh step {}", step.name), &step.sql)?;
+        // One transaction per step: one log sync instead of one per statement (a refresh runs
+        // ~290 statements). Not one for the whole refresh: the extension reads its sources
+        // through its own connection, which sees only what earlier steps committed.
+        let sql = format!("BEGIN TRANSACTION;\n{}\n;COMMIT;", step.sql);
+        run_script(connection, &format!("refresh step {}", step.name), &sql)?;
     }
     Ok(())
 }
