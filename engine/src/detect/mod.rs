@@ -152,24 +152,17 @@ fn score(
                 let fired: Vec<(Method, f64)> = detectors.iter().filter_map(|(m, s)| s[i].map(|s| (*m, s.z))).collect();
                 let z = combine(&fired);
                 let threshold = threshold * factor;
-                let calibrated = score_from_z(z, threshold);
                 let (score, spoke) = match (&mut streaming, series.values[i]) {
                     (Some(scorer), Some(_)) => {
                         let streamed = scorer.score(z, outside);
-                        match (&mut quiet, &tails) {
-                            (Some(quiet), Some(tails)) => {
-                                let open = quiet.open(tails);
-                                quiet.observe(calibrated >= ANOMALY_SCORE);
-                                if open {
-                                    (calibrated, Method::Ensemble)
-                                } else {
-                                    (streamed, Method::Streaming)
-                                }
-                            }
-                            _ => (streamed, Method::Streaming),
-                        }
+                        // `auto`: the calibrated ensemble's score, where it speaks.
+                        let ensemble = quiet.as_mut().zip(tails.as_ref()).and_then(|(quiet, tails)| {
+                            let calibrated = score_from_z(z, threshold);
+                            quiet.speaks(tails, calibrated >= ANOMALY_SCORE).then_some(calibrated)
+                        });
+                        ensemble.map_or((streamed, Method::Streaming), |score| (score, Method::Ensemble))
                     }
-                    _ => (calibrated, method),
+                    _ => (score_from_z(z, threshold), method),
                 };
                 let value = values[i].filter(|v| v.is_finite());
                 let mut detection = judge(value, primary, scale, &fired, score, threshold, config);
@@ -391,22 +384,12 @@ mod tests {
         assert_eq!(flags(&gaussian, Method::Auto), flags(&gaussian, Method::Ensemble));
     }
 
-    /// Six weeks of hourly data: a daily curve plus seeded noise (`heavy`: Student t with 3
-    /// degrees of freedom, else Gaussian), sd about 1, and a +8 spike at hour 800.
+    /// Six weeks of hourly data without weekends (noise as in [`hourly`]) and a +8 spike at
+    /// hour 800.
     fn hourly_with_a_spike(heavy: bool) -> (Vec<i64>, Vec<Option<f64>>) {
-        use rand::SeedableRng;
-        use rand_distr::{Distribution, StandardNormal, StudentT};
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-        let t3 = StudentT::new(3.0).unwrap();
-        let hour = MICROS_PER_DAY / 24;
-        (0..6 * 168)
-            .map(|h: i64| {
-                let noise: f64 =
-                    if heavy { t3.sample(&mut rng) / 3f64.sqrt() } else { StandardNormal.sample(&mut rng) };
-                let spike = if h == 800 { 8.0 } else { 0.0 };
-                (h * hour, Some(100.0 + 30.0 * (std::f64::consts::TAU * (h % 24) as f64 / 24.0).sin() + noise + spike))
-            })
-            .unzip()
+        let (ts, mut values) = hourly(1.0, heavy);
+        values[800] = values[800].map(|v| v + 8.0);
+        (ts, values)
     }
 
     #[test]
@@ -482,16 +465,25 @@ mod tests {
     /// Six weeks of hourly data, seeded noise (sd 1) on a daily curve, with weekends at half
     /// the weekday level.
     fn hourly_with_weekends() -> (Vec<i64>, Vec<Option<f64>>) {
+        hourly(0.5, false)
+    }
+
+    /// Six weeks of hourly data: a daily curve, weekends at `weekend` times the weekday level,
+    /// plus seeded noise of sd about 1 (Student t with 3 degrees of freedom when `heavy`, else
+    /// Gaussian).
+    fn hourly(weekend: f64, heavy: bool) -> (Vec<i64>, Vec<Option<f64>>) {
         use rand::SeedableRng;
-        use rand_distr::{Distribution, StandardNormal};
+        use rand_distr::{Distribution, StandardNormal, StudentT};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let t3 = StudentT::new(3.0).unwrap();
         let hour = MICROS_PER_DAY / 24;
         (0..6 * 168)
             .map(|h: i64| {
-                let noise: f64 = StandardNormal.sample(&mut rng);
-                let weekend = if (h / 24) % 7 >= 5 { 0.5 } else { 1.0 };
+                let noise: f64 =
+                    if heavy { t3.sample(&mut rng) / 3f64.sqrt() } else { StandardNormal.sample(&mut rng) };
+                let level = if (h / 24) % 7 >= 5 { weekend } else { 1.0 };
                 let daily = 100.0 + 30.0 * (std::f64::consts::TAU * (h % 24) as f64 / 24.0).sin();
-                (h * hour, Some(weekend * daily + noise))
+                (h * hour, Some(level * daily + noise))
             })
             .unzip()
     }

@@ -97,18 +97,16 @@ impl Quiet {
     /// How far above Gaussian noise's the tails may sit (see [`Tails::not_heavy`]).
     const SLACK: f64 = 1.1;
 
-    /// Whether the ensemble speaks for the next point.
-    pub(super) fn open(&self, tails: &Tails) -> bool {
-        self.alerts <= Self::MAX_ALERTS && tails.not_heavy(Self::SLACK)
-    }
-
-    /// Records whether the ensemble alerted on a scored point (whoever spoke for it).
-    pub(super) fn observe(&mut self, alert: bool) {
+    /// Whether the ensemble speaks for a scored point (decided by the points before it), then
+    /// records whether the ensemble alerted on it, whoever spoke.
+    pub(super) fn speaks(&mut self, tails: &Tails, alert: bool) -> bool {
+        let open = self.alerts <= Self::MAX_ALERTS && tails.not_heavy(Self::SLACK);
         if self.recent.len() == Self::WINDOW && self.recent.pop_front() == Some(true) {
             self.alerts -= 1;
         }
         self.recent.push_back(alert);
         self.alerts += usize::from(alert);
+        open
     }
 }
 
@@ -133,27 +131,29 @@ mod tests {
     #[test]
     fn the_ensemble_speaks_while_tails_are_light_and_alerts_rare() {
         let mut light = Tails::default();
+        // Whether the ensemble would speak for the next point, without recording one.
+        let open = |quiet: &Quiet, tails: &Tails| quiet.clone().speaks(tails, false);
         let mut quiet = Quiet::default();
-        assert!(quiet.open(&light), "tails not known yet");
+        assert!(open(&quiet, &light), "tails not known yet");
         for i in 0..200 {
             light.observe((i % 100) as f64 / 40.0);
         }
-        assert!(quiet.open(&light));
+        assert!(open(&quiet, &light));
         let mut heavy = Tails::default();
         for i in 0..200 {
             heavy.observe(if i % 50 < 2 { 12.0 } else { (i % 100) as f64 / 40.0 });
         }
-        assert!(!quiet.open(&heavy), "heavy tails");
+        assert!(!open(&quiet, &heavy), "heavy tails");
         for _ in 0..=Quiet::MAX_ALERTS {
-            quiet.observe(true);
+            quiet.speaks(&light, true);
         }
-        assert!(!quiet.open(&light), "too many alerts");
+        assert!(!open(&quiet, &light), "too many alerts");
         for _ in 0..Quiet::WINDOW - Quiet::MAX_ALERTS - 1 {
-            quiet.observe(false);
+            quiet.speaks(&light, false);
         }
-        assert!(!quiet.open(&light), "the first alert is still in the window");
-        quiet.observe(false);
-        assert!(quiet.open(&light), "the first alert has left the window");
+        assert!(!open(&quiet, &light), "the first alert is still in the window");
+        quiet.speaks(&light, false);
+        assert!(open(&quiet, &light), "the first alert has left the window");
     }
 
     #[test]
