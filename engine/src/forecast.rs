@@ -150,6 +150,17 @@ struct Mstl {
     trend: ets::Ets,
 }
 
+/// What a trend fit takes over from a model fitted at an earlier origin of the same series.
+#[derive(Clone, Copy)]
+enum Reuse<'a> {
+    /// Nothing: a fresh search.
+    Nothing,
+    /// Its parameters, re-run (only the initial state is solved for).
+    Parameters(&'a ets::Ets),
+    /// Its parameters as the start of a new search.
+    Search(&'a ets::Ets),
+}
+
 /// A series split by MSTL, before its trend is fitted: the seasonal components and the rest
 /// (trend plus remainder).
 struct Decomposed {
@@ -175,12 +186,12 @@ impl Decomposed {
         Ok(Decomposed { seasons: periods.into_iter().zip(parts.seasonal().iter().cloned()).collect(), rest })
     }
 
-    /// ETS on the rest, fitted, or with `reuse` that model's parameters re-run on it (see
-    /// [`rolling`]).
-    fn with_trend(self, reuse: Option<&ets::Ets>) -> Result<Mstl> {
-        let trend = match reuse {
-            Some(model) => model.refit(&self.rest)?,
-            None => ets::Ets::auto(&self.rest)?,
+    /// ETS on the rest: fitted afresh, or from an earlier origin's model (see [`rolling`]).
+    fn with_trend(self, start: Reuse<'_>) -> Result<Mstl> {
+        let trend = match start {
+            Reuse::Nothing => ets::Ets::auto(&self.rest)?,
+            Reuse::Parameters(model) => model.refit(&self.rest)?,
+            Reuse::Search(model) => model.refit_from(&self.rest)?,
         };
         Ok(Mstl { seasons: self.seasons, trend })
     }
@@ -217,37 +228,35 @@ fn fit_one(model: Model, y: &[f64], period: usize, horizon: usize, level: f64) -
     let forecast = match model {
         Model::SeasonalNaive | Model::Auto => Ok(seasonal_naive(y, period, horizon, level)),
         Model::Ets => ets::Ets::auto(y).map(|fitted| ets_forecast(&fitted, horizon, level)),
-        Model::Mstl => {
-            Decomposed::of(y, period).and_then(|d| d.with_trend(None)).map(|fitted| fitted.forecast(horizon, level))
-        }
+        Model::Mstl => Decomposed::of(y, period)
+            .and_then(|d| d.with_trend(Reuse::Nothing))
+            .map(|fitted| fitted.forecast(horizon, level)),
     };
     finite(model, forecast)
 }
 
-/// `model`'s forecasts of `steps` points after each of `origins` (ascending), as a backtest
-/// needs them. A model estimated at one origin is reused at the next, which saw more of the
-/// same series: ETS searches its parameters again from where the last search ended, and MSTL
-/// decomposes the longer series again but re-runs the same ETS parameters on its rest (only
-/// the initial state is solved for). Against a fresh fit at every origin, `--bin m4` read
-/// MASE 0.867 -> 0.866 Hourly and 2.242 -> 2.247 Weekly at 4.8 -> 3.4 and 4.6 -> 2.7 ms per
-/// series. No parameters travel back from later data, so the backtest
-/// stays honest. A model that fails at one origin is fitted afresh at the next.
-fn rolling(
-    model: Model,
-    y: &[f64],
-    period: usize,
-    origins: &[usize],
-    steps: usize,
-    level: f64,
-) -> Vec<Result<Forecast>> {
+/// `model`'s forecast of `steps` points after `origin`, for each `(origin, steps)` of `cuts`
+/// (origins ascending): a backtest's folds, then possibly the forecast after the whole series
+/// (`origin == y.len()`). A model estimated at one origin is reused at the next, which saw
+/// more of the same series: ETS searches its parameters again from where the last search
+/// ended, and MSTL decomposes the longer series again but re-runs the same ETS parameters on
+/// its rest (only the initial state is solved for). Against a fresh fit at every origin, `--bin
+/// m4` read MASE 0.867 -> 0.866 Hourly and 2.242 -> 2.247 Weekly at 4.8 -> 3.4 and 4.6 -> 2.7
+/// ms per series. For the forecast after the whole series, MSTL's trend is searched again from
+/// the carried parameters: against a fresh fit there (as before), Hourly 0.866 -> 0.864 and
+/// Weekly 2.247 -> 2.241 at 3.4 -> 2.7 and 2.8 -> 1.8 ms (re-running the parameters: 0.866 and
+/// 2.251; searching at every fold: 0.866 and 2.241 at 2.8 ms). No parameters travel back from
+/// later data, so the backtest stays honest. A model that fails at one origin is fitted afresh
+/// at the next.
+fn rolling(model: Model, y: &[f64], period: usize, cuts: &[(usize, usize)], level: f64) -> Vec<Result<Forecast>> {
     let mut carried: Option<ets::Ets> = None;
     match model {
         Model::SeasonalNaive | Model::Auto => {
-            origins.iter().map(|&origin| Ok(seasonal_naive(&y[..origin], period, steps, level))).collect()
+            cuts.iter().map(|&(origin, steps)| Ok(seasonal_naive(&y[..origin], period, steps, level))).collect()
         }
-        Model::Ets => origins
+        Model::Ets => cuts
             .iter()
-            .map(|&origin| {
+            .map(|&(origin, steps)| {
                 let train = &y[..origin];
                 let fitted = match carried.take() {
                     Some(fitted) => fitted.refit_from(train),
@@ -265,11 +274,17 @@ fn rolling(
             .collect(),
         // The decompositions, most of MSTL's cost, run in parallel; the trends follow in order.
         Model::Mstl => {
-            let parts: Vec<_> = origins.par_iter().map(|&origin| Decomposed::of(&y[..origin], period)).collect();
+            let parts: Vec<_> = cuts.par_iter().map(|&(origin, _)| Decomposed::of(&y[..origin], period)).collect();
             parts
                 .into_iter()
-                .map(|part| {
-                    let fitted = part.and_then(|part| part.with_trend(carried.as_ref()));
+                .zip(cuts)
+                .map(|(part, &(origin, steps))| {
+                    let start = match &carried {
+                        None => Reuse::Nothing,
+                        Some(earlier) if origin == y.len() => Reuse::Search(earlier),
+                        Some(earlier) => Reuse::Parameters(earlier),
+                    };
+                    let fitted = part.and_then(|part| part.with_trend(start));
                     finite(
                         model,
                         fitted.map(|fitted| {
@@ -295,11 +310,10 @@ pub fn forecast(y: &[f64], period: usize, model: Model, horizon: usize, level: f
     if model != Model::Auto {
         return fit_one(model, y, period, horizon, level);
     }
-    // The final fits run in the same parallel batch as the backtest's (every candidate, though
-    // at most two are used), so one series' call keeps both cores busy to its end; fitting the
-    // chosen models after the backtest left one idle. One M4 Hourly series through SQL, one call
-    // at a time: 7.4 -> 5.6 ms; the price is CPU when seasonal_naive is among the two (`--bin
-    // m4`, all series in parallel: 2.9 -> 3.4 ms per series).
+    // Every candidate's final forecast is the last step of its backtest chain (though at most
+    // two are used), so one series' call keeps both cores busy to its end; fitting the chosen
+    // models after the backtest left one idle (one M4 Hourly series through SQL, one call at a
+    // time: 7.4 -> 5.6 ms).
     let (mut scores, mut finals) = backtest_with(y, period, horizon.min(y.len() / 4).max(1), 3, level, Some(horizon));
     scores.retain(|s| s.mase.is_finite());
     scores.sort_by_key(|s| s.rank);
@@ -365,7 +379,7 @@ pub fn backtest(y: &[f64], period: usize, horizon: usize, folds: usize, level: f
 }
 
 /// [`backtest`], and with `final_horizon` = `Some(h)` each candidate's forecast of `h` steps after
-/// the whole of `y`, fitted in the same parallel batch (in [`Model::CANDIDATES`] order).
+/// the whole of `y`, continuing its backtest's chain (in [`Model::CANDIDATES`] order).
 #[allow(clippy::type_complexity)]
 fn backtest_with(
     y: &[f64],
@@ -387,23 +401,15 @@ fn backtest_with(
     };
     let origins: Vec<usize> =
         (1..=folds).rev().filter_map(|k| y.len().checked_sub(k * horizon)).filter(|&origin| origin >= 3).collect();
-    // Each model's folds, and each final fit, run as parallel tasks, so a single series uses
-    // all cores.
-    // A job is a model's folds (`None`) or its final forecast of that many steps.
-    let jobs: Vec<(Model, Option<usize>)> = Model::CANDIDATES
-        .iter()
-        .map(|&model| (model, None))
-        .chain(final_horizon.into_iter().flat_map(|h| Model::CANDIDATES.iter().map(move |&model| (model, Some(h)))))
-        .collect();
-    let mut outcomes: Vec<Vec<Result<Forecast>>> = jobs
-        .par_iter()
-        .map(|&(model, last)| match last {
-            Some(steps) => vec![fit_one(model, y, period, steps, level)],
-            None => rolling(model, y, period, &origins, horizon, level),
-        })
-        .collect();
+    // Each model's folds run as a parallel task, so a single series uses all cores. The final
+    // forecast (after the whole of `y`) is the last cut of the same chain: it starts from the
+    // estimate carried through the folds instead of a fresh search.
+    let mut cuts: Vec<(usize, usize)> = origins.iter().map(|&origin| (origin, horizon)).collect();
+    cuts.extend(final_horizon.map(|h| (y.len(), h)));
+    let mut outcomes: Vec<Vec<Result<Forecast>>> =
+        Model::CANDIDATES.par_iter().map(|&model| rolling(model, y, period, &cuts, level)).collect();
     let finals: Vec<Option<Result<Forecast>>> =
-        outcomes.split_off(Model::CANDIDATES.len()).into_iter().map(|mut one| one.pop()).collect();
+        outcomes.iter_mut().map(|folds| if final_horizon.is_some() { folds.pop() } else { None }).collect();
     let fits: Vec<(Model, usize, Option<Forecast>)> = Model::CANDIDATES
         .iter()
         .zip(outcomes)
@@ -643,6 +649,25 @@ mod tests {
                 assert_eq!((200 + peak) % 7, 5, "{model:?}");
             }
         }
+    }
+
+    #[test]
+    fn auto_final_forecasts_continue_each_models_backtest_chain() {
+        let y = weekly(200);
+        let (_, finals) = backtest_with(&y, 7, 30, 3, 0.9, Some(30));
+        let origins = [110, 140, 170];
+        // ETS: each search restarts where the previous one ended, the last on the whole series.
+        let mut ets = ets::Ets::auto(&y[..origins[0]]).unwrap();
+        for origin in origins[1..].iter().copied().chain([y.len()]) {
+            ets = ets.refit_from(&y[..origin]).unwrap();
+        }
+        assert_eq!(finals[1].as_ref().unwrap().as_ref().unwrap(), &ets_forecast(&ets, 30, 0.9));
+        // MSTL: the first fold's trend, searched again on the whole series' decomposition.
+        let first = Decomposed::of(&y[..origins[0]], 7).unwrap().with_trend(Reuse::Nothing).unwrap();
+        let last = Decomposed::of(&y, 7).unwrap().with_trend(Reuse::Search(&first.trend)).unwrap();
+        assert_eq!(finals[2].as_ref().unwrap().as_ref().unwrap(), &last.forecast(30, 0.9));
+        let rerun = Decomposed::of(&y, 7).unwrap().with_trend(Reuse::Parameters(&first.trend)).unwrap();
+        assert_ne!(rerun.forecast(30, 0.9), last.forecast(30, 0.9), "the final search moved the parameters");
     }
 
     #[test]
