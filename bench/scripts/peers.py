@@ -20,7 +20,8 @@ series and the quality on the same series. A user with many series calls kpiscop
   precision, recall and F1 over all days of all seeds.
 - Forecasting: the first `--m4` M4 Hourly series (h = 48, MASE scaled by the in-sample
   seasonal difference at m = 24, the M4 convention). kpiscope: `forecast_kpi(..., horizon := 48)`
-  with its default `auto`; statsforecast AutoETS (season 24) and MSTL (seasons 24 and 168,
+  with its default `auto`; statsforecast AutoETS (season 24), AutoARIMA (season 24, on the first
+  `--arima` series only: 20-65 s each) and MSTL (seasons 24 and 168,
   AutoETS trend); Prophet with daily and weekly seasonality. kpiscope's calls are timed once
   more back to back, with nothing between them (a core left idle by a peer's call joins late).
 """
@@ -136,8 +137,8 @@ def read_m4(root: Path, part: str, count: int) -> list[list[float]]:
         return [[float(v) for v in row[1:] if v != ""] for _, row in zip(range(count), rows)]
 
 
-def forecasting(con, root: Path, count: int) -> list[tuple]:
-    from statsforecast.models import MSTL, AutoETS
+def forecasting(con, root: Path, count: int, arima: int) -> list[tuple]:
+    from statsforecast.models import MSTL, AutoARIMA, AutoETS
 
     Prophet = quiet_prophet()
     train, test = read_m4(root, "train", count), read_m4(root, "test", count)
@@ -187,6 +188,18 @@ def forecasting(con, root: Path, count: int) -> list[tuple]:
     forecasts = np.array([r[1] for r in grouped]).reshape(len(train), horizon)
     errors = [float(np.mean(np.abs(np.asarray(actual) - f))) / scale for actual, f, scale in zip(test, forecasts, scales)]
     rows.insert(1, ("kpiscope, one call for all (group_by := ['id'])", ms / len(train), float(np.mean(errors))))
+    # AutoARIMA takes 20-65 s per series here, so it gets the first few only, interleaved with
+    # kpiscope's calls on the same series.
+    few = {f"kpiscope forecast_kpi auto, first {arima}": kpiscope,
+           f"statsforecast AutoARIMA, first {arima}":
+           lambda k, y: AutoARIMA(season_length=24).forecast(np.asarray(y), horizon)["mean"]}
+    runs = {name: [] for name in few}
+    for k, (y, actual, scale) in enumerate(zip(train[:arima], test, scales)):
+        for name, method in few.items():
+            forecast, ms = timed(lambda: method(k, y))
+            runs[name].append((ms, float(np.mean(np.abs(np.asarray(actual) - forecast))) / scale))
+    rows += [(name, statistics.median(ms for ms, _ in r), float(np.mean([e for _, e in r])))
+             for name, r in runs.items() if r]
     return rows
 
 
@@ -194,6 +207,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seeds", type=int, default=20, help="generated 730-day series for detection")
     parser.add_argument("--m4", type=int, default=100, help="M4 Hourly series for forecasting")
+    parser.add_argument("--arima", type=int, default=5, help="first M4 Hourly series for AutoARIMA (slow)")
     parser.add_argument("--m4-root", type=Path, default=ROOT.parent / "shared/data/m4")
     args = parser.parse_args()
     con = connect()
@@ -204,7 +218,7 @@ def main() -> None:
     for name, ms, p, r, f1 in rows:
         print(f"{name:<50} {ms:>10.1f} {ms / base:>10.1f} {p:>6.3f} {r:>6.3f} {f1:>6.3f}")
     print(f"\nforecasting: first {args.m4} M4 Hourly series, h = 48")
-    rows = forecasting(con, args.m4_root, args.m4)
+    rows = forecasting(con, args.m4_root, args.m4, args.arima)
     base = rows[0][1]
     print(f"{'method':<50} {'ms/series':>10} {'x kpiscope':>10} {'MASE':>6}")
     for name, ms, mase in rows:
