@@ -140,8 +140,14 @@ fn score(
         // The calibration learns from every point the ensemble itself would not flag (noise
         // controls, `min_history` and events leave it alone, so they only ever remove flags).
         let factor = tails.as_ref().map_or(1.0, tails::Tails::factor);
+        // The detectors' z-scores at this point and their combination, for the calibration and
+        // the verdict alike.
+        let fired: Vec<(Method, f64)> = match primary {
+            Some(_) => detectors.iter().filter_map(|(m, s)| s[i].map(|s| (*m, s.z))).collect(),
+            None => Vec::new(),
+        };
+        let z = combine(&fired);
         if let (Some(tails), Some(_)) = (&mut tails, primary) {
-            let z = combine(&detectors.iter().filter_map(|(m, s)| s[i].map(|s| (*m, s.z))).collect::<Vec<_>>());
             if score_from_z(z, threshold * factor) < ANOMALY_SCORE {
                 tails.observe(z);
             }
@@ -149,8 +155,6 @@ fn score(
         let detection = match primary.filter(|_| i >= warm_up) {
             None => warming_up(&series, config),
             Some(primary) => {
-                let fired: Vec<(Method, f64)> = detectors.iter().filter_map(|(m, s)| s[i].map(|s| (*m, s.z))).collect();
-                let z = combine(&fired);
                 let threshold = threshold * factor;
                 let (score, spoke) = match (&mut streaming, series.values[i]) {
                     (Some(scorer), Some(_)) => {
