@@ -161,6 +161,9 @@ def forecasting(con, root: Path, count: int, arima: int) -> list[tuple]:
     def mstl(k: int, y: list[float]) -> np.ndarray:
         return MSTL(season_length=[24, 168], trend_forecaster=AutoETS(model="ZZN")).forecast(np.asarray(y), horizon)["mean"]
 
+    def auto_arima(k: int, y: list[float]) -> np.ndarray:
+        return AutoARIMA(season_length=24).forecast(np.asarray(y), horizon)["mean"]
+
     def prophet(k: int, y: list[float]) -> np.ndarray:
         frame = pd.DataFrame({"ds": pd.date_range(start, periods=len(y), freq="h"), "y": y})
         model = Prophet(daily_seasonality=True, weekly_seasonality=True, yearly_seasonality=False).fit(frame)
@@ -169,37 +172,38 @@ def forecasting(con, root: Path, count: int, arima: int) -> list[tuple]:
 
     methods = {"kpiscope forecast_kpi auto (SQL)": kpiscope, "statsforecast AutoETS": ets,
                "statsforecast MSTL": mstl, "Prophet": prophet}
-    millis = {m: [] for m in methods}
-    mase = {m: [] for m in methods}
-    for method in methods.values():
-        method(0, train[0])  # first calls (numba compiles statsforecast's models) are not timed
     scales = [float(np.mean(np.abs(np.asarray(y[24:]) - np.asarray(y[:-24])))) for y in train]
-    for k, (y, actual, scale) in enumerate(zip(train, test, scales)):
-        for name, method in methods.items():
-            forecast, ms = timed(lambda: method(k, y))
-            millis[name].append(ms)
-            mase[name].append(float(np.mean(np.abs(np.asarray(actual) - forecast))) / scale)
-    rows = [(m, statistics.median(millis[m]), float(np.mean(mase[m]))) for m in methods]
+
+    def mase(actual: list[float], forecast, scale: float) -> float:
+        return float(np.mean(np.abs(np.asarray(actual) - forecast))) / scale
+
+    def interleaved(methods: dict, count: int) -> list[tuple]:
+        """Each of the first `count` series given to every method in turn; median ms, mean MASE."""
+        if count == 0:
+            return []
+        for method in methods.values():
+            method(0, train[0])  # first calls (numba compiles statsforecast's models) are not timed
+        millis, errors = {m: [] for m in methods}, {m: [] for m in methods}
+        for k, (y, actual, scale) in enumerate(zip(train[:count], test, scales)):
+            for name, method in methods.items():
+                forecast, ms = timed(lambda: method(k, y))
+                millis[name].append(ms)
+                errors[name].append(mase(actual, forecast, scale))
+        return [(m, statistics.median(millis[m]), float(np.mean(errors[m]))) for m in methods]
+
+    rows = interleaved(methods, len(train))
     # The same calls with nothing between them: after a peer's call an idle core joins late.
     back_to_back = [timed(lambda: kpiscope(k, y))[1] for k, y in enumerate(train)]
     rows.insert(1, ("kpiscope, the same calls back to back", statistics.median(back_to_back), rows[0][2]))
     grouped, ms = timed(lambda: con.execute(f"""SELECT id, yhat FROM forecast_kpi('hourly', ts := 'ts', value := 'value',
                         group_by := ['id'], horizon := {horizon}) ORDER BY CAST(id AS INTEGER), ts""").fetchall())
     forecasts = np.array([r[1] for r in grouped]).reshape(len(train), horizon)
-    errors = [float(np.mean(np.abs(np.asarray(actual) - f))) / scale for actual, f, scale in zip(test, forecasts, scales)]
+    errors = [mase(actual, f, scale) for actual, f, scale in zip(test, forecasts, scales)]
     rows.insert(1, ("kpiscope, one call for all (group_by := ['id'])", ms / len(train), float(np.mean(errors))))
     # AutoARIMA takes 20-65 s per series here, so it gets the first few only, interleaved with
     # kpiscope's calls on the same series.
-    few = {f"kpiscope forecast_kpi auto, first {arima}": kpiscope,
-           f"statsforecast AutoARIMA, first {arima}":
-           lambda k, y: AutoARIMA(season_length=24).forecast(np.asarray(y), horizon)["mean"]}
-    runs = {name: [] for name in few}
-    for k, (y, actual, scale) in enumerate(zip(train[:arima], test, scales)):
-        for name, method in few.items():
-            forecast, ms = timed(lambda: method(k, y))
-            runs[name].append((ms, float(np.mean(np.abs(np.asarray(actual) - forecast))) / scale))
-    rows += [(name, statistics.median(ms for ms, _ in r), float(np.mean([e for _, e in r])))
-             for name, r in runs.items() if r]
+    rows += interleaved({f"kpiscope forecast_kpi auto, first {arima}": kpiscope,
+                         f"statsforecast AutoARIMA, first {arima}": auto_arima}, arima)
     return rows
 
 
