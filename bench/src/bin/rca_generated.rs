@@ -13,7 +13,7 @@
 
 use anyhow::Result;
 use kpiscope_engine::evaluate::{parse_cause_set, SetMatch};
-use kpiscope_engine::rca::{analyze, Leaves};
+use kpiscope_engine::rca::{analyze, Leaves, LeavesBuilder};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
@@ -61,8 +61,7 @@ fn case(seed: u64) -> (Leaves, String) {
     let changes: Vec<f64> =
         causes.iter().map(|_| rng.random_range(0.1..0.4) * if rng.random_bool(0.7) { -1.0 } else { 1.0 }).collect();
     let noise = |rng: &mut ChaCha8Rng, sd: f64| Normal::new(0.0, sd).map_or(0.0, |n| n.sample(rng));
-    let mut rows = Vec::new();
-    let mut dens = (Vec::new(), Vec::new());
+    let mut out = LeavesBuilder::new(names.iter().map(|n| n.to_string()).collect());
     for leaf in &leaves {
         let volume = (rng.random_range(4.0..9.0_f64)).exp();
         let rate = (base * leaf.iter().enumerate().map(|(d, &m)| effects[d][m]).product::<f64>()).min(0.99);
@@ -72,13 +71,10 @@ fn case(seed: u64) -> (Leaves, String) {
         let actual_num = (actual_den * (rate * (1.0 + change)).clamp(0.0, 1.0)).round();
         let expected_den = volume * (1.0 + noise(&mut rng, 0.03));
         let expected_num = expected_den * rate * (1.0 + noise(&mut rng, 0.02));
-        let keys = leaf.iter().enumerate().map(|(d, m)| format!("{}{m}", &names[d][..1])).collect();
-        rows.push((keys, expected_num, actual_num));
-        dens.0.push(expected_den);
-        dens.1.push(actual_den);
+        let keys: Vec<String> = leaf.iter().enumerate().map(|(d, m)| format!("{}{m}", &names[d][..1])).collect();
+        out.push_ratio(keys.iter().map(String::as_str), [expected_num, actual_num], [expected_den, actual_den]);
     }
-    let mut out = Leaves::from_rows(names.iter().map(|n| n.to_string()).collect(), rows);
-    out.denominators = Some(dens);
+    let out = out.finish();
     let label = causes
         .iter()
         .map(|c| c.iter().map(|&(d, m)| format!("{}={}{m}", names[d], &names[d][..1])).collect::<Vec<_>>().join(" & "))

@@ -183,14 +183,15 @@ impl TimedLeaves {
             order.into_iter().filter_map(|k| cells[k].take().map(|cell| (&self.keys[k], cell))).collect();
         let median = |v: &[f64]| crate::stats::median(v).unwrap_or(0.0);
         let mut builder = super::LeavesBuilder::new(self.dimensions.clone());
+        let ratio = self.is_ratio();
         for (key, cell) in &cells {
-            builder.push(key.iter().map(String::as_str), median(&cell.1), cell.0[0]);
+            let (keys, numerators) = (key.iter().map(String::as_str), [median(&cell.1), cell.0[0]]);
+            if ratio {
+                builder.push_ratio(keys, numerators, [median(&cell.2), cell.0[1]]);
+            } else {
+                builder.push(keys, numerators[0], numerators[1]);
+            }
         }
-        let mut leaves = builder.finish();
-        if self.is_ratio() {
-            leaves.denominators =
-                Some((cells.iter().map(|(_, c)| median(&c.2)).collect(), cells.iter().map(|(_, c)| c.0[1]).collect()));
-        }
-        leaves
+        builder.finish()
     }
 }

@@ -50,7 +50,7 @@ pub(super) fn contributions_in(leaves: &Leaves, cuboids: &[Cuboid]) -> Vec<Contr
     let (e_total, a_total) = (leaves.expected.iter().sum::<f64>(), leaves.actual.iter().sum::<f64>());
     let mut out = Vec::new();
     for cuboid in cuboids {
-        let segments = cuboid.segments.iter().cloned();
+        let segments = (0..cuboid.count).map(|s| cuboid.segment(s));
         match &leaves.denominators {
             None => {
                 for (segment, [e, a]) in segments.zip(cuboid.sums(|i| [leaves.expected[i], leaves.actual[i]])) {

@@ -54,12 +54,16 @@ pub enum LeafState {
 /// moves all its leaves by about the same ratio, and its small leaves land on either side of a
 /// single bound.
 pub fn leaf_states(leaves: &Leaves) -> Vec<LeafState> {
+    states(&leaves.expected, &leaves.actual)
+}
+
+/// [`leaf_states`] of leaves given by their expected and actual values.
+fn states(expected: &[f64], actual: &[f64]) -> Vec<LeafState> {
     /// Median |d - center| within the inner half of a normal sample, in standard deviations.
     const INNER_HALF_MAD: f64 = 0.318_639_363_964_375_6;
     /// Median |d - center| of a normal sample cut at 2.5 standard deviations.
     const QUIET_MAD: f64 = 0.664;
-    let deviations: Vec<Option<f64>> =
-        leaves.expected.iter().zip(&leaves.actual).map(|(e, a)| deviation(*e, *a)).collect();
+    let deviations: Vec<Option<f64>> = expected.iter().zip(actual).map(|(e, a)| deviation(*e, *a)).collect();
     let mut inner: Vec<f64> = deviations.iter().flatten().copied().collect();
     inner.sort_by(|a, b| a.abs().total_cmp(&b.abs()));
     inner.truncate(inner.len().div_ceil(2));
@@ -87,14 +91,24 @@ pub fn leaf_states(leaves: &Leaves) -> Vec<LeafState> {
 
 /// The root-cause set: segments that together hold the abnormal leaves.
 pub fn localize(leaves: &Leaves, config: &LocalizeConfig) -> Vec<Segment> {
-    localize_in(leaves, &index(leaves, config.max_depth), config)
+    let cuboids = index(leaves, config.max_depth);
+    localize_in(&leaves.expected, &leaves.actual, &cuboids, config)
+        .into_iter()
+        .map(|(c, s)| cuboids[c].segment(s))
+        .collect()
 }
 
-/// [`localize`] over cuboids already indexed (up to `config.max_depth`).
-pub(super) fn localize_in(leaves: &Leaves, cuboids: &[Cuboid], config: &LocalizeConfig) -> Vec<Segment> {
-    let chosen = cover(leaves, cuboids, config);
+/// [`localize`] over cuboids already indexed (up to `config.max_depth`), for leaves given by
+/// their expected and actual values: the causes as (cuboid, segment) indexes.
+pub(super) fn localize_in(
+    expected: &[f64],
+    actual: &[f64],
+    cuboids: &[Cuboid],
+    config: &LocalizeConfig,
+) -> Vec<(usize, usize)> {
+    let chosen = cover(expected, actual, cuboids, config);
     if chosen.is_empty() {
-        return dominant(leaves, cuboids).into_iter().collect();
+        return dominant(expected, actual, cuboids).into_iter().collect();
     }
     chosen
 }
@@ -114,35 +128,35 @@ const DOMINANT_MIN_CHANGE: f64 = 0.03;
 /// that holds at least [`DOMINANT_SHARE`] of the total gap while the KPI outside it moved at
 /// most [`DOMINANT_CONTRAST`] as much (relative to its own volume); the strongest at the
 /// smallest depth.
-fn dominant(leaves: &Leaves, cuboids: &[Cuboid]) -> Option<Segment> {
-    let (expected, actual): (f64, f64) = (leaves.expected.iter().sum(), leaves.actual.iter().sum());
-    let gap = actual - expected;
-    if expected.abs() <= 0.0 || (gap / expected).abs() < DOMINANT_MIN_CHANGE {
+fn dominant(expected: &[f64], actual: &[f64], cuboids: &[Cuboid]) -> Option<(usize, usize)> {
+    let (total_e, total_a): (f64, f64) = (expected.iter().sum(), actual.iter().sum());
+    let gap = total_a - total_e;
+    if total_e.abs() <= 0.0 || (gap / total_e).abs() < DOMINANT_MIN_CHANGE {
         return None;
     }
-    let mut best: Option<(usize, f64, Segment)> = None;
-    for cuboid in cuboids {
-        if best.as_ref().is_some_and(|(depth, _, _)| *depth < cuboid.depth) {
+    let mut best: Option<(usize, f64, (usize, usize))> = None;
+    for (c, cuboid) in cuboids.iter().enumerate() {
+        if best.as_ref().is_some_and(|(depth, _, _)| *depth < cuboid.depth()) {
             break;
         }
-        let sums = cuboid.sums(|i| [leaves.expected[i], leaves.actual[i]]);
-        for (segment, [e, a]) in cuboid.segments.iter().zip(sums) {
-            let (inside, outside_e) = (a - e, expected - e);
+        let sums = cuboid.sums(|i| [expected[i], actual[i]]);
+        for (s, [e, a]) in sums.into_iter().enumerate() {
+            let (inside, outside_e) = (a - e, total_e - e);
             if e <= 0.0 || outside_e <= 0.0 || inside / gap < DOMINANT_SHARE {
                 continue;
             }
             let (r_in, r_out) = (inside / e, (gap - inside) / outside_e);
             if r_out.abs() <= DOMINANT_CONTRAST * r_in.abs() && best.as_ref().is_none_or(|(_, r, _)| r_in.abs() > *r) {
-                best = Some((cuboid.depth, r_in.abs(), segment.clone()));
+                best = Some((cuboid.depth(), r_in.abs(), (c, s)));
             }
         }
     }
-    best.map(|(_, _, segment)| segment)
+    best.map(|(_, _, found)| found)
 }
 
 /// The greedy cover of the clearly abnormal leaves by pure segments.
-fn cover(leaves: &Leaves, cuboids: &[Cuboid], config: &LocalizeConfig) -> Vec<Segment> {
-    let states = leaf_states(leaves);
+fn cover(expected: &[f64], actual: &[f64], cuboids: &[Cuboid], config: &LocalizeConfig) -> Vec<(usize, usize)> {
+    let states = states(expected, actual);
     let abnormal: Vec<bool> = states.iter().map(|s| *s == LeafState::Abnormal).collect();
     let total_abnormal = abnormal.iter().filter(|a| **a).count();
     if total_abnormal == 0 {
@@ -156,7 +170,7 @@ fn cover(leaves: &Leaves, cuboids: &[Cuboid], config: &LocalizeConfig) -> Vec<Se
         .map(|cuboid| {
             let sums = cuboid.sums(|i| {
                 // Baseline volume: a spiked leaf must not make its parent look pure.
-                let volume = if leaves.expected[i] != 0.0 { leaves.expected[i].abs() } else { leaves.actual[i].abs() };
+                let volume = if expected[i] != 0.0 { expected[i].abs() } else { actual[i].abs() };
                 let moved = matches!(states[i], LeafState::Abnormal | LeafState::Shifted);
                 [if moved { volume } else { 0.0 }, volume, f64::from(u8::from(states[i] == LeafState::Normal))]
             });
@@ -173,18 +187,13 @@ fn cover(leaves: &Leaves, cuboids: &[Cuboid], config: &LocalizeConfig) -> Vec<Se
     // (fewest dimensions), then the earliest segment. On seeds 1-100 of the generator (365
     // days) the tie on unmoved leaves took the exact cause sets from 0.940 to 0.949, and B0
     // from 0.983 to 0.994.
-    let mut fresh: Vec<Vec<usize>> = cuboids.iter().map(|c| vec![0; c.segments.len()]).collect();
+    let mut fresh: Vec<Vec<usize>> = cuboids.iter().map(|c| vec![0; c.count]).collect();
     for (c, cuboid) in cuboids.iter().enumerate() {
-        for i in (0..leaves.len()).filter(|&i| abnormal[i]) {
+        for i in (0..expected.len()).filter(|&i| abnormal[i]) {
             fresh[c][cuboid.of_leaf[i] as usize] += 1;
         }
     }
-    let mut members: Vec<Vec<Vec<usize>>> = cuboids.iter().map(|c| vec![Vec::new(); c.segments.len()]).collect();
-    for (c, cuboid) in cuboids.iter().enumerate() {
-        for (i, &s) in cuboid.of_leaf.iter().enumerate() {
-            members[c][s as usize].push(i);
-        }
-    }
+    let members: Vec<(Vec<usize>, Vec<u32>)> = cuboids.iter().map(Cuboid::members).collect();
     use std::cmp::Reverse;
     type Entry = (usize, Reverse<usize>, Reverse<usize>, Reverse<usize>);
     let mut heap: std::collections::BinaryHeap<Entry> = cuboids
@@ -192,14 +201,14 @@ fn cover(leaves: &Leaves, cuboids: &[Cuboid], config: &LocalizeConfig) -> Vec<Se
         .enumerate()
         .flat_map(|(c, cuboid)| {
             let (fresh, pure, unmoved) = (&fresh[c], &pure[c], &unmoved[c]);
-            (0..cuboid.segments.len())
+            (0..cuboid.count)
                 .filter(move |&s| pure[s] && fresh[s] > 0)
                 .map(move |s| (fresh[s], Reverse(unmoved[s]), Reverse(c), Reverse(s)))
         })
         .collect();
-    let mut covered = vec![false; leaves.len()];
+    let mut covered = vec![false; expected.len()];
     let mut remaining = total_abnormal;
-    let mut chosen: Vec<Segment> = Vec::new();
+    let mut chosen: Vec<(usize, usize)> = Vec::new();
     while remaining > 0 && (remaining as f64) >= config.residual * total_abnormal as f64 {
         let Some((count, unmoved, Reverse(c), Reverse(s))) = heap.pop() else { break };
         let now = fresh[c][s];
@@ -209,7 +218,9 @@ fn cover(leaves: &Leaves, cuboids: &[Cuboid], config: &LocalizeConfig) -> Vec<Se
             }
             continue;
         }
-        for &i in &members[c][s] {
+        let (starts, of_segment) = &members[c];
+        for &i in &of_segment[starts[s]..starts[s + 1]] {
+            let i = i as usize;
             if covered[i] {
                 continue;
             }
@@ -221,7 +232,7 @@ fn cover(leaves: &Leaves, cuboids: &[Cuboid], config: &LocalizeConfig) -> Vec<Se
                 }
             }
         }
-        chosen.push(cuboids[c].segments[s].clone());
+        chosen.push((c, s));
     }
     chosen
 }

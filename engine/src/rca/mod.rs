@@ -38,10 +38,13 @@ use std::collections::HashMap;
 pub struct Leaves {
     /// Dimension names, e.g. `["channel", "region"]`.
     pub dimensions: Vec<String>,
-    /// Value names per dimension; `codes` index into these.
+    /// Value names per dimension, in text order; `codes` index into these.
     pub values: Vec<Vec<String>>,
-    /// Per leaf, the value code of each dimension.
-    pub codes: Vec<Vec<u32>>,
+    /// Each leaf's value code of every dimension, leaf after leaf: leaf `i`'s code of
+    /// dimension `d` is `codes[i * dimensions.len() + d]` (see [`Leaves::code`]). One flat
+    /// vector, not one per leaf: an RCA call over 21,600 leaves spent most of its time in the
+    /// allocator.
+    pub codes: Vec<u32>,
     /// Per leaf, the expected (baseline) value; for ratio KPIs, the numerator.
     pub expected: Vec<f64>,
     /// Per leaf, the actual value; for ratio KPIs, the numerator.
@@ -51,7 +54,7 @@ pub struct Leaves {
 }
 
 impl Leaves {
-    /// Builds leaves from string-valued dimension columns, coding values in first-seen order.
+    /// Builds leaves from string-valued dimension columns (see [`LeavesBuilder`] for the order).
     pub fn from_rows(dimensions: Vec<String>, rows: impl IntoIterator<Item = (Vec<String>, f64, f64)>) -> Self {
         let mut builder = LeavesBuilder::new(dimensions);
         for (keys, expected, actual) in rows {
@@ -60,17 +63,24 @@ impl Leaves {
         builder.finish()
     }
 
+    /// Leaf `leaf`'s value code of dimension `dimension`.
+    pub fn code(&self, leaf: usize, dimension: usize) -> u32 {
+        self.codes[leaf * self.dimensions.len() + dimension]
+    }
+
     fn len(&self) -> usize {
-        self.codes.len()
+        self.expected.len()
     }
 }
 
-/// Leaves built a row at a time from borrowed text (a reader's column buffers), coding values
-/// in first-seen order; a value's text is copied once, when first seen.
+/// Leaves built a row at a time from borrowed text (a reader's column buffers); a value's
+/// text is copied once, when first seen. [`LeavesBuilder::finish`] puts them in key order
+/// whatever order they came in, so no front needs to sort its rows first.
 #[derive(Debug, Clone, Default)]
 pub struct LeavesBuilder {
     leaves: Leaves,
     lookup: Vec<HashMap<String, u32>>,
+    denominators: Vec<[f64; 2]>,
 }
 
 impl LeavesBuilder {
@@ -78,15 +88,13 @@ impl LeavesBuilder {
     pub fn new(dimensions: Vec<String>) -> Self {
         let width = dimensions.len();
         let leaves = Leaves { values: vec![Vec::new(); width], dimensions, ..Default::default() };
-        Self { leaves, lookup: vec![HashMap::new(); width] }
+        Self { leaves, lookup: vec![HashMap::new(); width], denominators: Vec::new() }
     }
 
     /// Adds one leaf: its value of each dimension, in the dimensions' order.
     pub fn push<'a>(&mut self, keys: impl IntoIterator<Item = &'a str>, expected: f64, actual: f64) {
-        let codes = keys
-            .into_iter()
-            .zip(self.lookup.iter_mut().zip(&mut self.leaves.values))
-            .map(|(key, (lookup, values))| match lookup.get(key) {
+        for (key, (lookup, values)) in keys.into_iter().zip(self.lookup.iter_mut().zip(&mut self.leaves.values)) {
+            let code = match lookup.get(key) {
                 Some(&code) => code,
                 None => {
                     let code = values.len() as u32;
@@ -94,16 +102,64 @@ impl LeavesBuilder {
                     values.push(key.to_string());
                     code
                 }
-            })
-            .collect();
-        self.leaves.codes.push(codes);
+            };
+            self.leaves.codes.push(code);
+        }
         self.leaves.expected.push(expected);
         self.leaves.actual.push(actual);
     }
 
-    /// The leaves.
+    /// Adds one leaf of a ratio KPI: [`LeavesBuilder::push`] with the leaf's expected and
+    /// actual denominators. Give either every leaf its denominators or none.
+    pub fn push_ratio<'a>(
+        &mut self,
+        keys: impl IntoIterator<Item = &'a str>,
+        numerators: [f64; 2],
+        denominators: [f64; 2],
+    ) {
+        self.push(keys, numerators[0], numerators[1]);
+        self.denominators.push(denominators);
+    }
+
+    /// The leaves in key order: each dimension's values in text order, the leaves by their
+    /// values dimension after dimension (as `ORDER BY` the dimensions would give them; leaves
+    /// with the same key keep their order). Segment order, and so the order of equal findings,
+    /// then never depends on the order rows were read in.
     pub fn finish(self) -> Leaves {
-        self.leaves
+        let Self { mut leaves, denominators, .. } = self;
+        let width = leaves.dimensions.len();
+        let n = leaves.len();
+        for (d, values) in leaves.values.iter_mut().enumerate() {
+            let mut order: Vec<u32> = (0..values.len() as u32).collect();
+            order.sort_unstable_by(|&a, &b| values[a as usize].cmp(&values[b as usize]));
+            let mut rank = vec![0u32; values.len()];
+            for (place, &code) in order.iter().enumerate() {
+                rank[code as usize] = place as u32;
+            }
+            let mut sorted: Vec<String> =
+                order.iter().map(|&code| std::mem::take(&mut values[code as usize])).collect();
+            std::mem::swap(values, &mut sorted);
+            for i in 0..n {
+                let code = &mut leaves.codes[i * width + d];
+                *code = rank[*code as usize];
+            }
+        }
+        let key = |i: usize| &leaves.codes[i * width..(i + 1) * width];
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|&a, &b| key(a).cmp(key(b)));
+        let codes = order.iter().flat_map(|&i| key(i).iter().copied()).collect();
+        let pick = |v: &[f64]| order.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+        let ratio = (denominators.len() == n && n > 0).then(|| {
+            (order.iter().map(|&i| denominators[i][0]).collect(), order.iter().map(|&i| denominators[i][1]).collect())
+        });
+        Leaves {
+            expected: pick(&leaves.expected),
+            actual: pick(&leaves.actual),
+            codes,
+            denominators: ratio,
+            dimensions: leaves.dimensions,
+            values: leaves.values,
+        }
     }
 }
 
@@ -114,11 +170,16 @@ pub struct Segment(pub Vec<(usize, u32)>);
 impl Segment {
     /// `channel=App & region=South`.
     pub fn label(&self, leaves: &Leaves) -> String {
-        self.0
-            .iter()
-            .map(|&(d, v)| format!("{}={}", leaves.dimensions[d], leaves.values[d][v as usize]))
-            .collect::<Vec<_>>()
-            .join(" & ")
+        let mut text = String::new();
+        for (k, &(d, v)) in self.0.iter().enumerate() {
+            if k > 0 {
+                text.push_str(" & ");
+            }
+            text.push_str(&leaves.dimensions[d]);
+            text.push('=');
+            text.push_str(&leaves.values[d][v as usize]);
+        }
+        text
     }
 
     /// `channel, region`.
@@ -139,15 +200,35 @@ fn cuboids(dimensions: usize, max_depth: usize) -> Vec<Vec<usize>> {
 
 /// One cuboid (a set of fixed dimensions): its segments in order, and each leaf's segment.
 struct Cuboid {
-    depth: usize,
-    segments: Vec<Segment>,
+    /// The fixed dimensions.
+    dims: Vec<usize>,
+    /// Each segment's value code of every fixed dimension, segment after segment.
+    values: Vec<u32>,
+    /// Segments (1 for the root, which fixes nothing).
+    count: usize,
+    /// Each leaf's segment.
     of_leaf: Vec<u32>,
 }
 
 impl Cuboid {
+    fn depth(&self) -> usize {
+        self.dims.len()
+    }
+
+    /// Segment `s`'s value codes, in the order of `dims`.
+    fn codes(&self, s: usize) -> &[u32] {
+        let depth = self.depth();
+        &self.values[s * depth..(s + 1) * depth]
+    }
+
+    /// Segment `s`.
+    fn segment(&self, s: usize) -> Segment {
+        Segment(self.dims.iter().copied().zip(self.codes(s).iter().copied()).collect())
+    }
+
     /// Sums of leaf quantities per segment, in segment order.
     fn sums<const N: usize>(&self, quantity: impl Fn(usize) -> [f64; N]) -> Vec<[f64; N]> {
-        let mut sums = vec![[0.0; N]; self.segments.len()];
+        let mut sums = vec![[0.0; N]; self.count];
         for (i, &s) in self.of_leaf.iter().enumerate() {
             let (sum, q) = (&mut sums[s as usize], quantity(i));
             for k in 0..N {
@@ -155,6 +236,25 @@ impl Cuboid {
             }
         }
         sums
+    }
+
+    /// The leaves of each segment: leaf indexes segment after segment, and where each
+    /// segment's run starts (one more entry than segments).
+    fn members(&self) -> (Vec<usize>, Vec<u32>) {
+        let mut starts = vec![0usize; self.count + 1];
+        for &s in &self.of_leaf {
+            starts[s as usize + 1] += 1;
+        }
+        for s in 0..self.count {
+            starts[s + 1] += starts[s];
+        }
+        let mut next = starts.clone();
+        let mut leaves = vec![0u32; self.of_leaf.len()];
+        for (i, &s) in self.of_leaf.iter().enumerate() {
+            leaves[next[s as usize]] = i as u32;
+            next[s as usize] += 1;
+        }
+        (starts, leaves)
     }
 }
 
@@ -166,17 +266,17 @@ impl Cuboid {
 /// was most of an RCA call), and they follow the segments' order.
 fn index(leaves: &Leaves, max_depth: usize) -> Vec<Cuboid> {
     let n = leaves.len();
-    let root = Cuboid { depth: 0, segments: vec![Segment(Vec::new())], of_leaf: vec![0; n] };
-    let mut built: Vec<(Vec<usize>, Cuboid)> = Vec::new();
+    let root = Cuboid { dims: Vec::new(), values: Vec::new(), count: 1, of_leaf: vec![0; n] };
+    let mut built: Vec<Cuboid> = Vec::new();
     for dims in cuboids(leaves.dimensions.len(), max_depth) {
         let Some((&last, head)) = dims.split_last() else { continue };
-        let parent = built.iter().find(|(d, _)| d.as_slice() == head).map_or(&root, |(_, c)| c);
-        let card = leaves.codes.iter().map(|c| u64::from(c[last]) + 1).max().unwrap_or(0);
+        let parent = built.iter().find(|c| c.dims.as_slice() == head).unwrap_or(&root);
+        let card = (0..n).map(|i| u64::from(leaves.code(i, last)) + 1).max().unwrap_or(0);
         let keys: Vec<u64> =
-            (0..n).map(|i| u64::from(parent.of_leaf[i]) * card + u64::from(leaves.codes[i][last])).collect();
+            (0..n).map(|i| u64::from(parent.of_leaf[i]) * card + u64::from(leaves.code(i, last))).collect();
         // Dense when the key space is near the number of leaves (the common case: a full or
         // nearly full grid); otherwise the distinct keys sorted.
-        let space = (parent.segments.len() as u64).saturating_mul(card);
+        let space = (parent.count as u64).saturating_mul(card);
         let (distinct, of_leaf): (Vec<u64>, Vec<u32>) = if space <= 2 * n as u64 + 1024 {
             let mut id = vec![u32::MAX; space as usize];
             keys.iter().for_each(|&k| id[k as usize] = 0);
@@ -191,17 +291,14 @@ fn index(leaves: &Leaves, max_depth: usize) -> Vec<Cuboid> {
             let of_leaf = keys.iter().map(|k| distinct.binary_search(k).unwrap_or_default() as u32).collect();
             (distinct, of_leaf)
         };
-        let segments = distinct
-            .iter()
-            .map(|&k| {
-                let mut fixed = parent.segments[(k / card) as usize].0.clone();
-                fixed.push((last, (k % card) as u32));
-                Segment(fixed)
-            })
-            .collect();
-        built.push((dims.clone(), Cuboid { depth: dims.len(), segments, of_leaf }));
+        let mut values = Vec::with_capacity(distinct.len() * dims.len());
+        for &k in &distinct {
+            values.extend_from_slice(parent.codes((k / card) as usize));
+            values.push((k % card) as u32);
+        }
+        built.push(Cuboid { dims, values, count: distinct.len(), of_leaf });
     }
-    built.into_iter().map(|(_, c)| c).collect()
+    built
 }
 
 /// A contribution with its verdict and rank.
@@ -218,22 +315,37 @@ pub struct Finding {
 /// baseline numerator is rescaled to its actual volume, so a change of traffic alone is not an
 /// anomaly of the rate.
 pub fn analyze(leaves: &Leaves, max_depth: usize) -> Vec<Finding> {
-    let mut located = leaves.clone();
-    if let Some((expected_den, actual_den)) = &leaves.denominators {
-        for i in 0..located.expected.len() {
-            if expected_den[i] > 0.0 {
-                located.expected[i] = leaves.expected[i] / expected_den[i] * actual_den[i];
-            }
-        }
-        located.denominators = None;
-    }
+    let rescaled: Option<Vec<f64>> = leaves.denominators.as_ref().map(|(expected_den, actual_den)| {
+        (0..leaves.len())
+            .map(|i| {
+                let e = leaves.expected[i];
+                if expected_den[i] > 0.0 {
+                    e / expected_den[i] * actual_den[i]
+                } else {
+                    e
+                }
+            })
+            .collect()
+    });
     let cuboids = index(leaves, max_depth);
     let config = LocalizeConfig { max_depth, ..LocalizeConfig::default() };
-    let causes: std::collections::HashSet<Segment> =
-        localize::localize_in(&located, &cuboids, &config).into_iter().collect();
+    let expected = rescaled.as_deref().unwrap_or(&leaves.expected);
+    // Contributions come cuboid after cuboid, each in segment order: a segment's row is its
+    // cuboid's first row plus its index.
+    let mut first = Vec::with_capacity(cuboids.len());
+    let mut rows = 0;
+    for cuboid in &cuboids {
+        first.push(rows);
+        rows += cuboid.count;
+    }
+    let mut causes = vec![false; rows];
+    for (c, s) in localize::localize_in(expected, &leaves.actual, &cuboids, &config) {
+        causes[first[c] + s] = true;
+    }
     let mut findings: Vec<Finding> = contributions::contributions_in(leaves, &cuboids)
         .into_iter()
-        .map(|contribution| Finding { is_root_cause: causes.contains(&contribution.segment), contribution })
+        .zip(causes)
+        .map(|(contribution, is_root_cause)| Finding { is_root_cause, contribution })
         .collect();
     findings.sort_by(|a, b| {
         b.is_root_cause
@@ -265,22 +377,49 @@ mod tests {
             for (cuboid, dims) in index(&leaves, 3).iter().zip(cuboids(4, 3)) {
                 let mut expected: std::collections::BTreeMap<Vec<u32>, f64> = Default::default();
                 for i in 0..leaves.len() {
-                    *expected.entry(dims.iter().map(|&d| leaves.codes[i][d]).collect()).or_default() +=
-                        leaves.actual[i];
+                    *expected.entry(dims.iter().map(|&d| leaves.code(i, d)).collect()).or_default() += leaves.actual[i];
                 }
-                let segments: Vec<Vec<u32>> =
-                    cuboid.segments.iter().map(|s| s.0.iter().map(|p| p.1).collect()).collect();
+                let segments: Vec<Vec<u32>> = (0..cuboid.count).map(|s| cuboid.codes(s).to_vec()).collect();
                 assert_eq!(segments, expected.keys().cloned().collect::<Vec<_>>(), "{dims:?}");
-                assert!(cuboid.segments.iter().all(|s| s.0.iter().map(|p| p.0).eq(dims.iter().copied())));
+                assert_eq!(cuboid.dims, dims);
+                assert!((0..cuboid.count).all(|s| cuboid.segment(s).0.iter().map(|p| p.0).eq(dims.iter().copied())));
                 for (s, sum) in cuboid.sums(|i| [leaves.actual[i]]).iter().zip(expected.values()) {
                     assert!((s[0] - sum).abs() < 1e-9);
                 }
                 for i in 0..leaves.len() {
-                    let key: Vec<u32> = dims.iter().map(|&d| leaves.codes[i][d]).collect();
+                    let key: Vec<u32> = dims.iter().map(|&d| leaves.code(i, d)).collect();
                     assert_eq!(segments[cuboid.of_leaf[i] as usize], key);
                 }
             }
         }
+    }
+
+    #[test]
+    fn leaves_come_in_key_order_whatever_order_they_were_pushed_in() {
+        let rows = [("b", "y", 1.0), ("a", "z", 2.0), ("b", "x", 3.0), ("a", "x", 4.0)];
+        let build = |order: &[usize]| {
+            let mut builder = LeavesBuilder::new(vec!["d".into(), "e".into()]);
+            for &k in order {
+                let (d, e, v) = rows[k];
+                builder.push_ratio([d, e], [v, 10.0 * v], [100.0 * v, 1000.0 * v]);
+            }
+            builder.finish()
+        };
+        let leaves = build(&[0, 1, 2, 3]);
+        assert_eq!(
+            leaves.values,
+            vec![vec!["a".to_string(), "b".into()], vec!["x".to_string(), "y".into(), "z".into()]]
+        );
+        // (a, x), (a, z), (b, x), (b, y): each leaf's denominators move with it.
+        assert_eq!(leaves.codes, vec![0, 0, 0, 2, 1, 0, 1, 1]);
+        assert_eq!(leaves.expected, vec![4.0, 2.0, 3.0, 1.0]);
+        assert_eq!(leaves.actual, vec![40.0, 20.0, 30.0, 10.0]);
+        assert_eq!(leaves.denominators, Some((vec![400.0, 200.0, 300.0, 100.0], vec![4000.0, 2000.0, 3000.0, 1000.0])));
+        let shuffled = build(&[3, 1, 0, 2]);
+        assert_eq!(
+            (shuffled.values, shuffled.codes, shuffled.expected, shuffled.denominators),
+            (leaves.values, leaves.codes, leaves.expected, leaves.denominators)
+        );
     }
 
     /// 3 x 4 x 2 leaves of 100 each, with the listed (segment predicate, factor) applied.

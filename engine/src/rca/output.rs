@@ -2,7 +2,7 @@
 //! every front returns (`rca_contributions`, and `rca_anomalies`, which chains detection on
 //! the KPI's total with the localisation of every anomalous time step).
 
-use super::{analyze, Baseline, Finding, Leaves, TimedLeaves};
+use super::{analyze, Baseline, Finding, Leaves, LeavesBuilder, TimedLeaves};
 use crate::detect::{detect, DetectConfig};
 use crate::error::Result;
 use crate::frame::{ts_column, Column, Run, Table};
@@ -32,13 +32,18 @@ fn finite(sum: Option<f64>) -> f64 {
 /// Explicit leaves from rows summed per leaf ([`crate::frame::sum_by`] without times): the
 /// sums in the order expected, actual, and for a ratio KPI expected and actual denominators.
 pub fn leaves_from_runs(dimensions: Vec<String>, runs: &[Run]) -> Leaves {
-    let sum = |run: &Run, k: usize| run.sums.get(k).and_then(|s| s.first().copied()).flatten();
-    let ratio = runs.first().is_some_and(|r| r.sums.len() == 4);
-    let mut leaves = Leaves::from_rows(dimensions, runs.iter().map(|r| (key(r), finite(sum(r, 0)), finite(sum(r, 1)))));
-    if ratio {
-        leaves.denominators = Some(runs.iter().map(|r| (finite(sum(r, 2)), finite(sum(r, 3)))).unzip());
+    let sum = |run: &Run, k: usize| finite(run.sums.get(k).and_then(|s| s.first().copied()).flatten());
+    let mut builder = LeavesBuilder::new(dimensions);
+    for run in runs {
+        let key = key(run);
+        let keys = key.iter().map(String::as_str);
+        if run.sums.len() == 4 {
+            builder.push_ratio(keys, [sum(run, 0), sum(run, 1)], [sum(run, 2), sum(run, 3)]);
+        } else {
+            builder.push(keys, sum(run, 0), sum(run, 1));
+        }
     }
-    leaves
+    builder.finish()
 }
 
 /// Timed leaves from rows summed per leaf and time: the KPI's sum, or for a ratio KPI its

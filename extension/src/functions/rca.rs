@@ -174,15 +174,16 @@ fn explicit_leaves(
         .iter()
         .map(|(name, column)| Ok(format!("CAST({} AS DOUBLE)", summed(source, name, column)?)))
         .collect::<CallResult<Vec<_>>>()?;
+    // Not ordered: the builder puts the leaves in key order itself, for less than DuckDB's sort
+    // of the text keys costs (4 of 10 ms for B0's 21,600 leaves).
     let sql = format!(
-        "SELECT {}, {} FROM {} GROUP BY ALL ORDER BY ALL",
+        "SELECT {}, {} FROM {} GROUP BY ALL",
         key_columns(dimensions).join(", "),
         sums.join(", "),
         source.from()
     );
     let width = dimensions.len();
     let mut builder = LeavesBuilder::new(dimensions.to_vec());
-    let mut denominators = (Vec::new(), Vec::new());
     reader
         .batches(&sql, |batch| {
             let keys = (0..width).map(|i| text_column(batch, i)).collect::<CallResult<Vec<_>>>()?;
@@ -191,18 +192,17 @@ fn explicit_leaves(
             let value = |k: usize, row: usize| finite(sums[k], row);
             for row in 0..batch.num_rows() {
                 // key_sql makes every key non-NULL.
-                builder.push(keys.iter().map(|k| k.value(row)), value(0, row), value(1, row));
+                let key = keys.iter().map(|k| k.value(row));
                 if columns.len() == 4 {
-                    denominators.0.push(value(2, row));
-                    denominators.1.push(value(3, row));
+                    builder.push_ratio(key, [value(0, row), value(1, row)], [value(2, row), value(3, row)]);
+                } else {
+                    builder.push(key, value(0, row), value(1, row));
                 }
             }
             Ok(())
         })
         .map_err(|e| e.reported(|text| fail(format!("cannot read leaves from '{}': {text}", source.name()))))?;
-    let mut leaves = builder.finish();
-    leaves.denominators = (columns.len() == 4).then_some(denominators);
-    Ok(leaves)
+    Ok(builder.finish())
 }
 
 /// The explicit-mode columns given, `(parameter, column)` in [`explicit_leaves`]' order; `None`
