@@ -6,7 +6,9 @@ Run it with the test venv's python (~/.cache/kpiscope/venv-duckdb-1.5.6) after `
 The first `--series` (50) M4 Hourly training series go into one table of an in-memory database
 (not timed). Each query below is then run once per series, first back to back, then with a
 `--pause` second sleep before each call (as in `peers.py`, where a peer's call sits between
-two of ours), and the median milliseconds (every row fetched) are printed:
+two of ours), then with as long a busy loop instead of the sleep (the same slowdown as the
+sleep means the caches went cold, not the cores idle), and the median milliseconds (every row
+fetched) are printed:
 
 - a plain read of one series, ordered (no extension involved): the floor any call pays;
 - `forecast_kpi(..., model := 'seasonal_naive')`: the extension's reads and rows, no fitting;
@@ -54,20 +56,26 @@ def main() -> None:
         [(k, i, v) for k, y in enumerate(series) for i, v in enumerate(y)],
     )
     print(f"{len(series)} M4 Hourly series; median ms per call, every row fetched")
-    print(f"{'query':32} {'back to back':>13} {f'after {args.pause} s idle':>18}")
+    print(f"{'query':32} {'back to back':>13} {f'after {args.pause} s idle':>18} {f'after {args.pause} s busy':>18}")
     for name, query in QUERIES.items():
         con.execute(query.format(k=0)).fetchall()  # not timed: first call
         medians = []
-        for pause in (0.0, args.pause):
+        for between in (lambda: None, lambda: time.sleep(args.pause), lambda: busy(args.pause)):
             millis = []
             for k in range(len(series)):
-                if pause:
-                    time.sleep(pause)
+                between()
                 started = time.perf_counter()
                 con.execute(query.format(k=k)).fetchall()
                 millis.append(1000 * (time.perf_counter() - started))
             medians.append(statistics.median(millis))
-        print(f"{name:32} {medians[0]:13.2f} {medians[1]:18.2f}")
+        print(f"{name:32} {medians[0]:13.2f} {medians[1]:18.2f} {medians[2]:18.2f}")
+
+
+def busy(seconds: float) -> None:
+    """Keeps this core working (in Python's interpreter, not DuckDB) for `seconds`."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
     python3 -m venv ~/.cache/kpiscope/venv-peers
     ~/.cache/kpiscope/venv-peers/bin/pip install -r bench/requirements-peers.txt
-    ~/.cache/kpiscope/venv-peers/bin/python bench/scripts/peers.py [--seeds 20] [--m4 100] [--m4-root DIR]
+    ~/.cache/kpiscope/venv-peers/bin/python bench/scripts/peers.py [--seeds 20] [--m4 100] [--b0 90] [--m4-root DIR]
 
 Needs `make build` (the extension) and the benchmark data in ../shared/data. Not part of
 `make test`: the peers (Prophet, statsforecast, scikit-learn) are large and slow, and the
@@ -24,6 +24,15 @@ series and the quality on the same series. A user with many series calls kpiscop
   `--arima` series only: 20-65 s each) and MSTL (seasons 24 and 168,
   AutoETS trend); Prophet with daily and weekly seasonality. kpiscope's calls are timed once
   more back to back, with nothing between them (a core left idle by a peer's call joins late).
+- Root-cause analysis: the first `--b0` Squeeze B0 cases (21,600 leaves each, one to three
+  labelled root-cause elements; `--b0-root`). kpiscope: `rca_contributions(case, expected :=
+  'predict', actual := 'real', dimensions := [...])`, timed twice per case: the root causes
+  only (`WHERE is_root_cause`) and every segment's row (`SELECT *`, fetched as tuples). RiskLoc
+  (Kalander, 2022), re-implemented below from the paper with numpy (the authors' reference
+  code, pandas, named the same elements on all 90 cases and took 2.5x as long; README): the
+  risk of an element is the weighted share of abnormal leaves minus how well a rescaled
+  forecast explains it. Both are scored by `evaluate_rca` (micro-F1, an element counts only
+  when it equals a labelled one).
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import math
 import os
 import statistics
 import time
@@ -130,6 +140,140 @@ def detection(con, seeds: int) -> list[tuple]:
     return rows
 
 
+def riskloc(frame: pd.DataFrame, attributes: list[str], risk_threshold: float = 0.5, pep_threshold: float = 0.02,
+            n_remove: int = 5) -> list[str]:
+    """RiskLoc's root-cause elements ("a=a1&b=b3") of one case with columns `real`, `predict` and
+    the attributes, with the paper's defaults (risk 0.5, explanatory-power share 0.02, five
+    extreme deviations left out of the cutoff, first-layer element pruning)."""
+    from itertools import combinations
+
+    real, predict = frame["real"].to_numpy(float), frame["predict"].to_numpy(float)
+    codes, names = [], []
+    for attribute in attributes:
+        code, values = pd.factorize(frame[attribute])
+        codes.append(code)
+        names.append(values)
+    codes = np.column_stack(codes)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        deviation = np.nan_to_num(2 * (predict - real) / (predict + real))
+        power = (real - predict) / (real.sum() - predict.sum())
+    # The cutoff between normal and abnormal deviations: the less extreme of the two tails, each
+    # after its n_remove most extreme distinct values; abnormal leaves lie beyond it.
+    distinct = np.unique(deviation)
+    low, high = distinct[min(n_remove, len(distinct) - 1)], distinct[max(len(distinct) - 1 - n_remove, 0)]
+    cutoff = -min(low, high, key=abs)
+    abnormal = deviation > cutoff if math.copysign(1, cutoff) > 0 else deviation < cutoff
+    weight = np.where(abnormal, np.abs(deviation), np.abs(cutoff - deviation))
+    weight[~abnormal & (real == 0) & (predict == 0)] = 0
+    weight = np.minimum(weight, 1)
+    if power[abnormal].sum() < 0:
+        power = -power
+    threshold = pep_threshold * power[abnormal].sum()
+    positive = np.maximum(power, 0)
+
+    def risk(leaves: np.ndarray) -> float:
+        anomalous = weight[leaves][abnormal[leaves]].sum()
+        high_risk = anomalous / (anomalous + weight[leaves][~abnormal[leaves]].sum() + 1)
+        both = leaves[(real[leaves] != 0) & (predict[leaves] != 0)]
+        low_risk = 0.0
+        if len(both):
+            rescaled = predict[both] * real[both].sum() / predict[both].sum()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                explained = np.nan_to_num(2 * (rescaled - real[both]) / (rescaled + real[both]))
+            spread = np.abs(deviation[both]).mean()
+            low_risk = np.abs(explained).mean() / spread if spread != 0 else 0.0
+        return high_risk - low_risk
+
+    active = np.ones(len(real), dtype=bool)
+    pruned: dict[tuple, set] = {}  # per first-layer cuboid, elements that cannot hold a cause
+    found = []
+    while power[active & abnormal].sum() >= threshold:
+        best = None
+        for layer in range(1, len(attributes) + 1):
+            best_power = threshold
+            for cuboid in combinations(range(len(attributes)), layer):
+                mask = active.copy()
+                for key, elements in pruned.items():
+                    if set(key) <= set(cuboid) and elements:
+                        mask &= ~np.isin(codes[:, key[0]], list(elements))
+                leaves = np.flatnonzero(mask)
+                if not len(leaves):
+                    continue
+                keys, group = np.unique(codes[np.ix_(leaves, cuboid)], axis=0, return_inverse=True)
+                group = group.ravel()
+                sums = np.bincount(group, power[leaves], len(keys))
+                if layer == 1:
+                    useless = (np.bincount(group, positive[leaves], len(keys)) < threshold) | \
+                              (np.bincount(group, abnormal[leaves], len(keys)) == 0)
+                    pruned.setdefault(cuboid, set()).update(keys[useless, 0].tolist())
+                held = np.bincount(group, abnormal[leaves], len(keys)) > 0
+                for g in sorted(np.flatnonzero(held & (sums > best_power)), key=lambda g: -sums[g]):
+                    if risk(leaves[group == g]) >= risk_threshold:
+                        best, best_power = (cuboid, keys[g]), sums[g]
+                        break
+            if best is not None:
+                break
+        if best is None:
+            break
+        cuboid, values = best
+        found.append("&".join(f"{attributes[d]}={names[d][v]}" for d, v in zip(cuboid, values)))
+        active &= ~np.all(codes[:, cuboid] == values, axis=1)
+    return found
+
+
+def root_causes(con, root: Path, count: int) -> list[tuple]:
+    settings = []
+    for setting in sorted(p for p in root.iterdir() if p.is_dir()):
+        with open(setting / "injection_info.csv", newline="") as f:
+            labels = {row["timestamp"]: row["set"] for row in csv.DictReader(f)}
+        settings.append([(path, labels[path.stem]) for path in sorted(setting.glob("*.csv"))
+                         if path.name != "injection_info.csv"])
+    # One case of each setting in turn, so that the first few cases cover every setting.
+    cases = [case for turn in zip(*settings) for case in turn][:count]
+    loaded = []  # (table, frame, dimensions, label)
+    for k, (path, label) in enumerate(cases):
+        frame = pd.read_csv(path, dtype={"real": float, "predict": float}, keep_default_na=False)
+        dimensions = [c for c in frame.columns if c not in ("real", "predict")]
+        frame[dimensions] = frame[dimensions].astype(str)
+        con.register("frame", frame)
+        con.execute(f"CREATE TABLE b0_{k} AS FROM frame")
+        con.unregister("frame")
+        loaded.append((f"b0_{k}", frame, dimensions, label))
+
+    def sql(table: str, dimensions: list[str], what: str) -> str:
+        return (f"SELECT {what} FROM rca_contributions('{table}', expected := 'predict', actual := 'real', "
+                f"dimensions := {dimensions!r})")
+
+    def kpiscope(table: str, frame: pd.DataFrame, dimensions: list[str]) -> list[str]:
+        return [r[0] for r in con.execute(sql(table, dimensions, "segment") + " WHERE is_root_cause").fetchall()]
+
+    def every_row(table: str, frame: pd.DataFrame, dimensions: list[str]) -> list[str]:
+        rows = con.execute(sql(table, dimensions, "*")).fetchall()
+        names = [d[0] for d in con.description]
+        segment, cause = names.index("segment"), names.index("is_root_cause")
+        return [r[segment] for r in rows if r[cause]]
+
+    methods = {"kpiscope rca_contributions (SQL), root causes": kpiscope,
+               "kpiscope, every segment's row (SELECT *)": every_row,
+               "RiskLoc (numpy, re-implemented from the paper)": lambda t, frame, d: riskloc(frame, d)}
+    for method in methods.values():
+        method(*loaded[0][:3])  # first calls are not timed
+    millis = {m: [] for m in methods}
+    found = {m: [] for m in methods}
+    for table, frame, dimensions, _ in loaded:
+        for name, method in methods.items():
+            causes, ms = timed(lambda: method(table, frame, dimensions))
+            millis[name].append(ms)
+            found[name].append(";".join(causes))
+    rows = []
+    for name in methods:
+        con.execute("CREATE OR REPLACE TABLE scored (predicted VARCHAR, label VARCHAR)")
+        con.executemany("INSERT INTO scored VALUES (?, ?)", [(p, c[3]) for p, c in zip(found[name], loaded)])
+        f1, = con.execute("SELECT f1 FROM evaluate_rca('scored', predicted := 'predicted', label := 'label')").fetchone()
+        rows.append((name, statistics.median(millis[name]), f1))
+    return rows
+
+
 def read_m4(root: Path, part: str, count: int) -> list[list[float]]:
     with open(root / f"Hourly-{part}.csv", newline="") as f:
         rows = csv.reader(f)
@@ -212,7 +356,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20, help="generated 730-day series for detection")
     parser.add_argument("--m4", type=int, default=100, help="M4 Hourly series for forecasting")
     parser.add_argument("--arima", type=int, default=5, help="first M4 Hourly series for AutoARIMA (slow)")
+    parser.add_argument("--b0", type=int, default=90, help="Squeeze B0 cases for root-cause analysis")
     parser.add_argument("--m4-root", type=Path, default=ROOT.parent / "shared/data/m4")
+    parser.add_argument("--b0-root", type=Path, default=ROOT.parent / "shared/data/rca/B0")
     args = parser.parse_args()
     con = connect()
     print(f"detection: {args.seeds} series of 730 days (generate_kpi_data seeds 1-{args.seeds}, revenue total)")
@@ -227,6 +373,12 @@ def main() -> None:
     print(f"{'method':<50} {'ms/series':>10} {'x kpiscope':>10} {'MASE':>6}")
     for name, ms, mase in rows:
         print(f"{name:<50} {ms:>10.1f} {ms / base:>10.1f} {mase:>6.3f}")
+    print(f"\nroot-cause analysis: first {args.b0} Squeeze B0 cases (21,600 leaves each)")
+    rows = root_causes(con, args.b0_root, args.b0)
+    base = rows[0][1]
+    print(f"{'method':<50} {'ms/case':>10} {'x kpiscope':>10} {'F1':>6}")
+    for name, ms, f1 in rows:
+        print(f"{name:<50} {ms:>10.1f} {ms / base:>10.1f} {f1:>6.3f}")
 
 
 if __name__ == "__main__":
