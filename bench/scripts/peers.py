@@ -23,7 +23,8 @@ series and the quality on the same series. A user with many series calls kpiscop
   with its default `auto`; statsforecast AutoETS (season 24), AutoARIMA (season 24, on the first
   `--arima` series only: 20-65 s each) and MSTL (seasons 24 and 168,
   AutoETS trend); Prophet with daily and weekly seasonality. kpiscope's calls are timed once
-  more back to back, with nothing between them (a core left idle by a peer's call joins late).
+  more back to back, with nothing between them (after a peer's call DuckDB's own code is cold
+  in the caches and every query is slower: `bench/scripts/call_overhead.py`).
 - Root-cause analysis: the first `--b0` Squeeze B0 cases (21,600 leaves each, one to three
   labelled root-cause elements; `--b0-root`). kpiscope: `rca_contributions(case, expected :=
   'predict', actual := 'real', dimensions := [...])`, timed twice per case: the root causes
@@ -202,11 +203,10 @@ def riskloc(frame: pd.DataFrame, attributes: list[str], risk_threshold: float = 
                 keys, group = np.unique(codes[np.ix_(leaves, cuboid)], axis=0, return_inverse=True)
                 group = group.ravel()
                 sums = np.bincount(group, power[leaves], len(keys))
-                if layer == 1:
-                    useless = (np.bincount(group, positive[leaves], len(keys)) < threshold) | \
-                              (np.bincount(group, abnormal[leaves], len(keys)) == 0)
-                    pruned.setdefault(cuboid, set()).update(keys[useless, 0].tolist())
                 held = np.bincount(group, abnormal[leaves], len(keys)) > 0
+                if layer == 1:
+                    useless = (np.bincount(group, positive[leaves], len(keys)) < threshold) | ~held
+                    pruned.setdefault(cuboid, set()).update(keys[useless, 0].tolist())
                 for g in sorted(np.flatnonzero(held & (sums > best_power)), key=lambda g: -sums[g]):
                     if risk(leaves[group == g]) >= risk_threshold:
                         best, best_power = (cuboid, keys[g]), sums[g]
@@ -336,7 +336,7 @@ def forecasting(con, root: Path, count: int, arima: int) -> list[tuple]:
         return [(m, statistics.median(millis[m]), float(np.mean(errors[m]))) for m in methods]
 
     rows = interleaved(methods, len(train))
-    # The same calls with nothing between them: after a peer's call an idle core joins late.
+    # The same calls with nothing between them: after a peer's call every DuckDB query starts cold.
     back_to_back = [timed(lambda: kpiscope(k, y))[1] for k, y in enumerate(train)]
     rows.insert(1, ("kpiscope, the same calls back to back", statistics.median(back_to_back), rows[0][2]))
     grouped, ms = timed(lambda: con.execute(f"""SELECT id, yhat FROM forecast_kpi('hourly', ts := 'ts', value := 'value',
