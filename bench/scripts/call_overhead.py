@@ -1,4 +1,5 @@
-"""What one SQL call costs around the work it does, back to back and after the machine idled.
+"""What one SQL call costs around the work it does: back to back, after the machine idled, and
+after other work ran.
 
     python3 bench/scripts/call_overhead.py [--series 30] [--pause 0.2] [--m4-root DIR]
 
