@@ -238,8 +238,8 @@ impl Cuboid {
         sums
     }
 
-    /// The leaves of each segment: leaf indexes segment after segment, and where each
-    /// segment's run starts (one more entry than segments).
+    /// The leaves of each segment: where each segment's run starts (one more entry than
+    /// segments), and the leaf indexes segment after segment.
     fn members(&self) -> (Vec<usize>, Vec<u32>) {
         let mut starts = vec![0usize; self.count + 1];
         for &s in &self.of_leaf {
