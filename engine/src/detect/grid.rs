@@ -44,11 +44,6 @@ impl Series {
     pub(super) fn phase(&self, i: usize) -> usize {
         self.slots[i].rem_euclid(self.period as i64) as usize
     }
-
-    /// The value at grid slot `slot`, looking only at points before `before`.
-    pub(super) fn at_slot(&self, before: usize, slot: i64) -> Option<f64> {
-        self.slots[..before].binary_search(&slot).ok().and_then(|j| self.values[j])
-    }
 }
 
 /// The weekly lag the seasonal baseline prefers for sub-daily data whose (daily) period came

@@ -88,6 +88,9 @@ pub fn detect(ts: &[i64], values: &[Option<f64>], config: &DetectConfig) -> Resu
     Ok(out)
 }
 
+/// The detectors' z-scores at one point, the primary's first.
+type Fired = Vec<(Method, f64)>;
+
 /// Every point's verdict from one (resolved) method, before events and incidents. For `auto`,
 /// the ensemble's threshold scales with the series' tails ([`tails`]), sub-daily series are
 /// scored by `streaming` or, while they are quiet, by that calibrated ensemble
@@ -103,7 +106,7 @@ fn score(
     let streams = method == Method::Streaming;
     let scale = if streams { Scale::for_values(values) } else { Scale::Identity };
     let series = place_on_grid(ts, values, config, scale)?;
-    let seasonal = seasonal::run(&series);
+    let seasonal = seasonal::run(&series, None);
     // `streaming` reports nothing before its scale is settled, so a replay shows the same
     // expected values and bands as the live run from the first point on.
     let warm_up = if streams { config.noise.min_history.max(Scale::PROBE) } else { config.noise.min_history };
@@ -127,6 +130,14 @@ fn score(
             vec![(Method::SeasonalMad, seasonal.signals), (Method::HoltWinters, hw), (Method::LevelShift, shift)]
         }
     };
+    // `auto` on sub-daily data: the calibrated ensemble's own seasonal baseline, which follows a
+    // step beyond the threshold, and the level shifts on its residuals (see [`seasonal`]). The
+    // streaming likelihood keeps the plain baseline it was tuned with.
+    let levelled = (auto && streams).then(|| {
+        let levelled = seasonal::run(&series, Some(threshold));
+        let shift = level_shift::run(&levelled.residuals, &levelled.signals);
+        (levelled.signals, shift)
+    });
     let mut streaming = streams.then(|| streaming::Scorer::new(cooldown));
     let mut tails = auto.then(tails::Tails::default);
     let mut quiet = (auto && streams).then(tails::Quiet::default);
@@ -142,14 +153,30 @@ fn score(
         let factor = tails.as_ref().map_or(1.0, tails::Tails::factor);
         // The detectors' z-scores at this point and their combination, for the calibration and
         // the verdict alike.
-        let fired: Vec<(Method, f64)> = match primary {
+        let fired: Fired = match primary {
             Some(_) => detectors.iter().filter_map(|(m, s)| s[i].map(|s| (*m, s.z))).collect(),
             None => Vec::new(),
         };
         let z = combine(&fired);
+        // What the calibrated ensemble sees: on sub-daily data, the re-levelled baseline.
+        let calibrated: Option<(Option<Signal>, Fired)> = levelled.as_ref().map(|(seasonal, shift)| {
+            let fired = match seasonal[i] {
+                Some(own) => [
+                    (Method::SeasonalMad, Some(own)),
+                    (Method::HoltWinters, detectors[1].1[i]),
+                    (Method::LevelShift, shift[i]),
+                ]
+                .into_iter()
+                .filter_map(|(m, s)| s.map(|s| (m, s.z)))
+                .collect(),
+                None => Vec::new(),
+            };
+            (seasonal[i], fired)
+        });
+        let ensemble_z = calibrated.as_ref().map_or(z, |(_, fired)| combine(fired));
         if let (Some(tails), Some(_)) = (&mut tails, primary) {
-            if score_from_z(z, threshold * factor) < ANOMALY_SCORE {
-                tails.observe(z);
+            if score_from_z(ensemble_z, threshold * factor) < ANOMALY_SCORE {
+                tails.observe(ensemble_z);
             }
         }
         let detection = match primary.filter(|_| i >= warm_up) {
@@ -161,15 +188,20 @@ fn score(
                         let streamed = scorer.score(z, outside);
                         // `auto`: the calibrated ensemble's score, where it speaks.
                         let ensemble = quiet.as_mut().zip(tails.as_ref()).and_then(|(quiet, tails)| {
-                            let calibrated = score_from_z(z, threshold);
+                            let calibrated = score_from_z(ensemble_z, threshold);
                             quiet.speaks(tails, calibrated >= ANOMALY_SCORE).then_some(calibrated)
                         });
                         ensemble.map_or((streamed, Method::Streaming), |score| (score, Method::Ensemble))
                     }
-                    _ => (score_from_z(z, threshold), method),
+                    _ => (score_from_z(ensemble_z, threshold), method),
                 };
                 let value = values[i].filter(|v| v.is_finite());
-                let mut detection = judge(value, primary, scale, &fired, score, threshold, config);
+                // The band and the detectors named are those of whoever spoke.
+                let (primary, fired) = match (&calibrated, spoke) {
+                    (Some((Some(own), fired)), Method::Ensemble) => (*own, fired.as_slice()),
+                    _ => (primary, fired.as_slice()),
+                };
+                let mut detection = judge(value, primary, scale, fired, score, threshold, config);
                 if !config.skip_explanations {
                     if outside && detection.is_anomaly && spoke == Method::Streaming {
                         detection.explanation.push_str("; beyond the range of every earlier value");
@@ -419,6 +451,25 @@ mod tests {
         assert_eq!(spoke(&out[500..], "ensemble"), 0, "heavy tails are streamed once known");
         assert!(spoke(&out[500..], "streaming") > 500);
         assert!(alerts(&out) <= alerts(&alone), "no more alerts than streaming alone");
+    }
+
+    #[test]
+    fn auto_alerts_once_per_level_shift_of_a_quiet_hourly_series() {
+        let (ts, mut values) = hourly(1.0, false);
+        for (i, v) in values.iter_mut().enumerate() {
+            let shift = if i >= 700 {
+                16.0
+            } else if i >= 450 {
+                8.0
+            } else {
+                0.0
+            };
+            *v = v.map(|v| v + shift);
+        }
+        let out = detect(&ts, &values, &DetectConfig::default()).unwrap();
+        let alerts: Vec<usize> = (0..out.len()).filter(|&i| out[i].incident_start).collect();
+        assert_eq!(alerts, [450, 700], "one alert at each shift");
+        assert!(out[700].explanation.ends_with("(auto: ensemble)"), "{}", out[700].explanation);
     }
 
     #[test]
