@@ -83,8 +83,8 @@ impl Tails {
 /// the ensemble wherever the tails are known to be light 0.641 / 66.4; plus at most 2 alerts
 /// in 5,000 points 0.638 / 73.3; plus before the tails are known 0.668 / 73.3. On seeds 1-50
 /// (from 0.680 / 73.3): a baseline that follows steps, runs counted once and at most 3 of them
-/// 0.692 / 72.3 (with the step decided over 12 points instead of 8: at most 2 runs 0.688 /
-/// 71.3, 3 runs 0.692 / 71.3, 4 runs 0.692 / 69.8). Judging the tails
+/// 0.695 / 72.3 (0.692 / 72.3 with constant moves only; with those decided over 12 points: at
+/// most 2 runs 0.688 / 71.3, 3 runs 0.692 / 71.3, 4 runs 0.692 / 69.8). Judging the tails
 /// on Holt-Winters' z instead (0.693 / 73.3) would stream hourly series with weekends, whose
 /// weekly pattern Holt-Winters' daily season leaves in its residuals.
 #[derive(Debug, Clone, Default)]
