@@ -4,8 +4,8 @@
 //!
 //! The same medians keep a level shift in the residuals for weeks: on hourly data the baseline
 //! looks back six weeks. [`run`] can re-level instead: once [`STEP_RUN`] residuals in a row sit
-//! mostly beyond a given z on one side, the baseline moves by their median and compares later
-//! points with the new level. `auto` uses that for the ensemble it lets speak on quiet sub-daily
+//! mostly beyond a given z on one side, the baseline moves to their level ([`Level`]) and
+//! compares later points with the new level. `auto` uses that for the ensemble it lets speak on quiet sub-daily
 //! series, where a shift would otherwise raise alerts long after the shift itself.
 
 use super::{Series, Signal};
@@ -42,8 +42,8 @@ pub(super) fn warm_up(period: usize) -> usize {
 }
 
 /// The median of the same phase over the previous `lags` cycles of `lag` slots, from at least
-/// [`MIN_BASELINE_POINTS`] values of `levelled` (the series' values less the level offset of
-/// their time).
+/// [`MIN_BASELINE_POINTS`] values of `levelled` (the series' values mapped to the first level,
+/// see [`Level`]).
 fn lagged_median(
     series: &Series,
     levelled: &[Option<f64>],
@@ -80,7 +80,7 @@ const STEP_RUN: usize = 8;
 struct Steps {
     /// The z beyond which a run of residuals is a step.
     z: f64,
-    /// Residuals (less the baseline's centre) since the last step, the last [`STEP_RUN`].
+    /// Residuals against the expected value since the last step, the last [`STEP_RUN`].
     run: std::collections::VecDeque<f64>,
     scratch: Vec<f64>,
 }
