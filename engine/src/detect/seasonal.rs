@@ -5,8 +5,9 @@
 //! The same medians keep a level shift in the residuals for weeks: on hourly data the baseline
 //! looks back six weeks. [`run`] can re-level instead: once [`STEP_RUN`] residuals in a row sit
 //! mostly beyond a given z on one side, the baseline moves to their level ([`Level`]) and
-//! compares later points with the new level. `auto` uses that for the ensemble it lets speak on quiet sub-daily
-//! series, where a shift would otherwise raise alerts long after the shift itself.
+//! compares later points with the new level. `auto` uses that for the ensemble it lets speak
+//! on quiet sub-daily series, where a shift would otherwise raise alerts long after the shift
+//! itself.
 
 use super::{Series, Signal};
 use crate::stats::{median_in_place, robust_location_scale, SlidingWindow};
@@ -42,11 +43,11 @@ pub(super) fn warm_up(period: usize) -> usize {
 }
 
 /// The median of the same phase over the previous `lags` cycles of `lag` slots, from at least
-/// [`MIN_BASELINE_POINTS`] values of `levelled` (the series' values mapped to the first level,
-/// see [`Level`]).
+/// [`MIN_BASELINE_POINTS`] values of `known` (the series' values, or those mapped to the first
+/// level when re-levelling, see [`Level`]).
 fn lagged_median(
     series: &Series,
-    levelled: &[Option<f64>],
+    known: &[Option<f64>],
     i: usize,
     lag: usize,
     lags: usize,
@@ -55,7 +56,7 @@ fn lagged_median(
     values.clear();
     for k in 1..=lags {
         let slot = series.slots[i] - (k * lag) as i64;
-        if let Some(v) = series.slots[..i].binary_search(&slot).ok().and_then(|j| levelled[j]) {
+        if let Some(v) = series.slots[..i].binary_search(&slot).ok().and_then(|j| known[j]) {
             values.push(v);
         }
     }
@@ -179,11 +180,15 @@ pub(super) fn run(series: &Series, relevel: Option<f64>) -> Output {
     let mut recent = SlidingWindow::new(window);
     let mut out = Output { signals: Vec::with_capacity(n), residuals: Vec::with_capacity(n) };
     let mut values = Vec::with_capacity(lags);
+    // Re-levelling: the step watch and where the level stands. Without it the run reads the
+    // values themselves and keeps no copy of them.
+    let mut follow = relevel.map(|z| {
+        let steps = Steps { z, run: Default::default(), scratch: Vec::with_capacity(STEP_RUN) };
+        (steps, Level { offset: 0.0, scale: 1.0, season: series.period.max(2 * STEP_RUN), pending: None })
+    });
     // The values mapped to the first level with the map in force at their time, so same-phase
-    // medians compare like with like after a step; without re-levelling, the values themselves.
-    let mut levelled: Vec<Option<f64>> = Vec::with_capacity(n);
-    let mut level = Level { offset: 0.0, scale: 1.0, season: series.period.max(2 * STEP_RUN), pending: None };
-    let mut steps = relevel.map(|z| Steps { z, run: Default::default(), scratch: Vec::with_capacity(STEP_RUN) });
+    // medians compare like with like after a step.
+    let mut levelled: Vec<Option<f64>> = Vec::with_capacity(if follow.is_some() { n } else { 0 });
     for i in 0..n {
         // Sub-daily data compares with the same slot of earlier weeks once two weeks have passed,
         // and with the same slot of earlier days until then.
@@ -192,14 +197,17 @@ pub(super) fn run(series: &Series, relevel: Option<f64>) -> Output {
         // first score. Its residuals share the spread's window, which keeps the band wide
         // while the two baselines mix. Daily data (a season of 7) waits: there the stand-in's
         // first weeks cost precision (per-segment F1 0.957 -> 0.951 on the synthetic data).
+        let known: &[Option<f64>] = if follow.is_some() { &levelled } else { &series.values };
         let median =
-            |lag: usize, lags: usize, values: &mut Vec<f64>| lagged_median(series, &levelled, i, lag, lags, values);
+            |lag: usize, lags: usize, values: &mut Vec<f64>| lagged_median(series, known, i, lag, lags, values);
         let weekly = series.week.and_then(|week| median(week, lags, &mut values));
         let base = weekly
             .or_else(|| median(lag, lags, &mut values))
             .or_else(|| (series.period > LONG_SEASON).then(|| median(1, NON_SEASONAL_LAGS, &mut values)).flatten())
-            .map(|base| level.current_level(base));
-        levelled.push(series.values[i].map(|v| level.first_level(v)));
+            .map(|base| follow.as_ref().map_or(base, |(_, level)| level.current_level(base)));
+        if let Some((_, level)) = &follow {
+            levelled.push(series.values[i].map(|v| level.first_level(v)));
+        }
         let signal = match base {
             Some(base) if recent.len() >= needed => {
                 recent.location_scale().map(|(center, spread)| Signal::new(base + center, spread, series.values[i]))
@@ -210,7 +218,7 @@ pub(super) fn run(series: &Series, relevel: Option<f64>) -> Output {
         if let Some(r) = residual {
             recent.push(r);
         }
-        if let (Some(steps), Some(v), Some(signal)) = (&mut steps, series.values[i], signal) {
+        if let (Some((steps, level)), Some(v), Some(signal)) = (&mut follow, series.values[i], signal) {
             level.observe(v, signal.expected);
             // Against the expected value, as the z-score measures it.
             if let Some(step) = steps.observe(v - signal.expected, signal.spread) {
