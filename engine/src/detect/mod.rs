@@ -131,13 +131,14 @@ fn score(
         }
     };
     // `auto` on sub-daily data: the calibrated ensemble's own seasonal baseline, which follows a
-    // step beyond the threshold, and the level shifts on its residuals (see [`seasonal`]). The
+    // step, the level shifts on its residuals, and its steps (see [`seasonal`]). The
     // streaming likelihood keeps the plain baseline it was tuned with.
     let levelled = (auto && streams).then(|| {
-        let levelled = seasonal::run(&series, Some(threshold));
+        let levelled = seasonal::run(&series, Some(threshold * seasonal::STEP_SHARE));
         let shift = level_shift::run(&levelled.residuals, &levelled.signals);
-        (levelled.signals, shift)
+        (levelled.signals, shift, levelled.steps)
     });
+    let mut steps = levelled.iter().flat_map(|(_, _, steps)| steps).peekable();
     let mut streaming = streams.then(|| streaming::Scorer::new(cooldown));
     let mut tails = auto.then(tails::Tails::default);
     let mut quiet = (auto && streams).then(tails::Quiet::default);
@@ -159,7 +160,7 @@ fn score(
         };
         let z = combine(&fired);
         // What the calibrated ensemble sees: on sub-daily data, the re-levelled baseline.
-        let calibrated: Option<(Option<Signal>, Fired)> = levelled.as_ref().map(|(seasonal, shift)| {
+        let calibrated: Option<(Option<Signal>, Fired)> = levelled.as_ref().map(|(seasonal, shift, _)| {
             let fired = match seasonal[i] {
                 Some(own) => [
                     (Method::SeasonalMad, Some(own)),
@@ -175,8 +176,15 @@ fn score(
         });
         let ensemble_z = calibrated.as_ref().map_or(z, |(_, fired)| combine(fired));
         if let (Some(tails), Some(_)) = (&mut tails, primary) {
-            if score_from_z(ensemble_z, threshold * factor) < ANOMALY_SCORE {
-                tails.observe(ensemble_z);
+            // Not from a step the baseline took: its run (learnt from before it was known to
+            // be one) and the season in which its form settles.
+            while steps.next_if(|step| step.settled <= i).is_some() {}
+            let step = steps.peek().filter(|step| step.taken <= i);
+            if step.is_none() && score_from_z(ensemble_z, threshold * factor) < ANOMALY_SCORE {
+                tails.observe(i, ensemble_z);
+            }
+            if let Some(step) = step.filter(|step| step.taken == i) {
+                tails.forget(step.run_start);
             }
         }
         let detection = match primary.filter(|_| i >= warm_up) {
@@ -470,6 +478,28 @@ mod tests {
         let alerts: Vec<usize> = (0..out.len()).filter(|&i| out[i].incident_start).collect();
         assert_eq!(alerts, [450, 700], "one alert at each shift");
         assert!(out[700].explanation.ends_with("(auto: ensemble)"), "{}", out[700].explanation);
+    }
+
+    #[test]
+    fn auto_keeps_the_ensemble_through_level_shifts_that_scale_the_daily_cycle() {
+        let (ts, mut values) = hourly(1.0, false);
+        // Each shift scales the day's curve by 8% (6-10 noise units), up, back and up again.
+        let shifts = [(300, 1.08), (550, 1.0), (800, 1.08)];
+        for (i, v) in values.iter_mut().enumerate() {
+            let scale = shifts.iter().rev().find(|&&(at, _)| i >= at).map_or(1.0, |&(_, scale)| scale);
+            *v = v.map(|v| v * scale);
+        }
+        let out = detect(&ts, &values, &DetectConfig::default()).unwrap();
+        let alerts: Vec<usize> = (0..out.len()).filter(|&i| out[i].incident_start).collect();
+        for (at, _) in shifts {
+            assert!(alerts.iter().any(|&a| (at..at + 10).contains(&a)), "shift at {at} not alerted: {alerts:?}");
+        }
+        assert!(out[800..].iter().all(|d| d.explanation.ends_with("(auto: ensemble)")), "the gate stays open");
+        // Steps re-map earlier points, from what was known at the time: replay stays exact.
+        for cut in (290..900).step_by(29) {
+            let prefix = detect(&ts[..=cut], &values[..=cut], &DetectConfig::default()).unwrap();
+            assert_eq!(prefix[..], out[..=cut], "replay at row {cut} differs from the live run");
+        }
     }
 
     #[test]
