@@ -42,6 +42,7 @@ use streaming::Scale;
 pub use config::*;
 use grid::{place_on_grid, Series, Signal};
 use judge::{combine, judge, warming_up};
+use seasonal::Follow;
 
 /// Numbers the incidents of a run of flags: a flagged point within `cooldown` points after the
 /// previous flagged point joins its incident. Returns, per point, the 1-based incident and
@@ -106,11 +107,13 @@ fn score(
     let streams = method == Method::Streaming;
     let scale = if streams { Scale::for_values(values) } else { Scale::Identity };
     let series = place_on_grid(ts, values, config, scale)?;
-    let seasonal = seasonal::run(&series, None);
+    let threshold = config.sensitivity.threshold();
+    // `auto` on daily data: the ensemble's seasonal baseline follows a weekday that changed.
+    let follow = if auto && !streams { Follow::Phases(threshold) } else { Follow::Nothing };
+    let seasonal = seasonal::run(&series, follow);
     // `streaming` reports nothing before its scale is settled, so a replay shows the same
     // expected values and bands as the live run from the first point on.
     let warm_up = if streams { config.noise.min_history.max(Scale::PROBE) } else { config.noise.min_history };
-    let threshold = config.sensitivity.threshold();
     let detectors: Vec<(Method, Vec<Option<Signal>>)> = match method {
         Method::SeasonalMad => vec![(Method::SeasonalMad, seasonal.signals)],
         Method::HoltWinters => vec![(Method::HoltWinters, holt_winters::run(&series))],
@@ -134,7 +137,7 @@ fn score(
     // step, the level shifts on its residuals, and its steps (see [`seasonal`]). The
     // streaming likelihood keeps the plain baseline it was tuned with.
     let levelled = (auto && streams).then(|| {
-        let levelled = seasonal::run(&series, Some(threshold * seasonal::STEP_SHARE));
+        let levelled = seasonal::run(&series, Follow::Steps(threshold * seasonal::STEP_SHARE));
         let shift = level_shift::run(&levelled.residuals, &levelled.signals);
         (levelled.signals, shift, levelled.steps)
     });
