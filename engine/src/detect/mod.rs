@@ -193,14 +193,24 @@ fn score(
         let detection = match primary.filter(|_| i >= warm_up) {
             None => warming_up(&series, config),
             Some(primary) => {
+                let plain_threshold = threshold;
                 let threshold = threshold * factor;
                 let (score, spoke) = match (&mut streaming, series.values[i]) {
                     (Some(scorer), Some(_)) => {
                         let streamed = scorer.score(z, outside);
-                        // `auto`: the calibrated ensemble's score, where it speaks.
+                        // `auto`: the calibrated ensemble's score, where it speaks, or where the
+                        // tails are heavy but come alone and the point clears a steeper bar.
                         let ensemble = quiet.as_mut().zip(tails.as_ref()).and_then(|(quiet, tails)| {
                             let calibrated = score_from_z(ensemble_z, threshold);
-                            quiet.speaks(tails, calibrated >= ANOMALY_SCORE).then_some(calibrated)
+                            if quiet.speaks(tails, calibrated >= ANOMALY_SCORE) {
+                                return Some(calibrated);
+                            }
+                            let lone = score_from_z(ensemble_z, plain_threshold * quiet.lone_extremes(tails)?);
+                            let alerts = lone >= ANOMALY_SCORE;
+                            if alerts {
+                                quiet.alerted_alone();
+                            }
+                            alerts.then_some(lone)
                         });
                         ensemble.map_or((streamed, Method::Streaming), |score| (score, Method::Ensemble))
                     }
@@ -225,6 +235,9 @@ fn score(
             }
         };
         out.push(detection);
+        if let (Some(quiet), Some(_)) = (&mut quiet, primary) {
+            quiet.observe(ensemble_z);
+        }
     }
     Ok(out)
 }
@@ -462,6 +475,30 @@ mod tests {
         assert_eq!(spoke(&out[500..], "ensemble"), 0, "heavy tails are streamed once known");
         assert!(spoke(&out[500..], "streaming") > 500);
         assert!(alerts(&out) <= alerts(&alone), "no more alerts than streaming alone");
+    }
+
+    #[test]
+    fn auto_lets_the_ensemble_flag_a_lone_extreme_spike_on_heavy_tails_within_a_budget() {
+        use rand::SeedableRng;
+        use rand_distr::{Distribution, StudentT};
+        // Sixty days of an hourly KPI with Student-t noise (2 degrees of freedom: heavy tails
+        // whose extremes come alone) and one spike.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let t2 = StudentT::new(2.0).unwrap();
+        let hour = MICROS_PER_DAY / 24;
+        let (ts, mut values): (Vec<i64>, Vec<Option<f64>>) = (0..60 * 24)
+            .map(|h: i64| {
+                let daily = 100.0 + 30.0 * (std::f64::consts::TAU * (h % 24) as f64 / 24.0).sin();
+                (h * hour, Some(daily + t2.sample(&mut rng)))
+            })
+            .unzip();
+        values[580] = values[580].map(|v| v + 40.0);
+        let out = detect(&ts, &values, &DetectConfig::default()).unwrap();
+        assert!(out[580].is_anomaly && out[580].explanation.ends_with("(auto: ensemble)"), "{}", out[580].explanation);
+        // Such tails have lone extremes of their own: the ensemble speaks for a few at most.
+        let ensemble =
+            (500..out.len()).filter(|&i| out[i].is_anomaly && out[i].explanation.ends_with("(auto: ensemble)")).count();
+        assert!((2..=tails::Quiet::LONE_BUDGET).contains(&ensemble), "{ensemble}");
     }
 
     #[test]
