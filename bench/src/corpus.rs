@@ -308,6 +308,15 @@ impl std::ops::AddAssign for EventScores {
     }
 }
 
+impl std::iter::Sum for EventScores {
+    fn sum<I: Iterator<Item = Self>>(scores: I) -> Self {
+        scores.fold(Self::default(), |mut total, s| {
+            total += s;
+            total
+        })
+    }
+}
+
 impl EventScores {
     /// Adds one case's alerts (point indexes, in order).
     pub fn add(&mut self, case: &Case, alerts: &[usize]) {

@@ -57,15 +57,7 @@ fn main() -> Result<()> {
                     .collect()
             })
             .collect::<Result<_>>()?;
-        let scores: Vec<EventScores> = per_seed
-            .iter()
-            .map(|seeds| {
-                seeds.iter().fold(EventScores::default(), |mut total, s| {
-                    total += *s;
-                    total
-                })
-            })
-            .collect();
+        let scores: Vec<EventScores> = per_seed.iter().map(|seeds| seeds.iter().copied().sum()).collect();
         print!("{:<30}", regime.name);
         for (s, total) in scores.iter().zip(&mut totals) {
             print!(" {:>9.3} / {:>4.1}", s.f1(), s.clean_rate());

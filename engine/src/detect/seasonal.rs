@@ -255,14 +255,14 @@ pub(super) fn run(series: &Series, follow: Follow) -> Output {
     let mut recent = SlidingWindow::new(window);
     let mut out = Output { signals: Vec::with_capacity(n), residuals: Vec::with_capacity(n), steps: Vec::new() };
     let mut values = Vec::with_capacity(lags);
-    // Re-levelling: the step watch and where the level stands. Without it the run reads the
-    // values themselves and keeps no copy of them.
     let phases = match follow {
         Follow::Phases(z) if series.period > 1 => Some(z),
         _ => None,
     };
     // Following phases: each point's signal against the same-phase median.
     let mut usual: Vec<Option<Signal>> = Vec::with_capacity(if phases.is_some() { n } else { 0 });
+    // Re-levelling: the step watch and where the level stands. Without it the run reads the
+    // values themselves and keeps no copy of them.
     let mut follow = match follow {
         Follow::Steps(z) => {
             let steps = Steps { z, run: Default::default(), scratch: Vec::with_capacity(STEP_RUN) };
@@ -293,19 +293,19 @@ pub(super) fn run(series: &Series, follow: Follow) -> Output {
             levelled.push(series.values[i].map(|v| level.first_level(v)));
         }
         let located = base.filter(|_| recent.len() >= needed).and_then(|base| Some((base, recent.location_scale()?)));
-        let (base, signal) = match located {
-            Some((base, (center, spread))) => {
-                let signal = Signal::new(base + center, spread, series.values[i]);
-                let changed = phases.and_then(|z| changed_phase(series, &usual, i, z));
-                match changed.map(|changed| (changed, Signal::new(changed + center, spread, series.values[i]))) {
-                    Some((changed, closer)) if closer.z.abs() < signal.z.abs() => (Some(changed), Some(closer)),
-                    _ => (Some(base), Some(signal)),
-                }
-            }
-            None => (base, None),
+        let signal_at = |base: f64, (center, spread): (f64, f64)| Signal::new(base + center, spread, series.values[i]);
+        let same_phase = located.map(|(base, location)| signal_at(base, location));
+        // Following phases, a changed phase's new value where the point is closer to it.
+        let changed = located.zip(phases).and_then(|((_, location), z)| {
+            let changed = changed_phase(series, &usual, i, z)?;
+            Some((changed, signal_at(changed, location)))
+        });
+        let (base, signal) = match (changed, same_phase) {
+            (Some((changed, closer)), Some(signal)) if closer.z.abs() < signal.z.abs() => (Some(changed), Some(closer)),
+            _ => (base, same_phase),
         };
         if phases.is_some() {
-            usual.push(located.map(|(base, (center, spread))| Signal::new(base + center, spread, series.values[i])));
+            usual.push(same_phase);
         }
         let residual = series.values[i].zip(base).map(|(v, b)| v - b);
         if let Some(r) = residual {
