@@ -1,30 +1,47 @@
-//! `cargo run --release -p kpiscope-bench --bin corpus -- [train|test] [METHOD ...]`
+//! `cargo run --release -p kpiscope-bench --bin corpus -- [train|test|fresh] [low|medium|high] [METHOD ...]`
 //!
 //! Detection on the generated corpus (`kpiscope_bench::corpus`: 14 regimes of cadence, noise
-//! and anomaly kind), default settings otherwise. For each regime and method prints the event
+//! and anomaly kind), at the sensitivity given (`medium`, the default, unless named) and
+//! default settings otherwise. For each regime and method prints the event
 //! F1 on the labelled series and the false alerts per 1,000 points of the clean series, on
-//! the test half (seeds 101-150, never used for a choice) unless `train` is given (seeds 1-50). The last
+//! the test half (seeds 101-150, never used for a choice) unless `train` (seeds 1-50) or
+//! `fresh` (seeds 201-250, a draw no diagnostic has looked at) is given. The last
 //! column says whether `auto` (the default) is within 0.05 F1 of the best explicit method, and
 //! gives a 90% interval for `auto`'s F1 minus that method's, from a paired bootstrap over the
 //! seeds ([`gap_interval`]): a gap whose interval spans zero may be the draw of the seeds.
 
 use anyhow::Result;
-use kpiscope_bench::corpus::{gap_interval, EventScores, REGIMES, TEST, TRAIN};
-use kpiscope_engine::detect::{detect, DetectConfig, Method};
+use kpiscope_bench::corpus::{gap_interval, EventScores, FRESH, REGIMES, TEST, TRAIN};
+use kpiscope_engine::detect::{detect, DetectConfig, Method, Sensitivity};
 use rayon::prelude::*;
+
+/// The seed sets an argument may name.
+const HALVES: [&str; 3] = ["train", "test", "fresh"];
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let train = args.first().is_some_and(|a| a == "train");
-    let seeds = if train { TRAIN } else { TEST };
-    let named: Vec<Method> =
-        args.iter().filter(|a| *a != "train" && *a != "test").map(|m| Method::parse(m)).collect::<Result<_, _>>()?;
+    let half = args.iter().find(|a| HALVES.contains(&a.as_str())).map_or("test", String::as_str);
+    let seeds = match half {
+        "train" => TRAIN,
+        "fresh" => FRESH,
+        _ => TEST,
+    };
+    let levels: Vec<&str> = Sensitivity::LEVELS.iter().map(|(level, _)| *level).collect();
+    let sensitivity = match args.iter().find(|a| levels.contains(&a.as_str())) {
+        Some(level) => Sensitivity::parse(level)?,
+        None => Sensitivity::default(),
+    };
+    let named: Vec<Method> = args
+        .iter()
+        .filter(|a| !HALVES.contains(&a.as_str()) && !levels.contains(&a.as_str()))
+        .map(|m| Method::parse(m))
+        .collect::<Result<_, _>>()?;
     let methods = if named.is_empty() { Method::ALL.to_vec() } else { named };
     println!(
-        "generated corpus, {} half (seeds {}-{}): event F1 / false alerts per 1,000 clean points",
-        if train { "train" } else { "test" },
+        "generated corpus, {half} seeds ({}-{}), sensitivity z {}: event F1 / false alerts per 1,000 clean points",
         seeds.start(),
-        seeds.end()
+        seeds.end(),
+        sensitivity.threshold()
     );
     print!("{:<30}", "regime");
     for m in &methods {
@@ -38,7 +55,7 @@ fn main() -> Result<()> {
         let per_seed: Vec<Vec<EventScores>> = methods
             .par_iter()
             .map(|method| -> Result<Vec<EventScores>> {
-                let config = DetectConfig { method: *method, ..DetectConfig::default() };
+                let config = DetectConfig { method: *method, sensitivity, ..DetectConfig::default() };
                 cases
                     .iter()
                     .map(|pair| {
