@@ -403,29 +403,43 @@ mod tests {
         }
     }
 
-    /// The alert-rate contract, as far as it holds today: over every regime's clean series of
-    /// the test half, the default raises at most 1 alert per 1,000 points (measured 0.8; 1.2
-    /// before the calibrated ensemble spoke for quiet sub-daily series), and fewer than the
-    /// plain ensemble (2.7). Heavy-tailed series and daily series whose weekly swing doubles
-    /// are where it is still above 1 (see the README's benchmark table).
+    /// The alert-rate contract, regime by regime on the clean series of the test half: the
+    /// default raises at most 1 alert per 1,000 points on every light-tailed or count noise
+    /// that does not change (measured 0.1-0.6) and on all of them together (0.8), and never
+    /// more than the plain ensemble. Heavy-tailed series and daily series whose weekly swing
+    /// doubles are where it is still above 1 (see the README's benchmark table): there the
+    /// corpus' anomalies lie within the noise's own 1-in-1,000 range.
     #[test]
     fn the_default_raises_few_alerts_on_series_without_anomalies() {
         use kpiscope_engine::detect::{detect, DetectConfig, Method};
-        let rate = |method| {
+        let rate = |regime: &Regime, method| {
             let mut scores = EventScores::default();
-            for regime in &REGIMES {
-                for seed in TEST {
-                    let [clean, _] = regime.cases(seed);
-                    let values: Vec<Option<f64>> = clean.values.iter().map(|v| Some(*v)).collect();
-                    let config = DetectConfig { method, ..DetectConfig::default() };
-                    let verdicts = detect(&clean.ts, &values, &config).unwrap();
-                    let alerts: Vec<usize> = (0..verdicts.len()).filter(|&i| verdicts[i].incident_start).collect();
-                    scores.add(&clean, &alerts);
-                }
+            for seed in TEST {
+                let [clean, _] = regime.cases(seed);
+                let values: Vec<Option<f64>> = clean.values.iter().map(|v| Some(*v)).collect();
+                let config = DetectConfig { method, ..DetectConfig::default() };
+                let verdicts = detect(&clean.ts, &values, &config).unwrap();
+                let alerts: Vec<usize> = (0..verdicts.len()).filter(|&i| verdicts[i].incident_start).collect();
+                scores.add(&clean, &alerts);
             }
-            scores.clean_rate()
+            scores
         };
-        let (auto, ensemble) = (rate(Method::Auto), rate(Method::Ensemble));
+        let (mut auto_all, mut ensemble_all) = (EventScores::default(), EventScores::default());
+        for regime in &REGIMES {
+            let (auto, ensemble) = (rate(regime, Method::Auto), rate(regime, Method::Ensemble));
+            let steady = regime.noise != Noise::HeavyTails && !regime.changing;
+            assert!(!steady || auto.clean_rate() <= 1.0, "{}: {:.2} per 1,000 points", regime.name, auto.clean_rate());
+            assert!(
+                auto.clean_alerts <= ensemble.clean_alerts,
+                "{}: auto {}, ensemble {} alerts",
+                regime.name,
+                auto.clean_alerts,
+                ensemble.clean_alerts
+            );
+            auto_all += auto;
+            ensemble_all += ensemble;
+        }
+        let (auto, ensemble) = (auto_all.clean_rate(), ensemble_all.clean_rate());
         assert!(auto <= 1.0 && auto < ensemble, "auto {auto:.2}, ensemble {ensemble:.2} per 1,000 points");
     }
 

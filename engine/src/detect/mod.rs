@@ -477,7 +477,7 @@ mod tests {
             heavy += widening(&t) / 4.0;
             gaussian = gaussian.max(widening(&normal));
         }
-        // Measured 1.46 and 1.03; learning only from unflagged points, the Student t(3) series
+        // Measured 1.42 and 1.03; learning only from unflagged points, the Student t(3) series
         // (whose 99th percentile over all points calls for ~1.6) got 1.26.
         assert!(heavy > 1.36, "heavy tails: {heavy}");
         assert!(gaussian < 1.1, "gaussian: {gaussian}");
