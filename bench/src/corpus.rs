@@ -5,10 +5,11 @@
 //! and one labelled series (three anomalies, each a window of points) per regime. Seeds 1-50
 //! are the train half, which choices may look at; seeds 101-150 are the test half, reported
 //! only. Seeds 201-250 are a fresh draw, added once a diagnostic had looked at the test half
-//! (see `tails::Quiet::lone_extremes` in the engine): reported beside the test half, so there is
-//! always a set no choice has seen. Fifty seeds a half, not ten: with 30 events per regime, the best method of one ten-seed
-//! draw was often not the best of the next (5-minute Gaussian spikes: `auto` 0.597 against
-//! `holt_winters`' 0.889 on seeds 1-10, 0.015 behind the ensemble on seeds 21-80).
+//! (see `tails::Quiet::lone_extremes` in the engine): reported beside the test half, so there
+//! is always a set no choice has seen. Fifty seeds a half, not ten: with 30 events per regime,
+//! the best method of one ten-seed draw was often not the best of the next (5-minute Gaussian
+//! spikes: `auto` 0.597 against `holt_winters`' 0.889 on seeds 1-10, 0.015 behind the ensemble
+//! on seeds 21-80).
 //! Scoring is per event, on the alerts a user receives (`incident_start`): an anomaly is found
 //! when an alert falls in its window; any other alert is false, except within one window
 //! length after an anomaly (the detector re-alarming as it settles on a new level is the same

@@ -13,16 +13,16 @@
 //!
 //! Learning only from unflagged points biases the percentile down wherever more than a
 //! hundredth of the noise clears the bar: the factor starts at 1, the percentile of what lies
-//! below the bar stays below it, and the factor creeps up slowly (median 1.22 on the corpus' daily
-//! Student-t(3) series, whose percentile over all points gives 1.63). On daily data the
+//! below the bar stays below it, and the factor creeps up slowly (median 1.22 on the corpus'
+//! daily Student-t(3) series, whose percentile over all points gives 1.63). On daily data the
 //! calibration therefore also learns a flagged point, at the bar it cleared (all a percentile
-//! needs to know), when it comes alone, clears the bar by at most [`Tails::TAIL_REACH`], and the
-//! unflagged points show a tail below the bar ([`Tails::TAIL_SHARE`]): that is how a heavy
+//! needs to know), when it comes alone, clears the bar by at most [`Tails::TAIL_REACH`], and
+//! the unflagged points show a tail below the bar ([`Tails::TAIL_SHARE`]): that is how a heavy
 //! tail's extremes look. A run of flagged points is a step, and a point far beyond the bar, or
-//! beyond it on noise without a tail, an anomaly; neither is learnt. Sub-daily series keep the plain calibration:
-//! there the tails mostly decide whether the ensemble speaks at all ([`Quiet`]), and learning
-//! flagged points closed that gate on more series (hourly heavy-tailed spikes 0.341 -> 0.298
-//! on the train half, measured without the reach's bound).
+//! beyond it on noise without a tail, an anomaly; neither is learnt. Sub-daily series keep the
+//! plain calibration: there the tails mostly decide whether the ensemble speaks at all
+//! ([`Quiet`]), and learning flagged points closed that gate on more series (hourly
+//! heavy-tailed spikes 0.341 -> 0.298 on the train half, measured without the reach's bound).
 
 /// Past |z| values the percentile is taken over.
 const WINDOW: usize = 2_000;
