@@ -422,19 +422,26 @@ mod tests {
         assert!(out.iter().filter(|d| d.score.is_some()).all(|d| d.explanation.ends_with("(auto: ensemble)")));
     }
 
-    #[test]
-    fn auto_raises_fewer_alarms_than_the_ensemble_on_heavy_tails_and_the_same_on_gaussian_noise() {
+    /// From `seed`: 730 days of Student t(3) noise, then 730 days of Gaussian noise, both of
+    /// scale 3 around 100.
+    fn heavy_and_gaussian_days(seed: u64) -> (Vec<Option<f64>>, Vec<Option<f64>>) {
         use rand::SeedableRng;
         use rand_distr::{Distribution, StandardNormal, StudentT};
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let t3 = StudentT::new(3.0).unwrap();
-        let heavy: Vec<Option<f64>> = (0..730).map(|_| Some(100.0 + 3.0 * t3.sample(&mut rng))).collect();
-        let gaussian: Vec<Option<f64>> = (0..730)
+        let heavy = (0..730).map(|_| Some(100.0 + 3.0 * t3.sample(&mut rng))).collect();
+        let gaussian = (0..730)
             .map(|_| {
                 let noise: f64 = StandardNormal.sample(&mut rng);
                 Some(100.0 + 3.0 * noise)
             })
             .collect();
+        (heavy, gaussian)
+    }
+
+    #[test]
+    fn auto_raises_fewer_alarms_than_the_ensemble_on_heavy_tails_and_the_same_on_gaussian_noise() {
+        let (heavy, gaussian) = heavy_and_gaussian_days(11);
         let flags = |values: &[Option<f64>], method| {
             let config = DetectConfig { method, ..DetectConfig::default() };
             detect(&daily(730), values, &config).unwrap().iter().filter(|d| d.is_anomaly).count()
@@ -446,9 +453,6 @@ mod tests {
 
     #[test]
     fn auto_widens_its_daily_band_to_the_heavy_tail_even_where_the_tail_clears_the_bar() {
-        use rand::SeedableRng;
-        use rand_distr::{Distribution, StandardNormal, StudentT};
-        let t3 = StudentT::new(3.0).unwrap();
         // Over the last 100 of 730 days, the median of auto's band over the plain ensemble's:
         // the tail factor.
         let widening = |values: &[Option<f64>]| {
@@ -466,14 +470,7 @@ mod tests {
         };
         let (mut heavy, mut gaussian) = (0.0, 0.0_f64);
         for seed in 1..=4 {
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-            let t: Vec<Option<f64>> = (0..730).map(|_| Some(100.0 + 3.0 * t3.sample(&mut rng))).collect();
-            let normal: Vec<Option<f64>> = (0..730)
-                .map(|_| {
-                    let noise: f64 = StandardNormal.sample(&mut rng);
-                    Some(100.0 + 3.0 * noise)
-                })
-                .collect();
+            let (t, normal) = heavy_and_gaussian_days(seed);
             heavy += widening(&t) / 4.0;
             gaussian = gaussian.max(widening(&normal));
         }

@@ -139,10 +139,13 @@ impl Tails {
     }
 
     fn update(&mut self) {
-        let unflagged = self.recent.iter().filter(|&&(_, _, flagged)| !flagged);
-        let (count, beyond) =
-            unflagged.fold((0, 0), |(n, b), &(_, z, _)| (n + 1, b + usize::from(z > Bursts::EXTREME)));
-        self.tail_below_bar = beyond as f64 >= Self::TAIL_SHARE * count as f64;
+        // Only a calibration that learns flagged points asks (sub-daily updates stay one pass).
+        if self.learns_flagged {
+            let unflagged = self.recent.iter().filter(|&&(_, _, flagged)| !flagged);
+            let (count, beyond) =
+                unflagged.fold((0, 0), |(n, b), &(_, z, _)| (n + 1, b + usize::from(z > Bursts::EXTREME)));
+            self.tail_below_bar = beyond as f64 >= Self::TAIL_SHARE * count as f64;
+        }
         let mut values: Vec<f64> = self.recent.iter().map(|&(_, z, _)| z).collect();
         let k = ((values.len() as f64 * 0.99).floor() as usize).min(values.len() - 1);
         let (_, q, _) = values.select_nth_unstable_by(k, f64::total_cmp);
